@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Usage:   scripts/test.sh [--help] [lint] [bats] [pytest] [e2e]
+# Summary: Run every test of the project (or the named suites, in this order):
+#            lint    shellcheck over every shell file, ruff over the Python code
+#            bats    the shell suites under tests/bats/
+#            pytest  the Python suites under tests/python/
+#            e2e     the end-to-end suites under tests/e2e/ (a real Docker engine)
+#          Before that it installs what the tests need, once: Debian packages with
+#          apt-get, Python tools into the project virtual environment .venv (a new
+#          run only reinstalls when requirements-dev.txt changed).
+#          It ends with one line, "N passed, N failed[, N skipped]", counting bats
+#          and pytest tests and one test per lint check, and exits 1 when any failed.
+#
+# Environment:
+#   TEST_PYTHON   the Python that makes .venv (default: python3 on PATH)
+#   BATS_TEST_TIMEOUT, pytest's --timeout: per-test limits (120 s, 300 s)
+set -Eeuo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT
+readonly VENV="${ROOT}/.venv"
+readonly REQUIREMENTS="${ROOT}/requirements-dev.txt"
+
+# Debian packages the suites need (bats and its libraries pinned to Debian 12's).
+readonly APT_PACKAGES=(
+  bats bats-support bats-assert
+  curl git procps python3-venv
+)
+
+# shellcheck source=docker/common/scripts/logs.sh
+source "${ROOT}/docker/common/scripts/logs.sh"
+LOG_PREFIX="[test]"
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+FAILED_SUITES=()
+
+# Print the Usage/Summary block at the top of this file.
+usage() {
+  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+# Install the Debian packages that are missing; nothing when all are there.
+# Globals: APT_PACKAGES
+ensure_apt_packages() {
+  local missing=() pkg
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null | grep -q 'install ok installed' ||
+      missing+=("${pkg}")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  if ((EUID != 0)); then
+    log_err "missing Debian packages: ${missing[*]}; run as root or install them: apt-get install ${missing[*]}"
+    return 1
+  fi
+  log_section "installing Debian packages: ${missing[*]}"
+  timeout 600 apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive timeout 1200 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Make .venv and install requirements-dev.txt into it, unless the stamp says it is current.
+# Globals: VENV, REQUIREMENTS, TEST_PYTHON
+ensure_venv() {
+  local want have=""
+  want="$(cat "${REQUIREMENTS}" - <<<"${TEST_PYTHON:-python3}" | sha256sum | cut -d' ' -f1)"
+  [[ -r "${VENV}/.requirements.sha256" ]] && have="$(cat "${VENV}/.requirements.sha256")"
+  [[ "${want}" == "${have}" && -x "${VENV}/bin/python" ]] && return 0
+  log_section "installing Python test tools into .venv (requirements-dev.txt changed or is new)"
+  [[ -x "${VENV}/bin/python" ]] || "${TEST_PYTHON:-python3}" -m venv "${VENV}"
+  timeout 600 "${VENV}/bin/python" -m pip install -q --disable-pip-version-check -U pip
+  timeout 3000 "${VENV}/bin/python" -m pip install -q --disable-pip-version-check -r "${REQUIREMENTS}"
+  printf '%s\n' "${want}" >"${VENV}/.requirements.sha256"
+}
+
+# Record the outcome of one counted check.
+# Arguments: name status
+count_check() {
+  if (($2 == 0)); then
+    PASSED=$((PASSED + 1))
+    log_success "$1"
+  else
+    FAILED=$((FAILED + 1))
+    FAILED_SUITES+=("$1")
+    log_err "$1 failed"
+  fi
+}
+
+# Every shell file of the project: by extension, or by a bash shebang.
+list_shell_files() {
+  local f
+  while IFS= read -r -d '' f; do
+    case "${f}" in
+      *.sh | *.bash | *.bats) printf '%s\n' "${f}" ;;
+      *) head -c 64 "${f}" 2>/dev/null | grep -qE '^#!(/usr)?/bin/(env )?(ba)?sh' && printf '%s\n' "${f}" ;;
+    esac
+  done < <(find "${ROOT}" \( -path "${ROOT}/.git" -o -path "${ROOT}/.venv" -o -path "${ROOT}/.cache" \
+    -o -name __pycache__ -o -name node_modules \) -prune -o -type f -print0)
+}
+
+# Lint: shellcheck over every shell file, ruff over the Python code.
+run_lint() {
+  log_section "lint: shellcheck, ruff"
+  local files=() status=0
+  mapfile -t files < <(list_shell_files | sort)
+  (cd "${ROOT}" && shellcheck --external-sources "${files[@]}") || status=$?
+  count_check "shellcheck (${#files[@]} files)" "${status}"
+  status=0
+  (cd "${ROOT}" && ruff check --quiet .) || status=$?
+  count_check "ruff check" "${status}"
+}
+
+# Run bats over a directory and add its TAP results to the counts.
+# Arguments: directory
+run_bats_dir() {
+  local dir="$1" tap status=0
+  compgen -G "${dir}/*.bats" >/dev/null || return 0
+  log_section "bats: ${dir#"${ROOT}"/}"
+  tap="$(mktemp)"
+  BATS_TEST_TIMEOUT="${BATS_TEST_TIMEOUT:-120}" bats --tap --recursive "${dir}" | tee "${tap}" || status=$?
+  local ok notok skip
+  ok="$(grep -cE '^ok ' "${tap}")" || true # grep -c exits 1 on zero matches; the count is still printed
+  skip="$(grep -cE '^ok .* # skip' "${tap}")" || true # as above
+  notok="$(grep -cE '^not ok ' "${tap}")" || true # as above
+  rm -f "${tap}"
+  PASSED=$((PASSED + ok - skip))
+  SKIPPED=$((SKIPPED + skip))
+  FAILED=$((FAILED + notok))
+  if ((notok > 0 || (status != 0 && ok == 0))); then
+    ((notok > 0)) || FAILED=$((FAILED + 1))
+    FAILED_SUITES+=("bats ${dir#"${ROOT}"/}")
+  fi
+}
+
+# Run pytest over a directory and add its results (from JUnit XML) to the counts.
+# Arguments: directory [pytest options...]
+run_pytest_dir() {
+  local dir="$1" xml status=0
+  shift
+  [[ -d "${dir}" ]] || return 0
+  log_section "pytest: ${dir#"${ROOT}"/}"
+  xml="$(mktemp)"
+  (cd "${ROOT}" && python -m pytest "${dir}" -p no:cacheprovider --junitxml="${xml}" "$@") || status=$?
+  if ((status == 5)); then # pytest: no tests collected; nothing to count
+    rm -f "${xml}"
+    return 0
+  fi
+  local counts
+  counts="$(python - "${xml}" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+total = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skip = sum(int(s.get("skipped", 0)) for s in suites)
+print(total - bad - skip, bad, skip)
+PY
+  )" || counts="0 1 0"
+  rm -f "${xml}"
+  local p f s
+  read -r p f s <<<"${counts}"
+  PASSED=$((PASSED + p))
+  FAILED=$((FAILED + f))
+  SKIPPED=$((SKIPPED + s))
+  if ((f > 0 || status != 0)); then
+    ((f > 0)) || FAILED=$((FAILED + 1))
+    FAILED_SUITES+=("pytest ${dir#"${ROOT}"/}")
+  fi
+}
+
+main() {
+  local suites=() arg
+  for arg in "$@"; do
+    case "${arg}" in
+      -h | --help) usage; return 0 ;;
+      lint | bats | pytest | e2e) suites+=("${arg}") ;;
+      *) log_err "unknown suite '${arg}'; valid: lint, bats, pytest, e2e (default: all)"; return 64 ;;
+    esac
+  done
+  ((${#suites[@]})) || suites=(lint bats pytest e2e)
+
+  ensure_apt_packages
+  ensure_venv
+  export PATH="${VENV}/bin:${PATH}"
+  export PROJECT_ROOT="${ROOT}"
+
+  for arg in "${suites[@]}"; do
+    case "${arg}" in
+      lint) run_lint ;;
+      bats) run_bats_dir "${ROOT}/tests/bats" ;;
+      pytest) run_pytest_dir "${ROOT}/tests/python" ;;
+      e2e)
+        run_bats_dir "${ROOT}/tests/e2e"
+        run_pytest_dir "${ROOT}/tests/e2e"
+        ;;
+    esac
+  done
+
+  ((${#FAILED_SUITES[@]} == 0)) || log_err "failed: ${FAILED_SUITES[*]}"
+  local summary="${PASSED} passed, ${FAILED} failed"
+  ((SKIPPED == 0)) || summary+=", ${SKIPPED} skipped"
+  printf '%s\n' "${summary}"
+  ((FAILED == 0))
+}
+
+main "$@"
