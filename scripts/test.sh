@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Usage:   scripts/test.sh [--help] [lint] [bats] [pytest] [e2e]
 # Summary: Run every test of the project (or the named suites, in this order):
-#            lint    shellcheck over every shell file, ruff over the Python code
+#            lint    shellcheck over every shell file, ruff over the Python code, and the
+#                    Kubernetes checks: each deploy/kubernetes overlay rendered with
+#                    `kubectl kustomize`, kubernetes-validate (strict, Kubernetes
+#                    K8S_VERSION), checkov over the manifests and the stacks' Dockerfiles
 #            bats    the shell suites under tests/bats/
 #            pytest  the Python suites under tests/python/
 #            e2e     the end-to-end suites under tests/e2e/ (a real Docker engine)
 #          Before that it installs what the tests need, once: Debian packages with
-#          apt-get, Python tools into the project virtual environment .venv (a new
-#          run only reinstalls when requirements-dev.txt changed).
+#          apt-get (kubernetes-client only when no kubectl is on PATH), Python tools
+#          into the project virtual environment .venv and checkov into its own,
+#          .venv/tools/checkov (a new run only reinstalls when requirements-dev.txt
+#          or requirements-checkov.txt changed).
 #          It ends with one line, "N passed, N failed[, N skipped]", counting bats
 #          and pytest tests and one test per lint check, and exits 1 when any failed.
 #
@@ -20,6 +25,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly VENV="${ROOT}/.venv"
 readonly REQUIREMENTS="${ROOT}/requirements-dev.txt"
+# checkov pins dependencies that clash with requirements-dev.txt: it gets a venv of its own.
+readonly CHECKOV_VENV="${VENV}/tools/checkov"
+readonly CHECKOV_REQUIREMENTS="${ROOT}/requirements-checkov.txt"
+# The Kubernetes API version the manifests are validated against.
+readonly K8S_VERSION="1.33.0"
+readonly K8S_OVERLAYS=(vllm trt tool)
 
 # Debian packages the suites need (bats and its libraries pinned to Debian 12's).
 readonly APT_PACKAGES=(
@@ -42,10 +53,12 @@ usage() {
 }
 
 # Install the Debian packages that are missing; nothing when all are there.
+# Debian's kubernetes-client is only wanted when no kubectl is on PATH (some machines ship one).
 # Globals: APT_PACKAGES
 ensure_apt_packages() {
-  local missing=() pkg
-  for pkg in "${APT_PACKAGES[@]}"; do
+  local missing=() pkg wanted=("${APT_PACKAGES[@]}")
+  command -v kubectl >/dev/null || wanted+=(kubernetes-client)
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null | grep -q 'install ok installed' ||
       missing+=("${pkg}")
   done
@@ -59,18 +72,20 @@ ensure_apt_packages() {
   DEBIAN_FRONTEND=noninteractive timeout 1200 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Make .venv and install requirements-dev.txt into it, unless the stamp says it is current.
-# Globals: VENV, REQUIREMENTS, TEST_PYTHON
+# Make a virtual environment and install a requirements file into it, unless its stamp
+# (a hash of the file and of TEST_PYTHON) says it is current.
+# Globals:   TEST_PYTHON
+# Arguments: venv_dir requirements_file
 ensure_venv() {
-  local want have=""
-  want="$(cat "${REQUIREMENTS}" - <<<"${TEST_PYTHON:-python3}" | sha256sum | cut -d' ' -f1)"
-  [[ -r "${VENV}/.requirements.sha256" ]] && have="$(cat "${VENV}/.requirements.sha256")"
-  [[ "${want}" == "${have}" && -x "${VENV}/bin/python" ]] && return 0
-  log_section "installing Python test tools into .venv (requirements-dev.txt changed or is new)"
-  [[ -x "${VENV}/bin/python" ]] || "${TEST_PYTHON:-python3}" -m venv "${VENV}"
-  timeout 600 "${VENV}/bin/python" -m pip install -q --disable-pip-version-check -U pip
-  timeout 3000 "${VENV}/bin/python" -m pip install -q --disable-pip-version-check -r "${REQUIREMENTS}"
-  printf '%s\n' "${want}" >"${VENV}/.requirements.sha256"
+  local venv="$1" requirements="$2" want have=""
+  want="$(cat "${requirements}" - <<<"${TEST_PYTHON:-python3}" | sha256sum | cut -d' ' -f1)"
+  [[ -r "${venv}/.requirements.sha256" ]] && have="$(cat "${venv}/.requirements.sha256")"
+  [[ "${want}" == "${have}" && -x "${venv}/bin/python" ]] && return 0
+  log_section "installing ${requirements##*/} into ${venv#"${ROOT}"/} (it changed or is new)"
+  [[ -x "${venv}/bin/python" ]] || "${TEST_PYTHON:-python3}" -m venv "${venv}"
+  timeout 600 "${venv}/bin/python" -m pip install -q --disable-pip-version-check -U pip
+  timeout 3000 "${venv}/bin/python" -m pip install -q --disable-pip-version-check -r "${requirements}"
+  printf '%s\n' "${want}" >"${venv}/.requirements.sha256"
 }
 
 # Record the outcome of one counted check.
@@ -108,6 +123,52 @@ run_lint() {
   status=0
   (cd "${ROOT}" && ruff check --quiet .) || status=$?
   count_check "ruff check" "${status}"
+  run_k8s_checks
+}
+
+# Kubernetes checks, one counted check each: render every overlay, validate the rendered
+# manifests strictly, run checkov over them and over the stacks' Dockerfiles.
+# Globals: K8S_OVERLAYS, K8S_VERSION, CHECKOV_VENV
+run_k8s_checks() {
+  log_section "lint: kubernetes manifests (kustomize, kubernetes-validate, checkov)"
+  local out overlay status dockerfiles=() missing=() stack
+  out="$(mktemp -d)"
+  for overlay in "${K8S_OVERLAYS[@]}"; do
+    status=0
+    # stderr is kept apart: newer kubectl versions warn about the v2-compatible fields.
+    timeout 60 kubectl kustomize "${ROOT}/deploy/kubernetes/overlays/${overlay}" \
+      >"${out}/${overlay}.yaml" 2>"${out}/${overlay}.err" || status=$?
+    ((status == 0)) || cat "${out}/${overlay}.err" >&2
+    rm -f "${out}/${overlay}.err"
+    count_check "kubectl kustomize overlays/${overlay}" "${status}"
+  done
+  status=0
+  timeout 120 kubernetes-validate --quiet --strict -k "${K8S_VERSION}" "${out}"/*.yaml || status=$?
+  count_check "kubernetes-validate --strict (Kubernetes ${K8S_VERSION})" "${status}"
+  status=0
+  _checkov --framework kubernetes -d "${out}" || status=$?
+  count_check "checkov: rendered manifests" "${status}"
+  rm -rf "${out}"
+  for stack in vllm trt tool; do
+    if [[ -f "${ROOT}/docker/${stack}/Dockerfile" ]]; then
+      dockerfiles+=(-f "${ROOT}/docker/${stack}/Dockerfile")
+    else
+      missing+=("docker/${stack}/Dockerfile")
+    fi
+  done
+  ((${#missing[@]} == 0)) || log_warn "checkov skips ${missing[*]}: not written yet"
+  if ((${#dockerfiles[@]} == 0)); then
+    SKIPPED=$((SKIPPED + 1))
+    return 0
+  fi
+  status=0
+  _checkov --framework dockerfile "${dockerfiles[@]}" || status=$?
+  count_check "checkov: Dockerfiles ($((${#dockerfiles[@]} / 2)))" "${status}"
+}
+
+# Run checkov offline, printing only failed checks. Arguments: checkov options...
+_checkov() {
+  timeout 300 "${CHECKOV_VENV}/bin/checkov" --skip-download --compact --quiet "$@"
 }
 
 # Run bats over a directory and add its TAP results to the counts.
@@ -181,7 +242,10 @@ main() {
   ((${#suites[@]})) || suites=(lint bats pytest e2e)
 
   ensure_apt_packages
-  ensure_venv
+  ensure_venv "${VENV}" "${REQUIREMENTS}"
+  if [[ " ${suites[*]} " == *" lint "* ]]; then
+    ensure_venv "${CHECKOV_VENV}" "${CHECKOV_REQUIREMENTS}"
+  fi
   export PATH="${VENV}/bin:${PATH}"
   export PROJECT_ROOT="${ROOT}"
 
