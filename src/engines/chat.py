@@ -1,0 +1,211 @@
+"""The chat engine: an OpenAI-compatible server run as a supervised child process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import shlex
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
+
+import anyio
+import httpx
+from starlette.background import BackgroundTask
+from starlette.responses import Response, StreamingResponse
+
+from src.config.settings import Settings
+from src.health import EngineState
+
+log = logging.getLogger("src.engines.chat")
+
+SECRET_VARS = ("TEXT_API_KEY", "TEXT_API_KEY_FILE", "HF_TOKEN", "DOCKER_PASSWORD", "DOCKER_TOKEN")
+HEALTH_PATH = "/health"
+TAIL_LINES = 20
+
+
+def build_engine_argv(s: Settings) -> list[str]:
+    """The chat engine's command line: CHAT_ENGINE_CMD, else `vllm serve` or `trtllm-serve`."""
+    if s.chat_engine_cmd:
+        return list(s.chat_engine_cmd)
+    bind = ["--host", "127.0.0.1", "--port", str(s.chat_engine_port)]
+    if s.engine == "vllm":
+        argv = ["vllm", "serve", s.chat_model_path, *bind]
+        argv += ["--served-model-name", s.served_model_name]
+        argv += ["--tensor-parallel-size", str(s.tensor_parallel_size)]
+        options = {
+            "--gpu-memory-utilization": s.chat_gpu_frac,
+            "--max-model-len": s.chat_max_len,
+            "--quantization": s.chat_quantization,
+            "--kv-cache-dtype": s.kv_dtype,
+            "--max-num-seqs": s.max_num_seqs,
+            "--max-num-batched-tokens": s.max_num_batched_tokens,
+        }
+    else:
+        # A pre-built engine: quantization and KV cache dtype are baked into it at build time.
+        argv = ["trtllm-serve", s.trt_engine_dir, "--backend", "tensorrt", *bind]
+        argv += ["--tokenizer", s.chat_model_path, "--served_model_name", s.served_model_name]
+        argv += ["--tp_size", str(s.tensor_parallel_size)]
+        options = {
+            "--kv_cache_free_gpu_memory_fraction": s.trt_kv_free_gpu_frac,
+            "--max_seq_len": s.chat_max_len,
+            "--max_batch_size": s.max_num_seqs,
+            "--max_num_tokens": s.max_num_batched_tokens,
+        }
+    for flag, value in options.items():
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for the child: ours without the secrets it has no use for."""
+    return {k: v for k, v in env.items() if k not in SECRET_VARS}
+
+
+class ChatEngine:
+    """Starts, watches, proxies to and stops the chat engine child process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        set_state: Callable[[EngineState], None],
+        on_exit: Callable[[int], None],
+    ) -> None:
+        """Remember the settings and the callbacks for state changes and an unexpected exit."""
+        self.settings = settings
+        self.set_state = set_state
+        self.on_exit = on_exit
+        self.base_url = f"http://127.0.0.1:{settings.chat_engine_port}"
+        self.proc: asyncio.subprocess.Process | None = None
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self.client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=httpx.Timeout(None, connect=5.0),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Spawn the child in its own process group and start watching it."""
+        argv = build_engine_argv(self.settings)
+        log.info("starting chat engine: %s", shlex.join(argv))
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, env=child_env(os.environ), start_new_session=True,
+            )
+        except OSError as exc:
+            self.set_state(EngineState.FAILED)
+            log.error("chat engine %r cannot start: %s", argv[0], exc.strerror)
+            self.on_exit(127)
+            return
+        self._tasks = [
+            asyncio.create_task(self._pump_output(), name="chat-output"),
+            asyncio.create_task(self._watch_health(), name="chat-health"),
+            asyncio.create_task(self._watch_exit(), name="chat-exit"),
+        ]
+
+    async def _pump_output(self) -> None:
+        """Copy the child's output to our stderr, keeping the last lines for a crash report."""
+        if self.proc is None or self.proc.stdout is None:
+            return
+        async for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self.tail.append(line)
+            print(f"[chat-engine] {line}", file=sys.stderr, flush=True)
+
+    async def _healthy(self) -> bool:
+        """True when the child's health endpoint answers 200 within the time limit."""
+        try:
+            resp = await self.client.get(HEALTH_PATH, timeout=self.settings.chat_health_timeout_s)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200
+
+    async def _watch_health(self) -> None:
+        """Poll fast while loading, then every CHAT_HEALTH_INTERVAL_S; report ready or failed."""
+        ready_once = False
+        while True:
+            ok = await self._healthy()
+            if self._stopping:
+                return
+            if ok:
+                if not ready_once:
+                    log.info("chat engine ready")
+                ready_once = True
+                self.set_state(EngineState.READY)
+            elif ready_once:
+                log.warning("chat engine health check failed (no 200 within %ss)",
+                            self.settings.chat_health_timeout_s)
+                self.set_state(EngineState.FAILED)
+            interval = self.settings.chat_health_interval_s
+            await asyncio.sleep(interval if ready_once else min(interval, 0.5))
+
+    async def _watch_exit(self) -> None:
+        """When the child exits on its own: mark failed, log status and last lines, report."""
+        if self.proc is None:
+            return
+        code = await self.proc.wait()
+        if self._stopping:
+            return
+        self.set_state(EngineState.FAILED)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._tasks[0]), 1.0)
+        tail = "\n".join(self.tail) or "(no output)"
+        log.error("chat engine exited with status %s; last output lines:\n%s", code, tail)
+        self.on_exit(code if code > 0 else 1)
+
+    async def stop(self) -> None:
+        """Terminate the child's process group: SIGTERM, then SIGKILL after ENGINE_STOP_TIMEOUT."""
+        self._stopping = True
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), self.settings.engine_stop_timeout)
+            except asyncio.TimeoutError:
+                log.warning("chat engine ignored SIGTERM for %ss; killing it",
+                            self.settings.engine_stop_timeout)
+        if proc is not None:
+            # The group may outlive its leader (engine workers): kill whatever is left.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.aclose()
+
+    async def proxy(self, path: str, body: bytes) -> Response:
+        """Forward a POST to the engine; stream server-sent events through as they arrive."""
+        request = self.client.build_request(
+            "POST", path, content=body, headers={"content-type": "application/json"}
+        )
+        upstream = await self.client.send(request, stream=True)
+        media = upstream.headers.get("content-type", "application/json")
+        if not media.startswith("text/event-stream"):
+            content = await upstream.aread()
+            await upstream.aclose()
+            return Response(content, status_code=upstream.status_code, media_type=media)
+        return StreamingResponse(
+            _relay(upstream), status_code=upstream.status_code, media_type=media,
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            background=BackgroundTask(upstream.aclose),
+        )
+
+
+async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    """Yield upstream bytes as they come; close upstream when the client goes (cancellation)."""
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        log.warning("chat engine stream broke: %s", type(exc).__name__)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await upstream.aclose()

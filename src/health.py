@@ -1,0 +1,63 @@
+"""Engine states, draining and the bound on requests in flight."""
+
+from __future__ import annotations
+
+import enum
+
+
+class EngineState(str, enum.Enum):
+    """The state of one engine as /healthz reports it."""
+
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    DRAINING = "draining"
+
+
+class Health:
+    """The states of the deployed engines, the draining flag and the in-flight counter."""
+
+    def __init__(self, engines: tuple[str, ...], max_in_flight: int) -> None:
+        """Start every engine in `loading`, nothing in flight."""
+        self.states: dict[str, EngineState] = {name: EngineState.LOADING for name in engines}
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+        self.draining = False
+
+    def set(self, engine: str, state: EngineState) -> None:
+        """Record an engine's state (ignored once draining, which wins)."""
+        if not self.draining:
+            self.states[engine] = state
+
+    def start_draining(self) -> None:
+        """Turn every engine to `draining`; new inference requests are refused from now on."""
+        self.draining = True
+        self.states = {name: EngineState.DRAINING for name in self.states}
+
+    @property
+    def ready(self) -> bool:
+        """True when every deployed engine is ready."""
+        return all(s is EngineState.READY for s in self.states.values())
+
+    def report(self) -> dict[str, object]:
+        """The /healthz body: overall status and each engine's state."""
+        if self.draining:
+            status = "draining"
+        elif self.ready:
+            status = "ready"
+        elif EngineState.FAILED in self.states.values():
+            status = "failed"
+        else:
+            status = "loading"
+        return {"status": status, "engines": {k: v.value for k, v in self.states.items()}}
+
+    def try_enter(self) -> bool:
+        """Count a new request in flight; False when the bound is reached."""
+        if self.in_flight >= self.max_in_flight:
+            return False
+        self.in_flight += 1
+        return True
+
+    def leave(self) -> None:
+        """Count a request out."""
+        self.in_flight -= 1

@@ -1,0 +1,159 @@
+"""The app's run time: start and stop engines, drain on SIGTERM, exit non-zero when one dies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+from src.config.settings import Settings
+from src.engines.chat import ChatEngine
+from src.engines.tool import ToolEngine, ToolModelError
+from src.health import EngineState, Health
+
+log = logging.getLogger("src.runtime")
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the keys logs.sh writes (ts, level, prefix, msg)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a record as JSON."""
+        return json.dumps({
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(record.created)),
+            "level": record.levelname.lower(), "prefix": "[server]", "msg": record.getMessage(),
+        })
+
+
+def setup_logging() -> None:
+    """Send the `src` loggers to stderr, honouring LOG_LEVEL and LOG_FORMAT (as logs.sh does)."""
+    logger = logging.getLogger("src")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("LOG_FORMAT", "text") == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("[server] %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    level = os.environ.get("LOG_LEVEL", "info").upper()
+    logger.setLevel(level if level in ("DEBUG", "INFO", "WARN", "ERROR") else "INFO")
+    logger.propagate = False
+
+
+class Runtime:
+    """The engines and health of one app instance, from lifespan start to exit."""
+
+    def __init__(self, settings: Settings, handle_signals: bool = True) -> None:
+        """Create the health board for the deployed engines; start() brings them up."""
+        self.settings = settings
+        engines = tuple(n for n, on in (("chat", settings.serves_chat),
+                                        ("tool", settings.serves_tool)) if on)
+        self.health = Health(engines, settings.max_concurrent_connections)
+        self.handle_signals = handle_signals
+        self.tool: ToolEngine | None = None
+        self.chat: ChatEngine | None = None
+        self.exit_code = 0
+        self._uvicorn_handler: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
+
+    async def start(self) -> None:
+        """Install the SIGTERM drain, spawn the chat engine, load the tool model in background."""
+        if self.handle_signals:
+            self._uvicorn_handler = signal.getsignal(signal.SIGTERM)
+            loop = asyncio.get_running_loop()
+            signal.signal(signal.SIGTERM,
+                          lambda _s, f: loop.call_soon_threadsafe(self._on_sigterm, f))
+        if self.settings.serves_chat:
+            self.chat = ChatEngine(self.settings, lambda st: self.health.set("chat", st),
+                                   self.fatal)
+            await self.chat.start()
+        if self.settings.serves_tool:
+            s = self.settings
+            self.tool = ToolEngine(s.tool_model_path, s.tool_max_batch, s.tool_batch_wait_ms,
+                                   s.tool_gpu_frac)
+            self._spawn(self._load_tool(self.tool))
+
+    def _spawn(self, coro: Any) -> None:
+        """Run a background task, keeping a reference until it ends."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _load_tool(self, tool: ToolEngine) -> None:
+        """Load the tool model off the event loop; a failure is fatal."""
+        try:
+            await asyncio.to_thread(tool.load)
+        except ToolModelError as exc:
+            self.health.set("tool", EngineState.FAILED)
+            log.error("%s", exc)
+            self.fatal(1)
+            return
+        tool.start()
+        self.health.set("tool", EngineState.READY)
+
+    def fatal(self, code: int) -> None:
+        """An engine died: remember the status and shut the server down; it exits with it."""
+        if self.exit_code:
+            return
+        self.exit_code = code
+        log.error("shutting down: an engine failed (exit status %s)", code)
+        if callable(self._uvicorn_handler):
+            self._uvicorn_handler(signal.SIGTERM, None)
+
+    def _on_sigterm(self, frame: FrameType | None) -> None:
+        """First SIGTERM: drain; a second one: hand over to uvicorn at once."""
+        if self.health.draining:
+            if callable(self._uvicorn_handler):
+                self._uvicorn_handler(signal.SIGTERM, frame)
+            return
+        log.info("SIGTERM: draining (up to SHUTDOWN_GRACE_S=%ss for %d request(s) in flight)",
+                 self.settings.shutdown_grace_s, self.health.in_flight)
+        self.health.start_draining()
+        self._spawn(self._drain(frame))
+
+    async def _drain(self, frame: FrameType | None) -> None:
+        """Wait for requests in flight (within the grace period), stop the engines, stop uvicorn."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace_s
+        while self.health.in_flight > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if self.health.in_flight > 0:
+            log.warning("%d request(s) still in flight after %ss; stopping the engines",
+                        self.health.in_flight, self.settings.shutdown_grace_s)
+        await self.stop_engines()
+        if callable(self._uvicorn_handler):
+            self._uvicorn_handler(signal.SIGTERM, frame)
+
+    async def stop_engines(self) -> None:
+        """Stop the tool batcher and the chat engine child; harmless when called twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        if self.tool is not None:
+            await self.tool.stop()
+        if self.chat is not None:
+            await self.chat.stop()
+
+    async def stop(self) -> None:
+        """Lifespan end: stop the engines; after a fatal engine error, exit with its status."""
+        await self.stop_engines()
+        if self.exit_code and self.handle_signals:
+            log.error("exiting with status %s", self.exit_code)
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+            # uvicorn exits 0 after a shutdown it did not cause itself; the container must see
+            # the failure to restart, and nothing is left to clean up at this point.
+            os._exit(self.exit_code)

@@ -1,0 +1,107 @@
+"""A small OpenAI-compatible streaming server for tests and benchmarks (a stand-in chat engine).
+
+Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S]
+         [--ready-after S] [--crash-after S] [--hang-health-after S]
+GET /stats reports streams started / completed / cancelled, its pid and whether secrets reached it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+SECRETS = ("TEXT_API_KEY", "TEXT_API_KEY_FILE", "HF_TOKEN")
+
+
+def build_app(opts: argparse.Namespace) -> FastAPI:
+    """The fake engine app for the given options."""
+    app = FastAPI()
+    born = time.monotonic()
+    stats: dict[str, Any] = {"started": 0, "completed": 0, "cancelled": 0, "produced": 0}
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        age = time.monotonic() - born
+        if opts.hang_health_after is not None and age >= opts.hang_health_after:
+            await asyncio.sleep(3600)
+        return JSONResponse({}, status_code=200 if age >= opts.ready_after else 503)
+
+    @app.get("/stats")
+    async def get_stats() -> dict[str, Any]:
+        secret = sorted(k for k in SECRETS if k in os.environ)
+        return {**stats, "pid": os.getpid(), "secret_env": secret}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "fake"}]}
+
+    async def answer(request: Request, kind: str) -> Any:
+        body = await request.json()
+        model = body.get("model", "fake")
+        if not body.get("stream"):
+            text = " ".join(f"tok{i}" for i in range(opts.chunks))
+            choice = {"index": 0, "finish_reason": "stop"}
+            choice.update({"message": {"role": "assistant", "content": text}} if kind == "chat"
+                          else {"text": text})
+            return {"id": "fake-1", "object": kind, "model": model, "choices": [choice]}
+
+        async def events() -> Any:
+            stats["started"] += 1
+            try:
+                for i in range(opts.chunks):
+                    if i and opts.delay:
+                        await asyncio.sleep(opts.delay)
+                    delta = ({"delta": {"content": f"tok{i} "}} if kind == "chat"
+                             else {"text": f"tok{i} "})
+                    chunk = {"id": "fake-1", "model": model, "created": time.time(),
+                             "choices": [{"index": 0, **delta}]}
+                    stats["produced"] += 1
+                    yield f"data: {json.dumps(chunk)}\n\n"
+                yield "data: [DONE]\n\n"
+                stats["completed"] += 1
+            except (asyncio.CancelledError, GeneratorExit):
+                stats["cancelled"] += 1
+                raise
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        return await answer(request, "chat")
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Any:
+        return await answer(request, "text_completion")
+
+    return app
+
+
+def main() -> None:
+    """Parse options, arm the crash timer, serve on 127.0.0.1."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("CHAT_ENGINE_PORT", "8001")))
+    parser.add_argument("--chunks", type=int, default=5)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--ready-after", type=float, default=0.0)
+    parser.add_argument("--crash-after", type=float, default=None)
+    parser.add_argument("--hang-health-after", type=float, default=None)
+    opts = parser.parse_args()
+    if opts.crash_after is not None:
+        def crash() -> None:
+            print("fake engine: simulated crash", flush=True)
+            os._exit(3)
+        threading.Timer(opts.crash_after, crash).start()
+    uvicorn.run(build_app(opts), host="127.0.0.1", port=opts.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
