@@ -1,0 +1,291 @@
+"""Build-time downloads from the Hugging Face Hub (or a mirror named by HF_ENDPOINT).
+
+download_snapshot() wraps huggingface_hub.snapshot_download(local_dir=...): it resolves the
+revision to a commit, checks free space, retries transient failures, turns Hub errors into one
+line each (DownloadError) and writes target_dir/.download-manifest.json.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2
+from huggingface_hub import HfApi, constants, snapshot_download
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.hf_api import RepoFile, RepoFolder
+from huggingface_hub.utils import filter_repo_objects
+
+from pyhelpers.build_log import debug_enabled, log_err, log_info, log_success, log_warn
+from pyhelpers.manifest import ManifestError, build_manifest, write_manifest
+
+SECRET_FILE_DEFAULT = "/run/secrets/hf_token"  # noqa: S105 (a path, not a secret)
+DEFAULT_RETRIES = 3
+BACKOFF_CAP_S = 30.0
+_AUTH_ADVICE = "pass HF_TOKEN as a build secret (docker build --secret id=hf_token,env=HF_TOKEN)"
+
+T = TypeVar("T")
+
+
+class DownloadError(Exception):
+    """An expected download failure; its message is the one line a build log shows."""
+
+
+def get_hf_token() -> str | None:
+    """Return the Hub token: HF_TOKEN, the secret file (HF_TOKEN_FILE), then huggingface_hub's."""
+    token = os.environ.get("HF_TOKEN", "").strip()
+    if token:
+        return token
+    secret = Path(os.environ.get("HF_TOKEN_FILE") or SECRET_FILE_DEFAULT)
+    try:
+        token = secret.read_text(encoding="utf-8").strip()
+    except OSError:
+        token = ""
+    if token:
+        return token
+    from huggingface_hub import get_token
+
+    return (get_token() or "").strip() or None
+
+
+def download_retries() -> int:
+    """Return HF_DOWNLOAD_RETRIES (default 3); ValueError naming the variable when invalid."""
+    raw = os.environ.get("HF_DOWNLOAD_RETRIES", "").strip()
+    if not raw:
+        return DEFAULT_RETRIES
+    if not raw.isdigit() or int(raw) > 20:
+        raise ValueError(f"HF_DOWNLOAD_RETRIES {raw!r} is not valid; use a whole number 0-20")
+    return int(raw)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Return True for failures worth retrying: network errors, 5xx and 429 answers."""
+    if isinstance(exc, HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else 0
+        return status == 429 or status >= 500
+    # snapshot_download reports an unreachable Hub as LocalEntryNotFoundError.
+    return isinstance(exc, (httpx2.TransportError, LocalEntryNotFoundError, ConnectionError,
+                            TimeoutError))
+
+
+def _sleep(seconds: float) -> None:
+    """Wait between attempts (a seam for tests)."""
+    time.sleep(seconds)
+
+
+def _with_retries(what: str, func: Callable[[], T], prefix: str) -> T:
+    """Call `func`, retrying transient failures HF_DOWNLOAD_RETRIES times with backoff."""
+    retries = download_retries()
+    for attempt in range(retries + 1):
+        try:
+            return func()
+        except Exception as exc:
+            if not _is_transient(exc):
+                raise
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if attempt == retries:
+                raise DownloadError(
+                    f"{what} failed after {retries + 1} attempts at {constants.ENDPOINT}: {reason}"
+                ) from exc
+            delay = min(BACKOFF_CAP_S, 2.0**attempt)
+            log_warn(prefix, f"{what}: {reason}; retry {attempt + 1}/{retries} in {delay:.0f}s")
+            _sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _hub_error(
+    exc: Exception, api: HfApi, repo_id: str, revision: str, token: str | None
+) -> Exception:
+    """Return a DownloadError with one clear line for a known Hub error, else `exc` itself."""
+    where = constants.ENDPOINT
+    if isinstance(exc, GatedRepoError):
+        if token:
+            return DownloadError(f"{repo_id} is gated and the token has no access: accept its "
+                                 f"terms on the Hub with the token's account")
+        return DownloadError(f"{repo_id} is gated: accept its terms on the Hub and {_AUTH_ADVICE}")
+    if isinstance(exc, RevisionNotFoundError):
+        return DownloadError(f"revision {revision!r} not found in {repo_id} at {where}")
+    if isinstance(exc, RepositoryNotFoundError):
+        if revision != constants.DEFAULT_REVISION and _repo_exists(api, repo_id, token):
+            return DownloadError(f"revision {revision!r} not found in {repo_id} at {where}")
+        if token:
+            return DownloadError(f"repository {repo_id} not found at {where}, "
+                                 f"or the token cannot access it")
+        return DownloadError(f"repository {repo_id} not found at {where} "
+                             f"(a private or gated repo needs a token: {_AUTH_ADVICE})")
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        if exc.response.status_code == 401:
+            return DownloadError(f"the Hub token was rejected by {where} (401): "
+                                 f"check HF_TOKEN or the hf_token secret")
+        return DownloadError(f"{repo_id}: {str(exc).splitlines()[0]}")
+    return exc
+
+
+def _repo_exists(api: HfApi, repo_id: str, token: str | None) -> bool:
+    """Return True when `repo_id` answers at its default revision."""
+    try:
+        api.repo_info(repo_id, revision=constants.DEFAULT_REVISION, token=token or False)
+    except (HfHubHTTPError, httpx2.TransportError):
+        return False
+    return True
+
+
+def _free_bytes(path: Path) -> int:
+    """Return the free bytes on the filesystem holding `path` (its nearest existing parent)."""
+    probe = Path(path).absolute()
+    while not probe.exists():
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def _check_space(target_dir: Path, files: list[RepoFile], repo_id: str) -> None:
+    """Raise DownloadError when the files still to fetch cannot fit at `target_dir`."""
+    needed = 0
+    for item in files:
+        local = target_dir / item.path
+        if not (local.is_file() and local.stat().st_size == item.size):
+            needed += item.size or 0
+    free = _free_bytes(target_dir)
+    if needed > free:
+        raise DownloadError(f"{repo_id} needs {needed / 2**30:.2f} GiB, "
+                            f"{free / 2**30:.2f} GiB free at {target_dir}")
+
+
+def list_subfolders(repo_id: str, path: str, revision: str | None = None,
+                    token: str | None = None) -> list[str]:
+    """Return the names of the folders directly under `path` in the repo (sorted)."""
+    token = token if token is not None else get_hf_token()
+    api = HfApi()
+    rev = revision or constants.DEFAULT_REVISION
+
+    def _list() -> list[Any]:
+        return list(api.list_repo_tree(repo_id, path_in_repo=path, revision=rev,
+                                       token=token or False))
+
+    try:
+        entries = _with_retries(f"listing {repo_id}/{path}", _list, "[hub]")
+    except Exception as exc:
+        if isinstance(exc, HfHubHTTPError) and exc.response is not None \
+                and exc.response.status_code == 404 and _repo_exists(api, repo_id, token):
+            return []
+        raise _hub_error(exc, api, repo_id, rev, token) from exc
+    return sorted(e.path.rsplit("/", 1)[-1] for e in entries if isinstance(e, RepoFolder))
+
+
+def download_snapshot(
+    repo_id: str,
+    target_dir: str | Path,
+    token: str | None = None,
+    allow_patterns: list[str] | None = None,
+    ignore_patterns: list[str] | None = None,
+    revision: str | None = None,
+    log_prefix: str = "[build]",
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Download the selected files of `repo_id` at `revision` into `target_dir`; return it.
+
+    `token` None means get_hf_token(); `extra` adds fields to the manifest.
+    """
+    target = Path(target_dir)
+    token = token if token is not None else get_hf_token()
+    rev = revision or constants.DEFAULT_REVISION
+    api = HfApi()
+    try:
+        info = _with_retries(f"resolving {repo_id}@{rev}", lambda: api.repo_info(
+            repo_id, revision=rev, token=token or False), log_prefix)
+        commit = str(info.sha)
+        tree = _with_retries(f"listing {repo_id}@{commit[:12]}", lambda: list(
+            api.list_repo_tree(repo_id, revision=commit, recursive=True,
+                               token=token or False)), log_prefix)
+    except DownloadError:
+        raise
+    except Exception as exc:
+        raise _hub_error(exc, api, repo_id, rev, token) from exc
+    files = list(filter_repo_objects(
+        [f for f in tree if isinstance(f, RepoFile)], allow_patterns=allow_patterns,
+        ignore_patterns=ignore_patterns, key=lambda f: f.path))
+    if not files:
+        raise DownloadError(f"no file in {repo_id}@{rev} matches allow_patterns="
+                            f"{allow_patterns} ignore_patterns={ignore_patterns}")
+    _check_space(target, files, repo_id)
+    total = sum(f.size or 0 for f in files)
+    log_info(log_prefix, f"downloading {repo_id}@{rev} ({commit[:12]}): {len(files)} files, "
+                         f"{total / 2**20:.1f} MiB → {target}")
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        _with_retries(f"downloading {repo_id}@{commit[:12]}", lambda: snapshot_download(
+            repo_id, revision=commit, local_dir=target, token=token or False,
+            allow_patterns=allow_patterns, ignore_patterns=ignore_patterns), log_prefix)
+    except DownloadError:
+        raise
+    except Exception as exc:
+        raise _hub_error(exc, api, repo_id, rev, token) from exc
+    shutil.rmtree(target / ".cache" / "huggingface", ignore_errors=True)
+    cache_dir = target / ".cache"
+    if cache_dir.is_dir() and not any(cache_dir.iterdir()):
+        cache_dir.rmdir()
+    source = {"repo_id": repo_id, "revision": rev, "commit": commit,
+              "endpoint": constants.ENDPOINT, "allow_patterns": allow_patterns,
+              "ignore_patterns": ignore_patterns, **(extra or {})}
+    try:
+        manifest = build_manifest(
+            target, [f.path for f in files], source,
+            expected_sha256={f.path: f.lfs.sha256 for f in files if f.lfs is not None},
+            expected_size={f.path: f.size for f in files})
+    except ManifestError as exc:
+        raise DownloadError(f"{repo_id}@{commit[:12]}: {exc}") from exc
+    write_manifest(target, manifest)
+    log_success(log_prefix, f"{repo_id}@{commit[:12]}: {len(files)} files in {target}")
+    return target
+
+
+def verify_files_exist(
+    target_dir: str | Path,
+    required_patterns: list[str] | None = None,
+    file_extension: str | None = None,
+) -> list[str]:
+    """Return the files under `target_dir` matching every pattern (and the extension).
+
+    Each pattern in `required_patterns` (fnmatch, relative paths) must match at least one file;
+    a missing directory or an unmatched pattern raises DownloadError naming both.
+    """
+    root = Path(target_dir)
+    if not root.is_dir():
+        raise DownloadError(f"directory {str(root)!r} does not exist")
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    files = [f for f in files if not f.startswith(".cache/")]
+    if file_extension:
+        files = [f for f in files if f.endswith(file_extension)]
+        if not files:
+            raise DownloadError(f"no '*{file_extension}' file in {str(root)!r}")
+    matched: list[str] = []
+    for pattern in required_patterns or []:
+        hits = [f for f in files if fnmatch.fnmatch(f, pattern)]
+        if not hits:
+            raise DownloadError(f"no file in {str(root)!r} matches {pattern!r} "
+                                f"(required: {required_patterns})")
+        matched.extend(h for h in hits if h not in matched)
+    return matched if required_patterns else files
+
+
+def run_entry(main: Callable[[], None], prefix: str) -> int:
+    """Run an entry point's `main`; known failures become one line on stderr and status 1."""
+    try:
+        main()
+    except (DownloadError, ManifestError, ValueError) as exc:
+        if debug_enabled():
+            raise
+        log_err(prefix, str(exc))
+        return 1
+    return 0

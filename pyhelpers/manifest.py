@@ -1,0 +1,164 @@
+"""The download manifest: what a build fetched, and a check that a directory still matches it.
+
+Usage: python3 -m pyhelpers.manifest verify <dir> [--checksums]
+  Compare <dir> with <dir>/.download-manifest.json: file list and sizes by default (fast enough
+  for every container start), sha256 as well with --checksums. Status 1 names the first
+  differing file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pyhelpers.build_log import debug_enabled, log_err, log_success
+
+MANIFEST_NAME = ".download-manifest.json"
+FORMAT_VERSION = 1
+_SKIP_DIRS = (".cache",)
+
+
+class ManifestError(Exception):
+    """A manifest is missing or unreadable, or a directory does not match it."""
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def list_files(directory: Path) -> list[str]:
+    """Return the files under `directory` (POSIX relative paths), without the manifest or .cache."""
+    root = Path(directory)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        for name in sorted(filenames):
+            rel = (Path(dirpath) / name).relative_to(root).as_posix()
+            if rel != MANIFEST_NAME:
+                found.append(rel)
+    return found
+
+
+def build_manifest(
+    directory: Path,
+    paths: list[str],
+    source: dict[str, Any],
+    expected_sha256: dict[str, str] | None = None,
+    expected_size: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Describe `paths` under `directory` (size, sha256 from disk) with `source` fields.
+
+    A file whose bytes differ from the size or sha256 the Hub announced raises ManifestError.
+    """
+    expected_sha256 = expected_sha256 or {}
+    expected_size = expected_size or {}
+    files = []
+    for rel in sorted(paths):
+        path = Path(directory) / rel
+        if not path.is_file():
+            raise ManifestError(f"{rel!r} is missing from {str(directory)!r} after the download")
+        size = path.stat().st_size
+        if rel in expected_size and size != expected_size[rel]:
+            raise ManifestError(
+                f"{rel!r} has {size} bytes on disk but the Hub lists {expected_size[rel]}"
+            )
+        digest = sha256_file(path)
+        want = expected_sha256.get(rel)
+        if want is not None and digest != want:
+            raise ManifestError(
+                f"{rel!r} sha256 {digest} does not match the Hub's LFS sha256 {want}"
+            )
+        files.append({"path": rel, "size": size, "sha256": digest, "lfs_checked": want is not None})
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {"format": FORMAT_VERSION, **source, "created_at": created, "files": files}
+
+
+def rebase_manifest(manifest: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Return a copy of `manifest` whose file paths drop `prefix` (for flattened layouts)."""
+    head = prefix.rstrip("/") + "/"
+    files = []
+    for entry in manifest["files"]:
+        if not entry["path"].startswith(head):
+            raise ManifestError(f"{entry['path']!r} is not under {prefix!r}")
+        files.append({**entry, "path": entry["path"][len(head):]})
+    return {**manifest, "files": files}
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
+    """Write `manifest` to `directory`/.download-manifest.json atomically; return its path."""
+    path = Path(directory) / MANIFEST_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Load the manifest of `directory`; ManifestError when absent or not valid JSON."""
+    path = Path(directory) / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"no manifest at {str(path)!r}") from None
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"manifest {str(path)!r} is not readable JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise ManifestError(f"manifest {str(path)!r} has no 'files' list")
+    return data
+
+
+def verify_manifest(directory: Path, checksums: bool = False) -> int:
+    """Check `directory` against its manifest; return the file count, raise at a difference."""
+    manifest = read_manifest(directory)
+    listed = set()
+    for entry in manifest["files"]:
+        rel = entry["path"]
+        listed.add(rel)
+        path = Path(directory) / rel
+        if not path.is_file():
+            raise ManifestError(f"{rel!r} is in the manifest but missing from {str(directory)!r}")
+        size = path.stat().st_size
+        if size != entry["size"]:
+            raise ManifestError(f"{rel!r} has {size} bytes, the manifest says {entry['size']}")
+        if checksums and sha256_file(path) != entry["sha256"]:
+            raise ManifestError(f"{rel!r} sha256 differs from the manifest")
+    extra = [rel for rel in list_files(directory) if rel not in listed]
+    if extra:
+        raise ManifestError(f"{extra[0]!r} is in {str(directory)!r} but not in the manifest")
+    return len(listed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: verify a directory against its manifest; status 1 with one line on a difference."""
+    parser = argparse.ArgumentParser(prog="python3 -m pyhelpers.manifest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    verify = sub.add_parser("verify", help="compare a directory with its manifest")
+    verify.add_argument("directory", type=Path)
+    verify.add_argument("--checksums", action="store_true", help="also compare sha256")
+    args = parser.parse_args(argv)
+    try:
+        count = verify_manifest(args.directory, checksums=args.checksums)
+    except ManifestError as exc:
+        if debug_enabled():
+            raise
+        log_err("[manifest]", str(exc))
+        return 1
+    what = "sizes and sha256" if args.checksums else "sizes"
+    log_success("[manifest]", f"{args.directory}: {count} files match the manifest ({what})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
