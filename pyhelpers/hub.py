@@ -257,8 +257,8 @@ def verify_files_exist(
 ) -> list[str]:
     """Return the files under `target_dir` matching every pattern (and the extension).
 
-    Each pattern in `required_patterns` (fnmatch, relative paths) must match at least one file;
-    a missing directory or an unmatched pattern raises DownloadError naming both.
+    Each pattern in `required_patterns` (fnmatch on relative paths; "a|b" accepts either) must
+    match at least one file; a missing directory or an unmatched pattern raises DownloadError.
     """
     root = Path(target_dir)
     if not root.is_dir():
@@ -271,7 +271,7 @@ def verify_files_exist(
             raise DownloadError(f"no '*{file_extension}' file in {str(root)!r}")
     matched: list[str] = []
     for pattern in required_patterns or []:
-        hits = [f for f in files if fnmatch.fnmatch(f, pattern)]
+        hits = [f for f in files if any(fnmatch.fnmatch(f, alt) for alt in pattern.split("|"))]
         if not hits:
             raise DownloadError(f"no file in {str(root)!r} matches {pattern!r} "
                                 f"(required: {required_patterns})")

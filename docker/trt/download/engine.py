@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Bake one pre-built TensorRT-LLM engine into the image, flattened into TRT_ENGINE_DIR.
+
+Only trt-llm/engines/<TRT_ENGINE_LABEL>/** of TRT_ENGINE_REPO is downloaded; its content lands
+directly in TRT_ENGINE_DIR. Afterwards rank*.engine, config.json and build_metadata.json (with
+sm_arch) must be there. A label the repo lacks fails with the labels it has.
+
+Environment:
+  TRT_ENGINE_REPO      Hub repo id (owner/name); required
+  TRT_ENGINE_LABEL     engine folder under trt-llm/engines/ (e.g. sm90_trt-llm-0.20_tp1); required
+  TRT_ENGINE_REVISION  branch, tag or commit (default main)
+  TRT_ENGINE_DIR       where the engine goes (default /opt/engines/trt-chat)
+  HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
+Run with PYTHONPATH set to the repository root (the images set PYTHONPATH=/app).
+"""
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+try:
+    from pyhelpers.build_log import log_success
+    from pyhelpers.hub import (
+        DownloadError,
+        download_snapshot,
+        list_subfolders,
+        run_entry,
+        verify_files_exist,
+    )
+    from pyhelpers.manifest import read_manifest, rebase_manifest, write_manifest
+except ImportError as exc:
+    raise SystemExit(f"engine.py: cannot import pyhelpers ({exc}); run with PYTHONPATH set to "
+                     "the repository root (the images set PYTHONPATH=/app)") from None
+
+PREFIX = "[trt-engine]"
+ENGINES_ROOT = "trt-llm/engines"
+REQUIRED = ["rank*.engine", "config.json", "build_metadata.json"]
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def read_settings() -> tuple[str, str, str | None, Path]:
+    """Return repo, label, revision and target dir from the environment; ValueError if invalid."""
+    repo = os.environ.get("TRT_ENGINE_REPO", "").strip()
+    label = os.environ.get("TRT_ENGINE_LABEL", "").strip()
+    if not repo:
+        raise ValueError("TRT_ENGINE_REPO is empty; set it to the Hub repo holding "
+                         f"{ENGINES_ROOT}/<label>/ (owner/name)")
+    if not _LABEL_RE.match(label):
+        raise ValueError(f"TRT_ENGINE_LABEL {label!r} is not valid; use the name of a folder "
+                         f"under {ENGINES_ROOT}/ in {repo} (letters, digits, . _ -)")
+    revision = os.environ.get("TRT_ENGINE_REVISION", "").strip() or None
+    target = Path(os.environ.get("TRT_ENGINE_DIR") or "/opt/engines/trt-chat")
+    return repo, label, revision, target
+
+
+def flatten_into(staging: Path, prefix: str, target: Path) -> None:
+    """Move the files under `staging`/`prefix` into `target`, keeping paths below `prefix`."""
+    source = staging / prefix
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        dest = target / path.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), dest)
+
+
+def check_build_metadata(target: Path) -> str:
+    """Return sm_arch from build_metadata.json; DownloadError when absent or unreadable."""
+    path = target / "build_metadata.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DownloadError(f"{path} is not valid JSON: {exc}") from None
+    sm_arch = meta.get("sm_arch") if isinstance(meta, dict) else None
+    if not sm_arch:
+        raise DownloadError(f"{path} has no 'sm_arch'; the engine's GPU architecture is unknown")
+    return str(sm_arch)
+
+
+def main() -> None:
+    """Download the labelled engine, flatten it into TRT_ENGINE_DIR and check it."""
+    repo, label, revision, target = read_settings()
+    labels = list_subfolders(repo, ENGINES_ROOT, revision=revision)
+    if label not in labels:
+        have = ", ".join(labels) if labels else f"none (no {ENGINES_ROOT}/ folder)"
+        raise DownloadError(f"TRT_ENGINE_LABEL {label!r} is not in {repo}@{revision or 'main'}; "
+                            f"labels there: {have}")
+    prefix = f"{ENGINES_ROOT}/{label}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".trt-engine-download-", dir=target.parent))
+    try:
+        download_snapshot(repo, staging, revision=revision, allow_patterns=[f"{prefix}/*"],
+                          log_prefix=PREFIX)
+        manifest = rebase_manifest(read_manifest(staging), prefix)
+        target.mkdir(parents=True, exist_ok=True)
+        flatten_into(staging, prefix, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    manifest["engine_label"] = label
+    write_manifest(target, manifest)
+    verify_files_exist(target, REQUIRED)
+    sm_arch = check_build_metadata(target)
+    log_success(PREFIX, f"engine {label} ({sm_arch}) ready in {target}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry(main, PREFIX))

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Bake the vLLM chat model into the image: CHAT_MODEL → CHAT_MODEL_PATH.
+
+Environment:
+  CHAT_MODEL           Hub repo id (owner/name); required
+  CHAT_MODEL_PATH      where the model goes (default /opt/models/chat)
+  CHAT_MODEL_REVISION  branch, tag or commit (default main)
+  HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
+Afterwards config.json, a tokenizer and weights must be present; the quantization method of
+config.json is recorded in the manifest (an unquantized model is a warning).
+Run with PYTHONPATH set to the repository root (the images set PYTHONPATH=/app).
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+try:
+    from pyhelpers.build_log import log_success, log_warn
+    from pyhelpers.hub import DownloadError, download_snapshot, run_entry, verify_files_exist
+    from pyhelpers.manifest import read_manifest, write_manifest
+except ImportError as exc:
+    raise SystemExit(f"chat.py: cannot import pyhelpers ({exc}); run with PYTHONPATH set to "
+                     "the repository root (the images set PYTHONPATH=/app)") from None
+
+PREFIX = "[vllm-model]"
+REQUIRED = [
+    "config.json",
+    "tokenizer.json|tokenizer.model|vocab.json|vocab.txt",
+    "*.safetensors|pytorch_model*.bin",
+]
+
+
+def quant_method(target: Path) -> str | None:
+    """Return quantization_config.quant_method from config.json, or None when unquantized."""
+    try:
+        config = json.loads((target / "config.json").read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DownloadError(f"{target / 'config.json'} is not valid JSON: {exc}") from None
+    quant = config.get("quantization_config") if isinstance(config, dict) else None
+    method = quant.get("quant_method") if isinstance(quant, dict) else None
+    return str(method) if method else None
+
+
+def main() -> None:
+    """Download the chat model named by the environment, check it and record its quantization."""
+    model = os.environ.get("CHAT_MODEL", "").strip()
+    if not model:
+        raise ValueError("CHAT_MODEL is empty; set it to the Hub repo of the chat model "
+                         "(owner/name)")
+    target = Path(os.environ.get("CHAT_MODEL_PATH") or "/opt/models/chat")
+    revision = os.environ.get("CHAT_MODEL_REVISION", "").strip() or None
+    download_snapshot(model, target, revision=revision, log_prefix=PREFIX)
+    verify_files_exist(target, REQUIRED)
+    method = quant_method(target)
+    manifest = read_manifest(target)
+    manifest["quant_method"] = method
+    write_manifest(target, manifest)
+    if method is None:
+        log_warn(PREFIX, f"{model} has no quantization_config.quant_method in config.json: "
+                         "vLLM serves it unquantized, which needs the most GPU memory")
+    log_success(PREFIX, f"chat model ready in {target} (quantization: {method or 'none'})")
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry(main, PREFIX))
