@@ -1,0 +1,106 @@
+# shellcheck shell=bash
+# Deploy mode: which models a container serves (DEPLOY_MODE=chat|tool|both).
+#
+#   init_deploy_mode [prefix] [engine]   the three steps below, in order
+#     normalize_deploy_mode [prefix]     DEPLOY_MODE → chat|tool|both (unset/empty → both)
+#     set_deploy_flags                   DEPLOY_CHAT, DEPLOY_TOOL → 0|1
+#     validate_deploy_models [prefix] [engine]   the models the mode needs were built in
+#
+# Every function reports failure with a non-zero status and one error line; none
+# exits the caller's shell. A typo in DEPLOY_MODE is an error, never "both".
+#
+# A library: functions only, no options set, safe under `set -u`; sourcing it
+# again is harmless.
+
+# shellcheck source=docker/common/scripts/logs.sh
+source "${BASH_SOURCE[0]%/*}/logs.sh"
+
+# Normalize DEPLOY_MODE in place and export it: unset or empty → both; case and
+# surrounding blanks are forgiven (" Chat " → chat); anything else is an error.
+# Globals:   DEPLOY_MODE (read, then set and exported)
+# Arguments: [prefix] log prefix (default [deploy])
+# Outputs:   an error on stderr naming the value and the valid ones
+# Returns:   0 when valid, 1 otherwise (DEPLOY_MODE is then left as it was)
+normalize_deploy_mode() {
+  local prefix="${1:-[deploy]}" raw="${DEPLOY_MODE:-}" mode
+  if [[ -z "${raw}" ]]; then
+    export DEPLOY_MODE=both
+    return 0
+  fi
+  mode="${raw#"${raw%%[![:space:]]*}"}"
+  mode="${mode%"${mode##*[![:space:]]}"}"
+  mode="${mode,,}"
+  case "${mode}" in
+    chat | tool | both)
+      export DEPLOY_MODE="${mode}"
+      return 0
+      ;;
+    "")
+      log_err "${prefix}" "DEPLOY_MODE '${raw}' is blank; use chat, tool or both (or leave it unset for both)"
+      ;;
+    *)
+      # Control characters would break the one-line message: show them as '?'.
+      log_err "${prefix}" "DEPLOY_MODE '${raw//[![:print:]]/?}' is not valid; use one of: chat, tool, both (default both)"
+      ;;
+  esac
+  return 1
+}
+
+# Export DEPLOY_CHAT and DEPLOY_TOOL (0 or 1) for a normalized DEPLOY_MODE.
+# Globals:   DEPLOY_MODE (read; unset means both), DEPLOY_CHAT, DEPLOY_TOOL (exported)
+# Returns:   1 when DEPLOY_MODE is not normalized (call normalize_deploy_mode first)
+set_deploy_flags() {
+  case "${DEPLOY_MODE:-both}" in
+    chat) export DEPLOY_CHAT=1 DEPLOY_TOOL=0 ;;
+    tool) export DEPLOY_CHAT=0 DEPLOY_TOOL=1 ;;
+    both) export DEPLOY_CHAT=1 DEPLOY_TOOL=1 ;;
+    *)
+      log_err "[deploy]" "DEPLOY_MODE '${DEPLOY_MODE//[![:print:]]/?}' is not normalized; call normalize_deploy_mode first"
+      return 1
+      ;;
+  esac
+}
+
+# Check that the models the deploy mode serves were built into the image: chat
+# needs CHAT_MODEL, tool needs TOOL_MODEL. With engine trt and a chat model, a
+# missing TRT_ENGINE_REPO is only a warning: the engine must then be present at
+# TRT_ENGINE_DIR. Every missing variable is reported, not only the first.
+# Globals:   DEPLOY_MODE, DEPLOY_CHAT, DEPLOY_TOOL, CHAT_MODEL, TOOL_MODEL,
+#            TRT_ENGINE_REPO, TRT_ENGINE_DIR, ENGINE (read)
+# Arguments: [prefix] log prefix (default [deploy])
+#            [engine] vllm, trt or empty for none (default: ENGINE)
+# Outputs:   errors and the warning on stderr
+# Returns:   0 when every needed model is set, 1 otherwise
+validate_deploy_models() {
+  local prefix="${1:-[deploy]}" engine="${2-${ENGINE:-}}" mode="${DEPLOY_MODE:-both}" ok=0
+  case "${engine}" in
+    "" | vllm | trt) ;;
+    *)
+      log_err "${prefix}" "ENGINE '${engine//[![:print:]]/?}' is not valid; use vllm or trt"
+      return 1
+      ;;
+  esac
+  if [[ "${DEPLOY_CHAT:-0}" == 1 && -z "${CHAT_MODEL:-}" ]]; then
+    log_err "${prefix}" "CHAT_MODEL is not set but DEPLOY_MODE=${mode} serves a chat model: the image was built without it; rebuild with CHAT_MODEL=<repo id> or run with DEPLOY_MODE=tool"
+    ok=1
+  fi
+  if [[ "${DEPLOY_TOOL:-0}" == 1 && -z "${TOOL_MODEL:-}" ]]; then
+    log_err "${prefix}" "TOOL_MODEL is not set but DEPLOY_MODE=${mode} serves a tool model: the image was built without it; rebuild with TOOL_MODEL=<repo id> or run with DEPLOY_MODE=chat"
+    ok=1
+  fi
+  if [[ "${engine}" == trt && "${DEPLOY_CHAT:-0}" == 1 && -z "${TRT_ENGINE_REPO:-}" ]]; then
+    log_warn "${prefix}" "TRT_ENGINE_REPO is not set: the TensorRT-LLM engine must already be present at TRT_ENGINE_DIR (${TRT_ENGINE_DIR:-/opt/engines/trt-chat})"
+  fi
+  return "${ok}"
+}
+
+# Normalize DEPLOY_MODE, export the flags and validate the models, in that order.
+# Globals:   see normalize_deploy_mode, set_deploy_flags, validate_deploy_models
+# Arguments: [prefix] log prefix (default [deploy]); [engine] vllm, trt or empty
+# Returns:   the status of the first step that fails, 0 when all pass
+init_deploy_mode() {
+  local prefix="${1:-[deploy]}"
+  normalize_deploy_mode "${prefix}" || return 1
+  set_deploy_flags || return 1
+  validate_deploy_models "${prefix}" "${2-${ENGINE:-}}" || return 1
+}
