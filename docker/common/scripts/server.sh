@@ -1,0 +1,206 @@
+# shellcheck shell=bash
+# Start the ASGI server (uvicorn) and its warmup probe, then supervise both:
+# forward stop signals to the server, stop the probe when the server ends, and
+# return the server's status.
+#
+# Configuration: SERVER_APP, HOST, PORT, UVICORN_WORKERS, APP_ROOT,
+# WARMUP_FAIL_EXIT (and the WARMUP_* variables warmup.sh reads).
+#
+# A library: functions only, safe under `set -u`. Needs logs.sh.
+
+# shellcheck source=docker/common/scripts/logs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/logs.sh"
+
+# Print the application root: APP_ROOT, else the directory two levels above
+# this file (common/scripts/ sits in the root, so this is /app in the image).
+# Globals:   APP_ROOT (read)
+# Outputs:   the directory on stdout
+server_app_root() {
+  if [[ -n "${APP_ROOT:-}" ]]; then
+    printf '%s\n' "${APP_ROOT}"
+  else
+    (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  fi
+}
+
+# Check the server settings.
+# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, WARMUP_FAIL_EXIT (read)
+# Outputs:   one error line per bad value, naming the variable and what is valid
+# Returns:   0 when all are valid, 1 otherwise
+server_check_settings() {
+  local ok=0 port="${PORT:-8000}"
+  if [[ ! "${SERVER_APP:-src.server:app}" =~ ^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$ ]]; then
+    log_err "[server]" "SERVER_APP '${SERVER_APP}' is not valid; use module:attribute (default src.server:app)"
+    ok=1
+  fi
+  if [[ ! "${HOST:-0.0.0.0}" =~ ^[A-Za-z0-9._:-]+$ ]]; then
+    log_err "[server]" "HOST '${HOST}' is not valid; use an address or host name such as 0.0.0.0 (all IPv4), :: (all IPv6) or 127.0.0.1"
+    ok=1
+  fi
+  if [[ ! "${port}" =~ ^[0-9]{1,5}$ ]] || ((10#${port} < 1 || 10#${port} > 65535)); then
+    log_err "[server]" "PORT '${port}' is not valid; use a whole number from 1 to 65535 (default 8000)"
+    ok=1
+  fi
+  if [[ ! "${UVICORN_WORKERS:-1}" =~ ^[1-9][0-9]{0,2}$ ]]; then
+    log_err "[server]" "UVICORN_WORKERS '${UVICORN_WORKERS}' is not valid; use a whole number from 1 to 999 (default 1)"
+    ok=1
+  fi
+  case "${WARMUP_FAIL_EXIT:-0}" in
+    0 | 1) ;;
+    *)
+      log_err "[server]" "WARMUP_FAIL_EXIT '${WARMUP_FAIL_EXIT}' is not valid; use 1 (stop the server when warmup gives up) or 0 (keep serving; default)"
+      ok=1
+      ;;
+  esac
+  return "${ok}"
+}
+
+# Fill UVICORN_CMD with a working uvicorn launcher and the server options. A
+# launcher counts only when it really imports uvicorn.
+# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, APP_ROOT (read);
+#            UVICORN_CMD (set)
+# Arguments: [root_dir] the directory the app is imported from (default: server_app_root)
+# Returns:   1 on a bad setting, 127 when no launcher works (each with a message)
+resolve_uvicorn_cmd() {
+  server_check_settings || return 1
+  local root="${1:-}"
+  [[ -n "${root}" ]] || root="$(server_app_root)"
+  if [[ ! -d "${root}" ]]; then
+    log_err "[server]" "application root '${root}' is not a directory; set APP_ROOT to the directory that holds src/"
+    return 1
+  fi
+  local launcher=() python
+  if command -v uvicorn >/dev/null && timeout 30 uvicorn --version >/dev/null 2>&1; then
+    launcher=(uvicorn)
+  else
+    for python in python python3; do
+      if command -v "${python}" >/dev/null && timeout 30 "${python}" -c 'import uvicorn' >/dev/null 2>&1; then
+        launcher=("${python}" -m uvicorn)
+        break
+      fi
+    done
+  fi
+  if ((${#launcher[@]} == 0)); then
+    log_err "[server]" "uvicorn is missing from the image: none of 'uvicorn', 'python -m uvicorn', 'python3 -m uvicorn' works with PATH=${PATH}; install uvicorn into the image's Python environment"
+    return 127
+  fi
+  UVICORN_CMD=("${launcher[@]}" "${SERVER_APP:-src.server:app}"
+    --host "${HOST:-0.0.0.0}" --port "$((10#${PORT:-8000}))"
+    --workers "${UVICORN_WORKERS:-1}" --app-dir "${root}")
+}
+
+# The health URL warmup.sh polls: WARMUP_URL, else /healthz on the local side
+# of HOST and PORT.
+# Globals:   WARMUP_URL, HOST, PORT (read)
+# Outputs:   the URL on stdout
+server_health_url() {
+  if [[ -n "${WARMUP_URL:-}" ]]; then
+    printf '%s\n' "${WARMUP_URL}"
+    return 0
+  fi
+  local host="${HOST:-0.0.0.0}"
+  case "${host}" in
+    0.0.0.0) host=127.0.0.1 ;;
+    ::) host="[::1]" ;;
+    *:*) host="[${host}]" ;;
+  esac
+  printf 'http://%s:%s/healthz\n' "${host}" "$((10#${PORT:-8000}))"
+}
+
+# Start the server and the warmup probe in the background, forward SIGTERM and
+# SIGINT to the server (SIGQUIT as SIGTERM: uvicorn's graceful stop), and wait.
+# When warmup gives up and WARMUP_FAIL_EXIT=1 the server is stopped. When the
+# server ends, the probe is stopped and reaped, and the traps are removed.
+# Globals:   WARMUP_FAIL_EXIT (read); SERVER_PID, WARMUP_PID (set); UVICORN_CMD
+# Arguments: log_prefix (e.g. "[tool]"), warmup_script, [root_dir]
+# Returns:   the server's status (143 after SIGTERM); 1 when warmup gave up with
+#            WARMUP_FAIL_EXIT=1 and the server still ended with 0; 1 or 127 when
+#            nothing could start
+start_server_with_warmup() {
+  if (($# < 2)); then
+    log_err "[server]" "usage: start_server_with_warmup <log_prefix> <warmup_script> [root_dir]"
+    return 1
+  fi
+  local prefix="$1" warmup="$2" url
+  if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then
+    log_err "${prefix}" "bash ${BASH_VERSION} is too old to supervise the server; the image needs bash 5.1 or newer (for wait -n -p)"
+    return 1
+  fi
+  if [[ ! -f "${warmup}" || ! -x "${warmup}" ]]; then
+    log_err "${prefix}" "warmup script '${warmup}' is not an executable file"
+    return 1
+  fi
+  resolve_uvicorn_cmd "${3:-}" || return
+  url="$(server_health_url)"
+
+  _SERVER_SIGNAL=""
+  SERVER_PID=""
+  trap '_server_forward TERM' TERM
+  trap '_server_forward INT' INT
+  trap '_server_forward TERM' QUIT
+  log_info "${prefix}" "starting the server: ${UVICORN_CMD[*]}"
+  "${UVICORN_CMD[@]}" &
+  SERVER_PID=$!
+  [[ -z "${_SERVER_SIGNAL}" ]] || _server_forward "${_SERVER_SIGNAL}" # a signal came before the server did
+  WARMUP_URL="${url}" "${warmup}" "${SERVER_PID}" &
+  WARMUP_PID=$!
+
+  local pending=("${SERVER_PID}" "${WARMUP_PID}") finished status server_status="" gave_up=0
+  while [[ -z "${server_status}" ]]; do
+    finished=""
+    status=0
+    wait -n -p finished "${pending[@]}" || status=$?
+    if [[ -z "${finished:-}" ]]; then
+      continue # a trapped signal interrupted wait; the trap has forwarded it
+    elif [[ "${finished}" == "${SERVER_PID}" ]]; then
+      server_status="${status}"
+    else
+      pending=("${SERVER_PID}")
+      WARMUP_PID=""
+      _server_after_warmup "${prefix}" "${status}" || gave_up=1
+    fi
+  done
+
+  if [[ -n "${WARMUP_PID}" ]]; then
+    kill -TERM "${WARMUP_PID}" 2>/dev/null || true # it may be ending on its own
+    wait "${WARMUP_PID}" 2>/dev/null || true       # reaped; its status no longer matters
+    WARMUP_PID=""
+  fi
+  trap - TERM INT QUIT
+  if ((server_status == 0 && gave_up)); then
+    server_status=1
+  fi
+  log_info "${prefix}" "the server exited with status ${server_status}"
+  return "${server_status}"
+}
+
+# Act on the warmup probe's status: stop the server when it gave up and
+# WARMUP_FAIL_EXIT=1, else only log.
+# Globals:   SERVER_PID, WARMUP_FAIL_EXIT (read)
+# Arguments: log_prefix, warmup status
+# Returns:   1 when the server was stopped because warmup gave up
+_server_after_warmup() {
+  local prefix="$1" status="$2"
+  case "${status}" in
+    0 | 2) return 0 ;; # healthy, or the server is gone (its own exit is reported)
+  esac
+  if [[ "${WARMUP_FAIL_EXIT:-0}" == 1 ]]; then
+    log_err "${prefix}" "warmup failed (status ${status}) and WARMUP_FAIL_EXIT=1: stopping the server (PID ${SERVER_PID}) so the container exits"
+    kill -TERM "${SERVER_PID}" 2>/dev/null || true # it may have exited meanwhile
+    return 1
+  fi
+  log_warn "${prefix}" "warmup failed (status ${status}); the server keeps running (WARMUP_FAIL_EXIT=1 stops it instead)"
+  return 0
+}
+
+# Trap handler: send a signal to the server, or remember it until the server runs.
+# Globals:   SERVER_PID (read); _SERVER_SIGNAL (set when there is no server yet)
+# Arguments: signal name
+_server_forward() {
+  if [[ -z "${SERVER_PID:-}" ]]; then
+    _SERVER_SIGNAL="$1"
+    return 0
+  fi
+  log_info "[server]" "SIG$1: stopping the server (PID ${SERVER_PID})"
+  kill -s "$1" "${SERVER_PID}" 2>/dev/null || true # already gone: wait reports its status
+}

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Usage:   warmup.sh [--help] [server_pid]
+# Summary: Wait until the server answers WARMUP_URL with a 2xx status, then log
+#          how long it took. The first checks come 0.1 s apart; the pause grows
+#          to a tenth of the time waited so far, never more than
+#          WARMUP_WAIT_INTERVAL, so a server that turns healthy in its first
+#          4 s is seen within 0.5 s, and a slow one within a tenth of its start.
+#          Given the server's PID (argument, or WARMUP_SERVER_PID) it stops as
+#          soon as that process is gone. Uses curl, else Python's urllib.
+#
+# Environment:
+#   WARMUP_URL               URL to poll (default http://127.0.0.1:${PORT:-8000}/healthz)
+#   WARMUP_MAX_WAIT          seconds of wall-clock time before giving up (default 300)
+#   WARMUP_WAIT_INTERVAL     longest pause between checks, seconds (default 5)
+#   WARMUP_REQUEST_TIMEOUT   time limit of one check, seconds (default 2)
+#   WARMUP_SERVER_PID        PID of the server (the argument wins)
+#
+# Exit status: 0 healthy, 1 timed out, 2 server gone, 64 bad configuration,
+#              127 neither curl nor Python is installed.
+set -Eeuo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SCRIPT_DIR
+# shellcheck source=docker/common/scripts/logs.sh
+source "${SCRIPT_DIR}/logs.sh"
+
+readonly PREFIX="[warmup]"
+readonly FIRST_PAUSE_US=100000 # the first pauses: 0.1 s
+readonly PAUSE_SHARE=10        # later pauses: the time waited so far / 10
+readonly PROGRESS_EVERY_US=30000000
+
+# One check with Python's standard library: prints the HTTP status, 000 for no answer.
+readonly PY_PROBE='
+import sys, urllib.error, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    with opener.open(sys.argv[1], timeout=float(sys.argv[2])) as answer:
+        print(answer.status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+except Exception:
+    print("000")
+'
+
+# Print the Usage/Summary block at the top of this file.
+usage() {
+  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+# Read the wall clock.
+# Globals:   NOW_US (set: microseconds since the epoch)
+now_us() {
+  local t="${EPOCHREALTIME/[.,]/}"
+  NOW_US=$((10#${t}))
+}
+
+# Format microseconds as seconds with three decimals.
+# Arguments: microseconds
+# Outputs:   e.g. 2.134
+fmt_s() {
+  printf '%d.%03d' $(($1 / 1000000)) $(($1 % 1000000 / 1000))
+}
+
+# Parse a non-negative number of seconds (e.g. 5, 0.25) from a variable.
+# Globals:   PARSED_US (set: the value in microseconds)
+# Arguments: variable name, value
+# Outputs:   an error naming the variable and its value when it is not valid
+# Returns:   0 when valid, 1 otherwise
+parse_seconds() {
+  local name="$1" value="$2"
+  if [[ ! "${value}" =~ ^([0-9]{1,6})(\.([0-9]{1,6})[0-9]*)?$ ]]; then
+    log_err "${PREFIX}" "${name} '${value}' is not valid; use a non-negative number of seconds (e.g. 5 or 0.5)"
+    return 1
+  fi
+  local frac="${BASH_REMATCH[3]}000000"
+  PARSED_US=$((10#${BASH_REMATCH[1]} * 1000000 + 10#${frac:0:6}))
+}
+
+# Check the configuration and turn it into globals.
+# Globals:   WARMUP_URL, WARMUP_MAX_WAIT, WARMUP_WAIT_INTERVAL, WARMUP_REQUEST_TIMEOUT,
+#            WARMUP_SERVER_PID, PORT (read); URL, MAX_WAIT_US, MAX_PAUSE_US,
+#            REQUEST_US, SERVER_PID (set)
+# Arguments: [server_pid]
+# Returns:   1 with a message naming the variable when a value is not valid
+read_config() {
+  URL="${WARMUP_URL:-http://127.0.0.1:${PORT:-8000}/healthz}"
+  if [[ ! "${URL}" =~ ^https?://[^[:space:]]+$ ]]; then
+    log_err "${PREFIX}" "WARMUP_URL '${URL}' is not valid; use an http:// or https:// URL (default http://127.0.0.1:\${PORT}/healthz)"
+    return 1
+  fi
+  parse_seconds WARMUP_MAX_WAIT "${WARMUP_MAX_WAIT:-300}" || return 1
+  MAX_WAIT_US="${PARSED_US}"
+  parse_seconds WARMUP_WAIT_INTERVAL "${WARMUP_WAIT_INTERVAL:-5}" || return 1
+  MAX_PAUSE_US="${PARSED_US}"
+  parse_seconds WARMUP_REQUEST_TIMEOUT "${WARMUP_REQUEST_TIMEOUT:-2}" || return 1
+  REQUEST_US="${PARSED_US}"
+  local name
+  for name in WARMUP_WAIT_INTERVAL WARMUP_REQUEST_TIMEOUT; do
+    if [[ "${!name:-1}" =~ ^[0.]+$ ]]; then
+      log_err "${PREFIX}" "${name} '${!name}' is not valid; it must be more than 0 seconds"
+      return 1
+    fi
+  done
+  SERVER_PID="${1:-${WARMUP_SERVER_PID:-}}"
+  if [[ -n "${SERVER_PID}" && ! "${SERVER_PID}" =~ ^[1-9][0-9]*$ ]]; then
+    log_err "${PREFIX}" "server PID '${SERVER_PID}' (argument or WARMUP_SERVER_PID) is not valid; use a process ID such as 42"
+    return 1
+  fi
+}
+
+# Choose how to send a request: curl, else Python.
+# Globals:   PROBER (set: curl or the Python program's name)
+# Returns:   1 with a message when neither is installed
+choose_prober() {
+  local candidate
+  for candidate in curl python3 python; do
+    if command -v "${candidate}" >/dev/null; then
+      PROBER="${candidate}"
+      return 0
+    fi
+  done
+  log_err "${PREFIX}" "neither curl nor python3 is installed; install curl (or Python 3) in the image to check the server's health"
+  return 1
+}
+
+# Send one request to URL within a time limit. The request runs as a child
+# that stop_child can end, so a signal never leaves it behind.
+# Globals:   URL, PROBER (read); CHILD_PID (set while it runs); HTTP_STATUS (set:
+#            the status, 000 when no answer)
+# Arguments: time limit in microseconds
+# Returns:   0 when the status is 2xx
+probe_once() {
+  local limit fd
+  limit="$(fmt_s "$1")"
+  if [[ "${PROBER}" == curl ]]; then
+    exec {fd}< <(exec curl --noproxy '*' -s -o /dev/null -w '%{http_code}' --max-time "${limit}" -- "${URL}")
+  else # timeout bounds what urllib's per-read limit does not
+    exec {fd}< <(exec timeout -k 1 "$(fmt_s $(($1 + 500000)))" "${PROBER}" -c "${PY_PROBE}" "${URL}" "${limit}")
+  fi
+  CHILD_PID=$!
+  wait "${CHILD_PID}" || true # a failed request is an ordinary "not yet"; its output says 000
+  CHILD_PID=""
+  HTTP_STATUS=""
+  read -r -u "${fd}" HTTP_STATUS || true # curl ends its output without a newline
+  exec {fd}<&-
+  HTTP_STATUS="${HTTP_STATUS:-000}"
+  [[ "${HTTP_STATUS}" =~ ^2[0-9][0-9]$ ]]
+}
+
+# Pause as a child that stop_child can end.
+# Globals:   CHILD_PID (set while it runs)
+# Arguments: microseconds
+pause_for() {
+  sleep "$(fmt_s "$1")" &
+  CHILD_PID=$!
+  wait "${CHILD_PID}"
+  CHILD_PID=""
+}
+
+# On SIGTERM or SIGINT: end the running request or pause, then exit 128+N.
+# Globals:   CHILD_PID (read)
+# Arguments: exit status
+stop_child() {
+  [[ -z "${CHILD_PID:-}" ]] || kill -TERM "${CHILD_PID}" 2>/dev/null || true # it may have just ended
+  exit "$1"
+}
+
+# Whether the server process still runs (a zombie counts as gone).
+# Globals:   SERVER_PID (read; empty: always running)
+# Returns:   0 when it runs or no PID was given
+server_alive() {
+  [[ -z "${SERVER_PID}" ]] && return 0
+  kill -0 "${SERVER_PID}" 2>/dev/null || return 1
+  local stat=""
+  # the process may vanish between the two checks; then stat stays empty
+  read -r stat <"/proc/${SERVER_PID}/stat" 2>/dev/null || true
+  stat="${stat##*) }"
+  [[ "${stat:0:1}" != Z && "${stat:0:1}" != X ]]
+}
+
+main() {
+  case "${1:-}" in
+    -h | --help) usage; return 0 ;;
+  esac
+  read_config "$@" || return 64
+  choose_prober || return 127
+  trap 'stop_child 143' TERM
+  trap 'stop_child 130' INT
+
+  local start checks=0 elapsed pause limit next_progress="${PROGRESS_EVERY_US}"
+  now_us
+  start="${NOW_US}"
+  log_info "${PREFIX}" "waiting for ${URL} (at most ${WARMUP_MAX_WAIT:-300} s${SERVER_PID:+, server PID ${SERVER_PID}})"
+  while true; do
+    if ! server_alive; then
+      now_us
+      log_err "${PREFIX}" "the server (PID ${SERVER_PID}) exited after $(fmt_s $((NOW_US - start))) s, before it was healthy; see its log above"
+      return 2
+    fi
+    now_us
+    limit=$((start + MAX_WAIT_US - NOW_US))
+    ((limit < REQUEST_US)) || limit="${REQUEST_US}"
+    ((limit > 1000)) || limit=1000
+    checks=$((checks + 1))
+    if probe_once "${limit}"; then
+      now_us
+      log_success "${PREFIX}" "${URL} healthy after $(fmt_s $((NOW_US - start))) s (${checks} checks; ready at epoch ${NOW_US:0:-6}.${NOW_US: -6})"
+      return 0
+    fi
+    now_us
+    elapsed=$((NOW_US - start))
+    log_debug "${PREFIX}" "check ${checks}: status ${HTTP_STATUS} after $(fmt_s "${elapsed}") s"
+    if ((elapsed >= MAX_WAIT_US)); then
+      log_err "${PREFIX}" "${URL} not healthy after WARMUP_MAX_WAIT=${WARMUP_MAX_WAIT:-300} s (${checks} checks, last status ${HTTP_STATUS}); raise WARMUP_MAX_WAIT or read the server log"
+      return 1
+    fi
+    if ((elapsed >= next_progress)); then
+      log_info "${PREFIX}" "still waiting after $(fmt_s "${elapsed}") s (last status ${HTTP_STATUS})"
+      next_progress=$((next_progress + PROGRESS_EVERY_US))
+    fi
+    pause=$((elapsed / PAUSE_SHARE))
+    ((pause > FIRST_PAUSE_US)) || pause="${FIRST_PAUSE_US}"
+    ((pause < MAX_PAUSE_US)) || pause="${MAX_PAUSE_US}"
+    ((pause < MAX_WAIT_US - elapsed)) || pause=$((MAX_WAIT_US - elapsed))
+    pause_for "${pause}"
+  done
+}
+
+main "$@"
