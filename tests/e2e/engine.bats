@@ -105,6 +105,20 @@ DOCKERFILE
   assert_equal "$(stub_call_count dockerd)" 0
 }
 
+@test "a dockerd that dies at start: status 1 with its log's last lines, no socket, nothing running" {
+  [[ -x /usr/bin/docker ]] || skip "Debian's docker client /usr/bin/docker is not installed (no engine either)"
+  export DOCKER_ENGINE_RUN_DIR="${BATS_TEST_TMPDIR}/run" DOCKER_ENGINE_DATA_ROOT="${BATS_TEST_TMPDIR}/data"
+  unset DOCKER_HOST
+  _docker_engine_answers unix:///var/run/docker.sock && skip "the default socket answers, so no private engine starts"
+  make_stub dockerd 'echo "failed to start daemon: boom" >&2; exit 1'
+  run --separate-stderr docker_engine_up
+  assert_failure 1
+  [[ "${stderr}" == *"[engine] ✗ dockerd did not answer within 60s (DOCKER_ENGINE_TIMEOUT); last lines of ${DOCKER_ENGINE_RUN_DIR}/dockerd.log:"*"failed to start daemon: boom"* ]]
+  assert_equal "$(stub_call_count dockerd)" 1
+  [[ "$(cat "${STUB_DIR}/dockerd.calls")" == *"--bridge=none --iptables=false --ip6tables=false"* ]]
+  [[ ! -e "${DOCKER_ENGINE_RUN_DIR}/docker.sock" && ! -e "${DOCKER_ENGINE_RUN_DIR}/leases" ]]
+}
+
 @test "mirror: deb822 and one-line sources; disabled entries and other suites are passed over" {
   local dir="${BATS_TEST_TMPDIR}/apt sources"
   mkdir -p "${dir}"
