@@ -173,7 +173,7 @@ server_alive() {
   kill -0 "${SERVER_PID}" 2>/dev/null || return 1
   local stat=""
   # the process may vanish between the two checks; then stat stays empty
-  read -r stat <"/proc/${SERVER_PID}/stat" 2>/dev/null || true
+  read -r stat 2>/dev/null <"/proc/${SERVER_PID}/stat" || true
   stat="${stat##*) }"
   [[ "${stat:0:1}" != Z && "${stat:0:1}" != X ]]
 }
