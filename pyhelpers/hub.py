@@ -59,6 +59,11 @@ def get_hf_token() -> str | None:
     return (get_token() or "").strip() or None
 
 
+def hub_endpoint() -> str:
+    """Return the Hub URL: HF_ENDPOINT read now (a mirror), else huggingface_hub's default."""
+    return (os.environ.get("HF_ENDPOINT", "").strip() or constants.ENDPOINT).rstrip("/")
+
+
 def download_retries() -> int:
     """Return HF_DOWNLOAD_RETRIES (default 3); ValueError naming the variable when invalid."""
     raw = os.environ.get("HF_DOWNLOAD_RETRIES", "").strip()
@@ -96,7 +101,7 @@ def _with_retries(what: str, func: Callable[[], T], prefix: str) -> T:
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             if attempt == retries:
                 raise DownloadError(
-                    f"{what} failed after {retries + 1} attempts at {constants.ENDPOINT}: {reason}"
+                    f"{what} failed after {retries + 1} attempts at {hub_endpoint()}: {reason}"
                 ) from exc
             delay = min(BACKOFF_CAP_S, 2.0**attempt)
             log_warn(prefix, f"{what}: {reason}; retry {attempt + 1}/{retries} in {delay:.0f}s")
@@ -108,7 +113,7 @@ def _hub_error(
     exc: Exception, api: HfApi, repo_id: str, revision: str, token: str | None
 ) -> Exception:
     """Return a DownloadError with one clear line for a known Hub error, else `exc` itself."""
-    where = constants.ENDPOINT
+    where = hub_endpoint()
     if isinstance(exc, GatedRepoError):
         if token:
             return DownloadError(f"{repo_id} is gated and the token has no access: accept its "
@@ -166,7 +171,7 @@ def list_subfolders(repo_id: str, path: str, revision: str | None = None,
                     token: str | None = None) -> list[str]:
     """Return the names of the folders directly under `path` in the repo (sorted)."""
     token = token if token is not None else get_hf_token()
-    api = HfApi()
+    api = HfApi(endpoint=hub_endpoint())
     rev = revision or constants.DEFAULT_REVISION
 
     def _list() -> list[Any]:
@@ -200,7 +205,7 @@ def download_snapshot(
     target = Path(target_dir)
     token = token if token is not None else get_hf_token()
     rev = revision or constants.DEFAULT_REVISION
-    api = HfApi()
+    api = HfApi(endpoint=hub_endpoint())
     try:
         info = _with_retries(f"resolving {repo_id}@{rev}", lambda: api.repo_info(
             repo_id, revision=rev, token=token or False), log_prefix)
@@ -226,6 +231,7 @@ def download_snapshot(
     try:
         _with_retries(f"downloading {repo_id}@{commit[:12]}", lambda: snapshot_download(
             repo_id, revision=commit, local_dir=target, token=token or False,
+            endpoint=api.endpoint,
             allow_patterns=allow_patterns, ignore_patterns=ignore_patterns), log_prefix)
     except DownloadError:
         raise
@@ -236,7 +242,7 @@ def download_snapshot(
     if cache_dir.is_dir() and not any(cache_dir.iterdir()):
         cache_dir.rmdir()
     source = {"repo_id": repo_id, "revision": rev, "commit": commit,
-              "endpoint": constants.ENDPOINT, "allow_patterns": allow_patterns,
+              "endpoint": hub_endpoint(), "allow_patterns": allow_patterns,
               "ignore_patterns": ignore_patterns, **(extra or {})}
     try:
         manifest = build_manifest(

@@ -1,0 +1,214 @@
+"""Shared pytest fixtures. Each fixture is small and says what it gives."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE_OPENAI = ROOT / "tests" / "apps" / "fake_openai.py"
+TEST_KEY = "test-key-123"
+
+
+# --- the served app (src/) -------------------------------------------------------------------
+
+
+def _load_tiny_model_module():  # noqa: ANN202 (a module object)
+    """scripts/lib/tiny_model.py, imported by path (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("tiny_model", ROOT / "scripts/lib/tiny_model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight BERT classifier (labels negative, neutral, positive), made once."""
+    out = tmp_path_factory.mktemp("tiny-model")
+    return _load_tiny_model_module().make_tiny_model(out, ("negative", "neutral", "positive"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll check() every 50 ms until it is true; fail the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def pid_gone(pid: int) -> bool:
+    """True when the process no longer exists (or is a zombie waiting for its parent)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state == "Z"
+
+
+class AppProcess:
+    """`python -m uvicorn src.server:app` on a free port, with a fake chat engine when asked."""
+
+    def __init__(self, env: dict[str, str], port: int, engine_port: int, log: Path) -> None:
+        """Start uvicorn with env (stdout and stderr to log)."""
+        self.port, self.engine_port, self.log = port, engine_port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.engine_url = f"http://127.0.0.1:{engine_port}"
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "src.server:app", "--host", "127.0.0.1",
+                 "--port", str(port)],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def output(self) -> str:
+        """Everything the server wrote so far."""
+        return self.log.read_text(errors="replace")
+
+    def get(self, path: str, **kw: object) -> httpx.Response:
+        """GET on the app; connection errors propagate."""
+        return httpx.get(self.url + path, timeout=5, **kw)  # type: ignore[arg-type]
+
+    def health(self) -> int:
+        """/healthz status code; 0 while the server does not answer."""
+        try:
+            return self.get("/healthz").status_code
+        except httpx.HTTPError:
+            return 0
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Wait for /healthz 200."""
+        wait_until(lambda: self.health() == 200 or self.proc.poll() is not None, timeout,
+                   "/healthz 200")
+        assert self.proc.poll() is None, f"server exited early:\n{self.output()}"
+
+    def engine_stats(self) -> dict:
+        """The fake engine's /stats."""
+        return httpx.get(self.engine_url + "/stats", timeout=5).json()
+
+    def wait_exit(self, timeout: float = 30) -> int:
+        """Wait for the server to exit; its return code (negative: killed by that signal)."""
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """Kill the server's whole process group (test teardown)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # anything its children left behind
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def app_process(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
+    """A factory: start_app(fake_args="--delay 0.1", **env) → a running AppProcess (killed after).
+
+    The default deploy mode is chat, served by tests/apps/fake_openai.py through CHAT_ENGINE_CMD.
+    """
+    started: list[AppProcess] = []
+
+    def start_app(fake_args: str = "", **env: str) -> AppProcess:
+        port, engine_port = free_port(), free_port()
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "TOOL_"))}
+        full.update({
+            "PYTHONPATH": str(ROOT), "TEXT_API_KEY": TEST_KEY, "DEPLOY_MODE": "chat",
+            "PORT": str(port), "CHAT_ENGINE_PORT": str(engine_port),
+            "CHAT_ENGINE_CMD": f"{sys.executable} {FAKE_OPENAI} --port {engine_port} {fake_args}",
+            "CHAT_HEALTH_INTERVAL_S": "0.2", "CHAT_HEALTH_TIMEOUT_S": "0.5",
+            "ENGINE_STOP_TIMEOUT": "5", "SHUTDOWN_GRACE_S": "5",
+        })
+        full.update(env)
+        app = AppProcess(full, port, engine_port, tmp_path / f"server-{len(started)}.log")
+        started.append(app)
+        return app
+
+    yield start_app
+    for app in started:
+        app.kill()
+
+
+# --- the Hub mirror (scripts/lib/hub_mirror.py, pyhelpers.hub) --------------------------------
+
+
+def _load_hub_mirror_module() -> types.ModuleType:
+    """scripts/lib/hub_mirror.py, imported by path (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("hub_mirror", ROOT / "scripts/lib/hub_mirror.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hub_mirror = _load_hub_mirror_module()
+
+
+class HubMirror:
+    """A running Olah mirror: `url`, `mirrors`, and publish() to add commits to its repos."""
+
+    def __init__(self, server: object, mirrors: Path) -> None:
+        """Wrap a started hub_mirror.MirrorServer serving `mirrors`."""
+        self.server, self.mirrors, self.url = server, mirrors, server.url  # type: ignore[attr-defined]
+
+    def publish(self, repo_id: str, files: dict[str, bytes | str], message: str = "publish",
+                lfs_threshold: int = 4096) -> str:
+        """Commit `files` (path → content) as the whole content of repo_id; return the sha."""
+        src = self.mirrors.parent / "src" / f"{repo_id.replace('/', '__')}-{time.monotonic_ns()}"
+        for rel, content in files.items():
+            path = src / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = content.encode() if isinstance(content, str) else content
+            path.write_bytes(data)
+        return hub_mirror.publish_dir(self.mirrors, repo_id, src, message, lfs_threshold)
+
+    def git(self, repo_id: str, *args: str) -> str:
+        """Run git in the mirrored repo of repo_id (tags, branches, rev-parse)."""
+        return hub_mirror.git(hub_mirror.repo_path(self.mirrors, repo_id), *args)
+
+
+@pytest.fixture(scope="session")
+def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubMirror]:
+    """One Olah server (offline, 127.0.0.1, free port) for the session; stopped and gone after."""
+    mirrors = tmp_path_factory.mktemp("hub") / "mirrors"
+    mirrors.mkdir()
+    server = hub_mirror.MirrorServer(mirrors).start()
+    pid = server.pid
+    yield HubMirror(server, mirrors)
+    server.stop()
+    wait_until(lambda: pid_gone(pid), 10, "the Olah server to exit")
+
+
+@pytest.fixture
+def hub(hub_server: HubMirror, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HubMirror:
+    """The session's mirror with HF_ENDPOINT pointing at it and no token anywhere."""
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "no-hf-token"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_TOKEN_FILE", str(tmp_path / "no-secret"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_DOWNLOAD_RETRIES", raising=False)
+    return hub_server

@@ -1,0 +1,220 @@
+"""pyhelpers.hub against a real Olah mirror with the real huggingface_hub client."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import HubMirror, hub_mirror, pid_gone
+
+from pyhelpers import hub as hubmod
+from pyhelpers.hub import DownloadError, download_snapshot, get_hf_token, verify_files_exist
+from pyhelpers.manifest import MANIFEST_NAME, verify_manifest
+
+WEIGHTS = os.urandom(6000)  # above the fixture's LFS threshold: served as an LFS object
+
+
+def model_files(version: str = "1") -> dict[str, bytes | str]:
+    """A small model repo: config, tokenizer, LFS weights, a README and a nested folder."""
+    return {
+        "config.json": json.dumps({"version": version}),
+        "tokenizer.json": "{}",
+        "model.safetensors": WEIGHTS,
+        "README.md": "# readme",
+        "extra/notes.txt": "notes",
+    }
+
+
+def manifest_of(directory: Path) -> dict:
+    """The manifest download_snapshot wrote."""
+    return json.loads((directory / MANIFEST_NAME).read_text())
+
+
+def test_full_snapshot_writes_exact_manifest(hub: HubMirror, tmp_path: Path) -> None:
+    sha = hub.publish("acme/full", model_files())
+    out = download_snapshot("acme/full", tmp_path / "out")
+    assert out == tmp_path / "out"
+    assert (out / "model.safetensors").read_bytes() == WEIGHTS
+    assert (out / "extra/notes.txt").read_text() == "notes"
+    assert not (out / ".cache").exists(), "huggingface_hub bookkeeping must be removed"
+    manifest = manifest_of(out)
+    assert manifest["commit"] == sha == hub.git("acme/full", "rev-parse", "main")
+    assert manifest["repo_id"] == "acme/full" and manifest["revision"] == "main"
+    files = {f["path"]: f for f in manifest["files"]}
+    assert set(files) == set(model_files())
+    weights = files["model.safetensors"]
+    assert weights["size"] == len(WEIGHTS)
+    assert weights["sha256"] == hashlib.sha256(WEIGHTS).hexdigest()
+    assert weights["lfs_checked"] is True and files["config.json"]["lfs_checked"] is False
+    assert verify_manifest(out, checksums=True) == len(model_files())
+
+
+def test_allow_and_ignore_patterns_select_files(hub: HubMirror, tmp_path: Path) -> None:
+    hub.publish("acme/patterns", model_files())
+    out = download_snapshot("acme/patterns", tmp_path / "a", allow_patterns=["*.json"],
+                            ignore_patterns=["tokenizer*"])
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "config.json"]
+    assert [f["path"] for f in manifest_of(out)["files"]] == ["config.json"]
+    out = download_snapshot("acme/patterns", tmp_path / "b", ignore_patterns=["extra/*", "*.md"])
+    assert not (out / "extra").exists() and not (out / "README.md").exists()
+    assert (out / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("kind", ["branch", "tag", "commit"])
+def test_revision_resolves_to_the_git_commit(hub: HubMirror, tmp_path: Path, kind: str) -> None:
+    repo = f"acme/rev-{kind}"
+    old = hub.publish(repo, model_files("1"))
+    hub.git(repo, "tag", "v1", old)
+    hub.git(repo, "branch", "stable", old)
+    new = hub.publish(repo, model_files("2"))
+    assert new != old
+    revision = {"branch": "stable", "tag": "v1", "commit": old}[kind]
+    out = download_snapshot(repo, tmp_path / "out", revision=revision)
+    assert json.loads((out / "config.json").read_text()) == {"version": "1"}
+    manifest = manifest_of(out)
+    assert manifest["commit"] == hub.git(repo, "rev-parse", f"{revision}^{{commit}}") == old
+    assert manifest["revision"] == revision
+
+
+def test_missing_repo_is_one_clear_line(hub: HubMirror, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError) as err:
+        download_snapshot("acme/does-not-exist", tmp_path / "out")
+    message = str(err.value)
+    assert "repository acme/does-not-exist not found" in message and hub.url in message
+    assert "HF_TOKEN" in message and "\n" not in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_revision_is_named(hub: HubMirror, tmp_path: Path) -> None:
+    hub.publish("acme/norev", model_files())
+    with pytest.raises(DownloadError, match=r"revision 'no-such-branch' not found in acme/norev"):
+        download_snapshot("acme/norev", tmp_path / "out", revision="no-such-branch")
+    assert not (tmp_path / "out").exists()
+
+
+def test_patterns_matching_nothing_fail(hub: HubMirror, tmp_path: Path) -> None:
+    hub.publish("acme/nomatch", model_files())
+    with pytest.raises(DownloadError, match=r"no file in acme/nomatch@main matches .*\*\.gguf"):
+        download_snapshot("acme/nomatch", tmp_path / "out", allow_patterns=["*.gguf"])
+
+
+def test_not_enough_disk_stops_before_fetching(
+    hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.publish("acme/big", model_files())
+    monkeypatch.setattr(hubmod, "_free_bytes", lambda _path: 1000)
+    with pytest.raises(DownloadError, match=r"acme/big needs 0\.00 GiB, 0\.00 GiB free at "):
+        download_snapshot("acme/big", tmp_path / "out")
+    assert not (tmp_path / "out").exists(), "nothing may be fetched when it cannot fit"
+
+
+def test_lfs_sha256_mismatch_is_caught(hub: HubMirror, tmp_path: Path) -> None:
+    hub.publish("acme/corrupt", {"config.json": "{}", "model.safetensors": WEIGHTS})
+    oid = hashlib.sha256(WEIGHTS).hexdigest()
+    repo = hub_mirror.repo_path(hub.mirrors, "acme/corrupt")
+    (repo / ".git/lfs/objects" / oid[:2] / oid[2:4] / oid).write_bytes(bytes(len(WEIGHTS)))
+    with pytest.raises(DownloadError, match=r"'model.safetensors' sha256 .* LFS sha256 " + oid):
+        download_snapshot("acme/corrupt", tmp_path / "out")
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+def test_server_down_first_then_up_is_retried(
+    hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    hub.publish("acme/retry", model_files())
+    late = hub_mirror.MirrorServer(hub.mirrors)  # not started: the first attempt is refused
+    monkeypatch.setenv("HF_ENDPOINT", late.url)
+    waits: list[float] = []
+
+    def start_during_backoff(seconds: float) -> None:
+        waits.append(seconds)
+        if not late.answers():
+            late.start()
+
+    monkeypatch.setattr(hubmod, "_sleep", start_during_backoff)
+    try:
+        out = download_snapshot("acme/retry", tmp_path / "out")
+        pid = late.pid
+    finally:
+        late.stop()
+    assert pid is not None and pid_gone(pid)
+    assert waits == [1.0], "exactly one retry, after the first backoff"
+    assert manifest_of(out)["commit"] == hub.git("acme/retry", "rev-parse", "main")
+    assert "retry 1/3" in capfd.readouterr().err
+
+
+def test_retries_exhausted_gives_one_line(
+    hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{hub_mirror.free_port()}")
+    monkeypatch.setenv("HF_DOWNLOAD_RETRIES", "2")
+    waits: list[float] = []
+    monkeypatch.setattr(hubmod, "_sleep", waits.append)
+    with pytest.raises(DownloadError, match=r"failed after 3 attempts at http://127\.0\.0\.1"):
+        download_snapshot("acme/whatever", tmp_path / "out")
+    assert waits == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("value", ["-1", "three", "99"])
+def test_bad_retry_count_names_the_variable(
+    hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("HF_DOWNLOAD_RETRIES", value)
+    with pytest.raises(ValueError, match=rf"HF_DOWNLOAD_RETRIES '{value}' is not valid"):
+        download_snapshot("acme/full", tmp_path / "out")
+
+
+def test_token_order_env_then_secret_file_then_hub_login(
+    hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants as hf_constants
+
+    secret = tmp_path / "hf_token"
+    login = tmp_path / "login-token"
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(login))
+    monkeypatch.setenv("HF_TOKEN_FILE", str(secret))
+    assert get_hf_token() is None
+    login.write_text("hf_login\n")
+    assert get_hf_token() == "hf_login"
+    secret.write_text("  hf_from_secret \n")
+    assert get_hf_token() == "hf_from_secret"
+    monkeypatch.setenv("HF_TOKEN", "   ")
+    assert get_hf_token() == "hf_from_secret", "a blank HF_TOKEN means none"
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
+    assert get_hf_token() == "hf_from_env"
+
+
+def test_token_never_in_output_or_manifest(
+    hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    token = "hf_SeCrEtTokenValue123"
+    (tmp_path / "secret").write_text(token + "\n")
+    monkeypatch.setenv("HF_TOKEN_FILE", str(tmp_path / "secret"))
+    hub.publish("acme/withtoken", model_files())
+    out = download_snapshot("acme/withtoken", tmp_path / "out")
+    with pytest.raises(DownloadError) as err:
+        download_snapshot("acme/not-there", tmp_path / "out2")
+    assert "token cannot access it" in str(err.value), "with a token the hint changes"
+    captured = capfd.readouterr()
+    for text in (captured.out, captured.err, str(err.value), (out / MANIFEST_NAME).read_text()):
+        assert token not in text and token[:8] not in text
+
+
+def test_verify_files_exist(tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match=r"directory '.*nowhere' does not exist"):
+        verify_files_exist(tmp_path / "nowhere")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "sub/pytorch_model.bin").write_bytes(b"w")
+    found = verify_files_exist(tmp_path, ["config.json", "*.safetensors|*pytorch_model.bin"])
+    assert found == ["config.json", "sub/pytorch_model.bin"]
+    assert verify_files_exist(tmp_path, file_extension=".bin") == ["sub/pytorch_model.bin"]
+    with pytest.raises(DownloadError, match=r"matches 'tokenizer\.json'"):
+        verify_files_exist(tmp_path, ["config.json", "tokenizer.json"])
+    with pytest.raises(DownloadError, match=r"no '\*\.onnx' file in"):
+        verify_files_exist(tmp_path, file_extension=".onnx")
