@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Usage:   docker/build.sh [--help] [-- docker-build-options...]
+# Summary: Build (and push) a text-inference image. DEPLOY_MODE=tool goes to the
+#          tool stack (docker/tool/build.sh) whatever ENGINE says; chat and both
+#          go to docker/$ENGINE/build.sh. Every setting is an environment variable
+#          (docker/common/README.md lists them all):
+#            ENGINE       vllm | trt (default vllm)
+#            DEPLOY_MODE  chat | tool | both (default both)
+#            CHAT_MODEL, TOOL_MODEL, TRT_ENGINE_LABEL, TAG, DOCKER_USERNAME,
+#            PUSH=0 (build only), DRY_RUN=1 (print the command and the context)
+#          HF_TOKEN, when set, reaches the build only as the hf_token secret.
+#
+# Examples:
+#   # vLLM, chat and tool model
+#   ENGINE=vllm DEPLOY_MODE=both CHAT_MODEL=Qwen/Qwen3-8B-AWQ \
+#     TOOL_MODEL=SamLowe/roberta-base-go_emotions TAG=vllm-qwen3-8b \
+#     DOCKER_USERNAME=myuser docker/build.sh
+#   # TensorRT-LLM, chat only, an engine built for H100 (sm90)
+#   ENGINE=trt DEPLOY_MODE=chat CHAT_MODEL=yapwithai/qwen3-30b-trt-awq \
+#     TRT_ENGINE_LABEL=sm90_trt-llm-0.17.0_cuda12.8 TAG=trt-qwen30b-sm90 \
+#     DOCKER_USERNAME=myuser docker/build.sh
+#   # tool model only, built locally, not pushed
+#   DEPLOY_MODE=tool TOOL_MODEL=SamLowe/roberta-base-go_emotions TAG=tool-emotions \
+#     PUSH=0 docker/build.sh
+#   # what would be built, without Docker
+#   DRY_RUN=1 PUSH=0 DEPLOY_MODE=tool TOOL_MODEL=ProsusAI/finbert docker/build.sh
+set -Eeuo pipefail
+
+DOCKER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=docker/common/scripts/build/stack.sh
+source "${DOCKER_DIR}/common/scripts/build/stack.sh"
+
+main() {
+  case "${1:-}" in
+    -h | --help)
+      build_print_usage "${BASH_SOURCE[0]}"
+      return 0
+      ;;
+  esac
+  build_init_router_defaults
+  local stack
+  if [[ "${DEPLOY_MODE}" == tool ]]; then
+    stack=tool
+  elif [[ " ${BUILD_DEPLOY_MODES[*]} " != *" ${DEPLOY_MODE} "* ]]; then
+    log_err "[build]" "DEPLOY_MODE '${DEPLOY_MODE}' is not valid; use one of: ${BUILD_DEPLOY_MODES[*]}"
+    return 1
+  elif [[ " ${BUILD_ENGINES[*]} " == *" ${ENGINE} "* ]]; then
+    stack="${ENGINE}"
+  else
+    log_err "[build]" "ENGINE '${ENGINE}' is not valid; use one of: ${BUILD_ENGINES[*]} (or DEPLOY_MODE=tool for the tool stack)"
+    return 1
+  fi
+  export ENGINE DEPLOY_MODE
+  log_info "[build]" "ENGINE=${ENGINE} DEPLOY_MODE=${DEPLOY_MODE} → docker/${stack}/build.sh"
+  exec "${DOCKER_DIR}/${stack}/build.sh" "$@"
+}
+
+main "$@"

@@ -1,0 +1,106 @@
+# shellcheck shell=bash
+# The build context: a fresh temporary directory holding exactly what a
+# stack's Dockerfile copies, laid out as the image's /app:
+#   Dockerfile .dockerignore requirements.txt src/ pyhelpers/ scripts/
+#   common/scripts/ common/download/ [download/] [wheels/]
+# Caches (__pycache__, *.pyc, .pytest_cache, .ruff_cache, .mypy_cache) and tests
+# are left out. Runtime tests assemble the image layout with the same function.
+#
+# A library: functions and constants only, no options set, safe under `set -u`.
+
+# shellcheck source=docker/common/scripts/logs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../logs.sh"
+
+# What never goes into a context (tar --exclude patterns).
+BUILD_CONTEXT_EXCLUDES=(__pycache__ '*.pyc' '*.pyo' .pytest_cache .ruff_cache .mypy_cache tests 'test_*.py' '*_test.py')
+
+# Make the build context of a stack and print its path. The stack directory
+# is docker/<stack>; the repository root is two levels above it. On failure
+# the directory is removed before returning. Call it directly (not in $(…))
+# when BUILD_CONTEXT_DIR is to be set, so that build_context_cleanup, run
+# from the caller's EXIT/INT/TERM trap, removes it even after an interruption.
+# Globals:   BUILD_CONTEXT_DIR (written), PIP_WHEELHOUSE, TMPDIR (read)
+# Arguments: stack_dir requirements_file include_stack_download(0|1) [tmp_prefix]
+# Outputs:   the context directory on stdout
+# Returns:   0 on success, 1 with a message naming the missing piece otherwise
+prepare_build_context_common() {
+  local stack_dir="$1" requirements="$2" include_download="$3" prefix="${4:-build-context}"
+  local root dir
+  if [[ ! -d "${stack_dir}" ]]; then
+    log_err "[build]" "stack directory '${stack_dir}' does not exist"
+    return 1
+  fi
+  root="$(cd "${stack_dir}/../.." && pwd)"
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/${prefix}.XXXXXX")" || {
+    log_err "[build]" "cannot make a temporary directory under ${TMPDIR:-/tmp} (TMPDIR)"
+    return 1
+  }
+  BUILD_CONTEXT_DIR="${dir}"
+  if ! _build_context_fill "${dir}" "${root}" "${stack_dir}" "${requirements}" "${include_download}"; then
+    rm -rf -- "${dir}"
+    BUILD_CONTEXT_DIR=""
+    return 1
+  fi
+  printf '%s\n' "${dir}"
+}
+
+# Copy every piece of the context into dir.
+# Arguments: dir root stack_dir requirements_file include_stack_download
+# Returns:   1 with a message when a piece is missing or a copy fails
+_build_context_fill() {
+  local dir="$1" root="$2" stack_dir="$3" requirements="$4" include_download="$5" file
+  for file in "${stack_dir}/Dockerfile" "${stack_dir}/.dockerignore" "${requirements}"; do
+    if [[ ! -f "${file}" ]]; then
+      log_err "[build]" "missing '${file}': the stack's Dockerfile, .dockerignore and requirements file must exist"
+      return 1
+    fi
+  done
+  cp -- "${stack_dir}/Dockerfile" "${stack_dir}/.dockerignore" "${dir}/" &&
+    cp -- "${requirements}" "${dir}/requirements.txt" &&
+    _build_context_copy_tree "${root}/src" "${dir}/src" &&
+    _build_context_copy_tree "${root}/pyhelpers" "${dir}/pyhelpers" &&
+    _build_context_copy_tree "${stack_dir}/scripts" "${dir}/scripts" &&
+    _build_context_copy_tree "${root}/docker/common/scripts" "${dir}/common/scripts" &&
+    _build_context_copy_tree "${root}/docker/common/download" "${dir}/common/download" || return 1
+  if [[ "${include_download}" == 1 ]]; then
+    _build_context_copy_tree "${stack_dir}/download" "${dir}/download" || return 1
+  fi
+  if [[ -n "${PIP_WHEELHOUSE:-}" ]]; then
+    _build_context_copy_tree "${PIP_WHEELHOUSE}" "${dir}/wheels" || return 1
+  fi
+  return 0
+}
+
+# Copy a directory tree without caches and tests.
+# Arguments: source destination
+# Returns:   1 with a message when the source is missing or the copy fails
+_build_context_copy_tree() {
+  local src="$1" dst="$2" pattern
+  local excludes=()
+  if [[ ! -d "${src}" ]]; then
+    log_err "[build]" "missing directory '${src}' for the build context"
+    return 1
+  fi
+  for pattern in "${BUILD_CONTEXT_EXCLUDES[@]}"; do excludes+=(--exclude="${pattern}"); done
+  mkdir -p -- "${dst}" || return 1
+  tar -C "${src}" "${excludes[@]}" -cf - . | tar -C "${dst}" -xf -
+  if [[ "${PIPESTATUS[*]}" != "0 0" ]]; then
+    log_err "[build]" "copying '${src}' into the build context failed"
+    return 1
+  fi
+}
+
+# Print the files of a context, one relative path a line, sorted.
+# Arguments: context_dir
+build_context_list() {
+  (cd "$1" && find . -type f -printf '%P\n' | LC_ALL=C sort)
+}
+
+# Remove BUILD_CONTEXT_DIR when set; run it from the caller's EXIT/INT/TERM trap.
+# Globals:   BUILD_CONTEXT_DIR (read, then emptied)
+build_context_cleanup() {
+  if [[ -n "${BUILD_CONTEXT_DIR:-}" && -d "${BUILD_CONTEXT_DIR}" ]]; then
+    rm -rf -- "${BUILD_CONTEXT_DIR}"
+  fi
+  BUILD_CONTEXT_DIR=""
+}

@@ -1,0 +1,98 @@
+# shellcheck shell=bash
+# Build-host defaults for the router (docker/build.sh) and the stack build
+# scripts (docker/<stack>/build.sh), in one place, and the checks of the plain
+# option values. Values the user set always win.
+#
+# A library: functions and constants only, no options set, safe under `set -u`.
+
+# shellcheck source=docker/common/scripts/logs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../logs.sh"
+
+# The stacks docker/build.sh can route to, the chat engines and the deploy modes
+# (read by the scripts that source this file).
+BUILD_STACKS=(vllm trt tool)
+# shellcheck disable=SC2034
+BUILD_ENGINES=(vllm trt)
+# shellcheck disable=SC2034
+BUILD_DEPLOY_MODES=(chat tool both)
+
+# Set the router's defaults: ENGINE=vllm, DEPLOY_MODE=both.
+# Globals:   ENGINE, DEPLOY_MODE (written when unset or empty)
+build_init_router_defaults() {
+  ENGINE="${ENGINE:-vllm}"
+  DEPLOY_MODE="${DEPLOY_MODE:-both}"
+}
+
+# Set every build default of a stack (and the router's) that is still unset.
+# Globals:   ENGINE, DEPLOY_MODE, IMAGE_NAME, TAG, PLATFORM, PUSH, DRY_RUN,
+#            NO_CACHE, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT, DOCKER_PUSH_TIMEOUT,
+#            TRT_ENGINE_REPO (written when unset or empty)
+# Arguments: stack (vllm, trt or tool)
+# Returns:   1 when the stack is unknown
+build_init_defaults() {
+  local stack="$1"
+  case "${stack}" in
+    vllm | trt)
+      ENGINE="${ENGINE:-${stack}}"
+      DEPLOY_MODE="${DEPLOY_MODE:-both}"
+      ;;
+    tool) DEPLOY_MODE="${DEPLOY_MODE:-tool}" ;;
+    *)
+      log_err "[build]" "unknown stack '${stack}'; valid: ${BUILD_STACKS[*]}"
+      return 1
+      ;;
+  esac
+  if [[ "${stack}" == trt ]]; then
+    TRT_ENGINE_REPO="${TRT_ENGINE_REPO:-${CHAT_MODEL:-}}"
+  fi
+  if [[ -z "${TAG:-}" ]]; then
+    if [[ "${DEPLOY_MODE}" == tool ]]; then TAG="tool-latest"; else TAG="${stack}-${DEPLOY_MODE}"; fi
+  fi
+  IMAGE_NAME="${IMAGE_NAME:-yap-text-api}"
+  PLATFORM="${PLATFORM:-linux/amd64}"
+  PUSH="${PUSH:-1}"
+  DRY_RUN="${DRY_RUN:-0}"
+  NO_CACHE="${NO_CACHE:-0}"
+  DOCKER_TIMEOUT="${DOCKER_TIMEOUT:-30}"
+  DOCKER_BUILD_TIMEOUT="${DOCKER_BUILD_TIMEOUT:-14400}"
+  DOCKER_PUSH_TIMEOUT="${DOCKER_PUSH_TIMEOUT:-7200}"
+}
+
+# Check the plain option values of a stack build: switches, timeouts, platform
+# and the host-side paths. One error line per bad value.
+# Globals:   PUSH, DRY_RUN, NO_CACHE, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT,
+#            DOCKER_PUSH_TIMEOUT, PLATFORM, BUILD_NETWORK, BUILD_CA_BUNDLE,
+#            PIP_WHEELHOUSE (read)
+# Returns:   0 when all are valid, 1 otherwise
+build_check_options() {
+  local status=0 name
+  for name in PUSH DRY_RUN NO_CACHE; do
+    if [[ "${!name:-}" != 0 && "${!name:-}" != 1 ]]; then
+      log_err "[build]" "${name} '${!name:-}' is not valid; use 0 or 1"
+      status=1
+    fi
+  done
+  for name in DOCKER_TIMEOUT DOCKER_BUILD_TIMEOUT DOCKER_PUSH_TIMEOUT; do
+    if [[ ! "${!name:-}" =~ ^[1-9][0-9]{0,5}$ ]]; then
+      log_err "[build]" "${name} '${!name:-}' is not valid; use a whole number of seconds (1-999999)"
+      status=1
+    fi
+  done
+  if [[ ! "${PLATFORM:-}" =~ ^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?(,[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?)*$ ]]; then
+    log_err "[build]" "PLATFORM '${PLATFORM:-}' is not valid; use os/arch[/variant] (example: linux/amd64)"
+    status=1
+  fi
+  if [[ -n "${BUILD_NETWORK:-}" && ! "${BUILD_NETWORK}" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ ]]; then
+    log_err "[build]" "BUILD_NETWORK '${BUILD_NETWORK}' is not valid; use host, none, default or a network name"
+    status=1
+  fi
+  if [[ -n "${BUILD_CA_BUNDLE:-}" && ! (-f "${BUILD_CA_BUNDLE}" && -r "${BUILD_CA_BUNDLE}") ]]; then
+    log_err "[build]" "BUILD_CA_BUNDLE '${BUILD_CA_BUNDLE}' is not a readable file; give the path of a PEM bundle (example: /etc/ssl/certs/ca-certificates.crt)"
+    status=1
+  fi
+  if [[ -n "${PIP_WHEELHOUSE:-}" && ! -d "${PIP_WHEELHOUSE}" ]]; then
+    log_err "[build]" "PIP_WHEELHOUSE '${PIP_WHEELHOUSE}' is not a directory; give a directory of .whl files"
+    status=1
+  fi
+  return "${status}"
+}

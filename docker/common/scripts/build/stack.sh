@@ -1,0 +1,166 @@
+# shellcheck shell=bash
+# The build flow every stack build script (docker/<stack>/build.sh) runs:
+#   check the settings → validate the models → tag policy → build context →
+#   docker build → push.
+# Validation failures stop everything before Docker is touched. The build
+# context is removed on success, failure and interruption (INT, TERM).
+#
+# A library: functions and constants only, no options set, safe under `set -u`.
+
+# shellcheck source=docker/common/scripts/build/defaults.sh
+source "$(dirname "${BASH_SOURCE[0]}")/defaults.sh"
+# shellcheck source=docker/common/scripts/build/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/args.sh"
+# shellcheck source=docker/common/scripts/build/docker.sh
+source "$(dirname "${BASH_SOURCE[0]}")/docker.sh"
+# shellcheck source=docker/common/scripts/build/context.sh
+source "$(dirname "${BASH_SOURCE[0]}")/context.sh"
+# shellcheck source=docker/common/scripts/build/validate.sh
+source "$(dirname "${BASH_SOURCE[0]}")/validate.sh"
+
+# Print the "# Usage:" / "# Summary:" block at the top of an executable.
+# Arguments: file
+build_print_usage() {
+  sed -n '2,/^set -Eeuo/p' "$1" | sed '$d; s/^# \{0,1\}//'
+}
+
+# Build (and push) the image of one stack, configured by the environment.
+# Arguments after `--` go to `docker build` as they are (never a secret).
+# Globals:   every build variable (see docker/common/README.md)
+# Arguments: stack stack_dir script [--help] [-- docker-build-args...]
+# Outputs:   --help: the script's usage; DRY_RUN=1: the docker build command and
+#            the context's files; otherwise the image reference, on stdout
+# Returns:   0 on success, 1 on a failed check or step, 127 without docker
+build_stack_main() {
+  local stack="$1" stack_dir="$2" script="$3"
+  shift 3
+  local extra=()
+  while (($#)); do
+    case "$1" in
+      -h | --help)
+        build_print_usage "${script}"
+        return 0
+        ;;
+      --)
+        shift
+        extra=("$@")
+        break
+        ;;
+      *)
+        log_err "[build]" "unknown argument '$1'; settings are environment variables, docker build options go after '--' (see ${script##*/} --help)"
+        return 1
+        ;;
+    esac
+  done
+  build_init_defaults "${stack}" || return 1
+  log_check_config || return 1
+  _build_check_stack "${stack}" || return 1
+  build_check_options || return 1
+
+  log_section "[build]" "validating the ${stack} build (DEPLOY_MODE=${DEPLOY_MODE})"
+  local chat="" tool="" trt_repo="" trt_label=""
+  if [[ "${DEPLOY_MODE}" != tool ]]; then chat="${CHAT_MODEL:-}"; fi
+  if [[ "${DEPLOY_MODE}" != chat ]]; then tool="${TOOL_MODEL:-}"; fi
+  if [[ "${stack}" == trt && -n "${chat}" ]]; then
+    trt_repo="${TRT_ENGINE_REPO:-}"
+    trt_label="${TRT_ENGINE_LABEL:-}"
+  fi
+  validate_models_for_deploy_common "${ENGINE:-}" "${DEPLOY_MODE}" "${chat}" "${tool}" "${trt_repo}" "${trt_label}" || return 1
+  local image
+  image="$(build_resolve_image)" || return 1
+
+  trap build_context_cleanup EXIT
+  trap '_build_on_signal INT' INT
+  trap '_build_on_signal TERM' TERM
+  local include_download=1
+  if [[ "${stack}" == tool ]]; then include_download=0; fi
+  prepare_build_context_common "${stack_dir}" "${stack_dir}/requirements.txt" "${include_download}" >/dev/null || return 1
+  _build_collect_args "${stack}" "${stack_dir}" "${image}" "${chat}" "${tool}" "${trt_repo}" "${trt_label}" || return 1
+  build_args_add_extra "${extra[@]}" || return 1
+
+  if [[ "${DRY_RUN}" == 1 ]]; then
+    _build_print_dry_run
+    return 0
+  fi
+  require_docker || return $?
+  ensure_docker_login "${image}" || return 1
+  docker_build_image "${BUILD_CONTEXT_DIR}" "${image}" || return 1
+  build_context_cleanup
+  if [[ "${PUSH}" == 1 ]]; then docker_push_image "${image}" || return 1; fi
+  printf '%s\n' "${image}"
+}
+
+# Check that ENGINE and DEPLOY_MODE fit the stack being built.
+# Globals:   ENGINE, DEPLOY_MODE (read)
+# Arguments: stack
+# Returns:   1 with a message naming the variable otherwise
+_build_check_stack() {
+  local stack="$1"
+  if [[ " ${BUILD_DEPLOY_MODES[*]} " != *" ${DEPLOY_MODE} "* ]]; then
+    log_err "[build]" "DEPLOY_MODE '${DEPLOY_MODE}' is not valid; use one of: ${BUILD_DEPLOY_MODES[*]}"
+    return 1
+  fi
+  if [[ "${stack}" == tool && "${DEPLOY_MODE}" != tool ]]; then
+    log_err "[build]" "DEPLOY_MODE '${DEPLOY_MODE}' cannot be built by the tool stack (tool only); use docker/build.sh with ENGINE=vllm or ENGINE=trt for chat"
+    return 1
+  fi
+  if [[ "${stack}" != tool && "${ENGINE}" != "${stack}" ]]; then
+    log_err "[build]" "ENGINE '${ENGINE}' does not match the ${stack} stack; use ENGINE=${stack}, or docker/build.sh to route by ENGINE"
+    return 1
+  fi
+}
+
+# Fill BUILD_ARGS: file, tag, platform, the build arguments of the deploy
+# mode, labels, secrets and network.
+# Arguments: stack stack_dir image chat_model tool_model trt_repo trt_label
+_build_collect_args() {
+  local stack="$1" stack_dir="$2" image="$3"
+  local root
+  root="$(cd "${stack_dir}/../.." && pwd)"
+  local described=(DEPLOY_MODE)
+  if [[ "${stack}" != tool ]]; then described+=(ENGINE); fi
+  if [[ -n "$4" ]]; then described+=(CHAT_MODEL CHAT_MODEL_REVISION); fi
+  if [[ -n "$5" ]]; then described+=(TOOL_MODEL TOOL_MODEL_REVISION); fi
+  if [[ -n "$6" ]]; then
+    TRT_ENGINE_REPO="$6"
+    described+=(TRT_ENGINE_REPO TRT_ENGINE_LABEL TRT_ENGINE_REVISION)
+  fi
+  init_build_args "${BUILD_CONTEXT_DIR}/Dockerfile" "${image}"
+  build_args_add BASE_IMAGE HF_ENDPOINT "${described[@]}" || return 1
+  build_args_add_labels "${stack}" "${root}" "${described[@]}" || return 1
+  build_args_add_host_options
+}
+
+# DRY_RUN=1: print the exact docker build command (secrets by name only) and
+# the files of the context.
+# Globals:   BUILD_ARGS, BUILD_CONTEXT_DIR (read)
+_build_print_dry_run() {
+  local cmd="docker build" arg quote="'" escaped="'\\''"
+  for arg in "${BUILD_ARGS[@]}" "${BUILD_CONTEXT_DIR}"; do
+    if [[ "${arg}" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+      cmd+=" ${arg}"
+    else
+      cmd+=" '${arg//"${quote}"/"${escaped}"}'"
+    fi
+  done
+  log_info "[build]" "DRY_RUN=1: nothing is built; the command and the context's files follow on stdout"
+  printf '%s\n' "${cmd}"
+  printf '# build context files:\n'
+  build_context_list "${BUILD_CONTEXT_DIR}"
+}
+
+# Trap handler: stop the running docker call, remove the context, and die of
+# the same signal (status 128+N).
+# Globals:   BUILD_CHILD_PID (read)
+# Arguments: signal name (INT or TERM)
+_build_on_signal() {
+  local sig="$1"
+  if [[ -n "${BUILD_CHILD_PID:-}" ]]; then
+    kill -TERM "${BUILD_CHILD_PID}" 2>/dev/null || true # it may have ended already
+    wait "${BUILD_CHILD_PID}" 2>/dev/null || true       # its status no longer matters
+  fi
+  build_context_cleanup
+  log_warn "[build]" "interrupted (SIG${sig}); the build context was removed"
+  trap - "${sig}" EXIT
+  kill -s "${sig}" "$$"
+}
