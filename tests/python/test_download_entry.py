@@ -1,0 +1,190 @@
+"""The download entry points run as the Dockerfiles run them, against a real Olah mirror."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, HubMirror
+
+from pyhelpers.manifest import MANIFEST_NAME, verify_manifest
+
+TOOL = ROOT / "docker/common/download/tool.py"
+CHAT = ROOT / "docker/vllm/download/chat.py"
+TRT_MODEL = ROOT / "docker/trt/download/model.py"
+TRT_ENGINE = ROOT / "docker/trt/download/engine.py"
+TOKEN = "hf_EntryPointSecret987"
+
+
+def run(script: Path, hub: HubMirror, tmp_path: Path, pythonpath: Path | None = ROOT,
+        **env: str) -> subprocess.CompletedProcess[str]:
+    """Run an entry script with a clean environment plus `env`; capture its output."""
+    full = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "HF_ENDPOINT": hub.url,
+            "HF_HOME": str(tmp_path / "hf-home"), "HF_TOKEN_FILE": str(tmp_path / "no-secret"),
+            "HF_HUB_DISABLE_TELEMETRY": "1", **env}
+    if pythonpath is not None:
+        full["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run([sys.executable, str(script)], env=full, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def assert_one_line_failure(proc: subprocess.CompletedProcess[str], *parts: str) -> None:
+    """Status 1, no traceback, and an error line holding every part."""
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output
+    errors = [line for line in proc.stderr.splitlines() if "✗" in line]
+    assert len(errors) == 1, proc.stderr
+    for part in parts:
+        assert part in errors[0]
+
+
+def test_tool_model_from_hub(hub: HubMirror, tmp_path: Path) -> None:
+    sha = hub.publish("acme/tool", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    out = tmp_path / "tool"
+    proc = run(TOOL, hub, tmp_path, TOOL_MODEL="acme/tool", TOOL_MODEL_PATH=str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / MANIFEST_NAME).read_text())["commit"] == sha
+    assert verify_manifest(out, checksums=True) == 2
+
+
+def test_tool_model_empty_is_skipped(hub: HubMirror, tmp_path: Path) -> None:
+    proc = run(TOOL, hub, tmp_path, TOOL_MODEL="", TOOL_MODEL_PATH=str(tmp_path / "tool"))
+    assert proc.returncode == 0 and "TOOL_MODEL is empty" in proc.stderr
+    assert not (tmp_path / "tool").exists()
+
+
+def test_tool_model_local_dir_is_copied(hub: HubMirror, tmp_path: Path) -> None:
+    src = tmp_path / "local model"
+    src.mkdir()
+    (src / "config.json").write_text("{}")
+    (src / "pytorch_model.bin").write_bytes(b"weights")
+    out = tmp_path / "tool"
+    proc = run(TOOL, hub, tmp_path, TOOL_MODEL=str(src), TOOL_MODEL_PATH=str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "pytorch_model.bin").read_bytes() == b"weights"
+    check = subprocess.run([sys.executable, "-m", "pyhelpers.manifest", "verify", str(out),
+                            "--checksums"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert check.returncode == 0, check.stderr
+
+
+def test_tool_model_without_weights_fails(hub: HubMirror, tmp_path: Path) -> None:
+    hub.publish("acme/noweights", {"config.json": "{}", "README.md": "hi"})
+    proc = run(TOOL, hub, tmp_path, TOOL_MODEL="acme/noweights",
+               TOOL_MODEL_PATH=str(tmp_path / "tool"))
+    assert_one_line_failure(proc, "*.safetensors|pytorch_model.bin")
+
+
+@pytest.mark.parametrize(("config", "method"), [
+    ({"quantization_config": {"quant_method": "awq"}}, "awq"),
+    ({"architectures": ["X"]}, None),
+])
+def test_chat_model_records_quantization(
+    hub: HubMirror, tmp_path: Path, config: dict, method: str | None
+) -> None:
+    repo = f"acme/chat-{method}"
+    hub.publish(repo, {"config.json": json.dumps(config), "tokenizer.json": "{}",
+                       "model.safetensors": os.urandom(5000)})
+    out = tmp_path / "chat"
+    proc = run(CHAT, hub, tmp_path, CHAT_MODEL=repo, CHAT_MODEL_PATH=str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / MANIFEST_NAME).read_text())["quant_method"] == method
+    assert ("unquantized" in proc.stderr) is (method is None)
+    assert verify_manifest(out) == 3
+
+
+def test_token_from_secret_file_never_printed(hub: HubMirror, tmp_path: Path) -> None:
+    (tmp_path / "hf_token").write_text(TOKEN + "\n")
+    hub.publish("acme/chat-tok", {"config.json": "{}", "tokenizer.json": "{}",
+                                  "model.safetensors": os.urandom(5000)})
+    ok = run(CHAT, hub, tmp_path, CHAT_MODEL="acme/chat-tok",
+             CHAT_MODEL_PATH=str(tmp_path / "chat"), HF_TOKEN_FILE=str(tmp_path / "hf_token"))
+    bad = run(CHAT, hub, tmp_path, CHAT_MODEL="acme/missing", LOG_LEVEL="info",
+              CHAT_MODEL_PATH=str(tmp_path / "chat2"), HF_TOKEN_FILE=str(tmp_path / "hf_token"))
+    assert ok.returncode == 0, ok.stderr
+    assert_one_line_failure(bad, "token cannot access it")
+    for text in (ok.stdout, ok.stderr, bad.stdout, bad.stderr):
+        assert TOKEN not in text and TOKEN[:10] not in text
+
+
+def trt_repo_files() -> dict[str, bytes | str]:
+    """A TRT engine repo: tokenizer and config at the top, engines nested by label."""
+    files: dict[str, bytes | str] = {"config.json": "{}", "tokenizer.json": "{}",
+                                     "README.md": "r", ".gitattributes": "*.engine lfs"}
+    for label in ("sm90_tp1", "sm120_tp1"):
+        base = f"trt-llm/engines/{label}"
+        files[f"{base}/rank0.engine"] = os.urandom(5000)
+        files[f"{base}/config.json"] = json.dumps({"label": label})
+        files[f"{base}/build_metadata.json"] = json.dumps({"sm_arch": label.split("_")[0]})
+    return files
+
+
+def test_trt_model_skips_engines_and_readme(hub: HubMirror, tmp_path: Path) -> None:
+    hub.publish("acme/trt-m", trt_repo_files())
+    out = tmp_path / "chat"
+    proc = run(TRT_MODEL, hub, tmp_path, TRT_ENGINE_REPO="acme/trt-m", CHAT_MODEL_PATH=str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "config.json",
+                                                     "tokenizer.json"]
+
+
+def test_trt_engine_is_flattened(hub: HubMirror, tmp_path: Path) -> None:
+    sha = hub.publish("acme/trt-e", trt_repo_files())
+    out = tmp_path / "engines" / "trt-chat"
+    proc = run(TRT_ENGINE, hub, tmp_path, TRT_ENGINE_REPO="acme/trt-e",
+               TRT_ENGINE_LABEL="sm120_tp1", TRT_ENGINE_DIR=str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "build_metadata.json",
+                                                     "config.json", "rank0.engine"]
+    assert json.loads((out / "config.json").read_text()) == {"label": "sm120_tp1"}
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["commit"] == sha and manifest["engine_label"] == "sm120_tp1"
+    assert verify_manifest(out, checksums=True) == 3
+    assert [p.name for p in out.parent.iterdir()] == ["trt-chat"], "staging dir removed"
+
+
+def test_trt_engine_missing_label_lists_real_ones(hub: HubMirror, tmp_path: Path) -> None:
+    hub.publish("acme/trt-l", trt_repo_files())
+    out = tmp_path / "engines" / "trt-chat"
+    proc = run(TRT_ENGINE, hub, tmp_path, TRT_ENGINE_REPO="acme/trt-l",
+               TRT_ENGINE_LABEL="sm80_tp1", TRT_ENGINE_DIR=str(out))
+    assert_one_line_failure(proc, "TRT_ENGINE_LABEL 'sm80_tp1'",
+                            "labels there: sm120_tp1, sm90_tp1")
+    assert not out.exists()
+
+
+def test_trt_engine_bad_label_fails_before_any_request(hub: HubMirror, tmp_path: Path) -> None:
+    proc = run(TRT_ENGINE, hub, tmp_path, TRT_ENGINE_REPO="acme/trt-l",
+               TRT_ENGINE_LABEL="../etc", TRT_ENGINE_DIR=str(tmp_path / "e"),
+               HF_ENDPOINT="http://127.0.0.1:9")
+    assert_one_line_failure(proc, "TRT_ENGINE_LABEL '../etc' is not valid")
+
+
+def test_without_pythonpath_one_line_says_how(hub: HubMirror, tmp_path: Path) -> None:
+    for script in (TOOL, CHAT, TRT_MODEL, TRT_ENGINE):
+        proc = run(script, hub, tmp_path, pythonpath=None, TOOL_MODEL="x/y")
+        assert proc.returncode == 1
+        assert "Traceback" not in proc.stderr
+        assert "PYTHONPATH" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_image_layout_runs_without_the_repository(hub: HubMirror, tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(ROOT / "pyhelpers", app / "pyhelpers")
+    shutil.copytree(ROOT / "docker/common/download", app / "common/download")
+    shutil.copytree(ROOT / "docker/trt/download", app / "download")
+    hub.publish("acme/trt-app", trt_repo_files())
+    out = tmp_path / "engine"
+    proc = run(app / "download/engine.py", hub, tmp_path, pythonpath=app,
+               TRT_ENGINE_REPO="acme/trt-app", TRT_ENGINE_LABEL="sm90_tp1", TRT_ENGINE_DIR=str(out))
+    assert proc.returncode == 0, proc.stderr
+    hub.publish("acme/tool-app", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    proc = run(app / "common/download/tool.py", hub, tmp_path, pythonpath=app,
+               TOOL_MODEL="acme/tool-app", TOOL_MODEL_PATH=str(tmp_path / "tool"))
+    assert proc.returncode == 0, proc.stderr
