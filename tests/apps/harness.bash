@@ -5,7 +5,8 @@
 #
 # harness_setup gives each test:
 #   PROBE_DIR   where the apps write their records (pid, shutdown, switch_at, ...)
-#   PORT        a free TCP port on 127.0.0.1 (asked from the OS), HOST=127.0.0.1
+#   PORT        a free TCP port on 127.0.0.1 (asked from the OS; also in HARNESS_PORT)
+#   HOST        127.0.0.1
 #   APP_ROOT    the repository root, so SERVER_APP=tests.apps.probe:<app> imports
 
 # Make the record directory and pick a free port.
@@ -14,6 +15,7 @@ harness_setup() {
   mkdir -p "${PROBE_DIR}"
   PORT="$("${VENV_PYTHON}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   export PORT HOST=127.0.0.1 APP_ROOT="${PROJECT_ROOT}"
+  HARNESS_PORT="${PORT}"
   HARNESS_PIDS=()
 }
 
@@ -66,11 +68,12 @@ harness_gone() {
 
 # Print the PIDs of processes whose command line holds "--port $PORT" or
 # "warmup.sh <server pid>" for the server this test started.
+# Globals:   HARNESS_PORT, PROBE_DIR (read)
 harness_port_pids() {
   local server=""
   [[ -r "${PROBE_DIR}/pid" ]] && server="$(<"${PROBE_DIR}/pid")"
   # the patterns are built inside awk, so awk's own command line never matches them
-  ps -eo pid=,args= | awk -v port="${PORT}" -v server="${server:-none}" \
+  ps -eo pid=,args= | awk -v port="${HARNESS_PORT}" -v server="${server:-none}" \
     '$0 ~ ("--port " port "( |$)") || $0 ~ ("warmup.sh " server "( |$)") { print $1 }'
 }
 

@@ -1,0 +1,165 @@
+#!/usr/bin/env bats
+# docker/common/scripts/server.sh against a real uvicorn serving tests/apps/probe.py
+# Each test runs in its own subshell, so changes to globals are meant to be local:
+# shellcheck disable=SC2030,SC2031
+# Scripts for `bash -c` take their values as arguments, so they are single-quoted:
+# shellcheck disable=SC2016
+
+load 'helpers/common'
+load '../apps/harness'
+
+setup() {
+  common_setup
+  harness_setup
+  set -u
+  # shellcheck source=docker/common/scripts/server.sh
+  source "${COMMON_SCRIPTS}/server.sh"
+  # a warmup stand-in that records its calls, for tests where no server may start
+  make_stub warmup
+}
+
+teardown() {
+  harness_teardown
+}
+
+# Run start_server_with_warmup with the real warmup.sh in a new bash, in the
+# background, its log in $PROBE_DIR/main.log; SIGINT and SIGQUIT are not ignored
+# (as they would be for a plain background job), like in a container's PID 1.
+# Globals:   MAIN_PID (set)
+start_main() {
+  env --default-signal=SIGINT,SIGQUIT bash -c 'set -Eeuo pipefail
+    source "$1/server.sh"
+    start_server_with_warmup "[test]" "$1/warmup.sh"' _ "${COMMON_SCRIPTS}" \
+    >"${PROBE_DIR}/main.log" 2>&1 3>&- &
+  MAIN_PID=$!
+  harness_track "${MAIN_PID}"
+}
+
+# Wait (at most the given seconds) for MAIN_PID to end and reap it.
+# Globals:   MAIN_STATUS (set: its exit status)
+# Returns:   1 when it is still running at the deadline
+main_status() {
+  wait_for "$1" harness_gone "${MAIN_PID}" || return 1
+  MAIN_STATUS=0
+  wait "${MAIN_PID}" || MAIN_STATUS=$?
+}
+
+@test "resolve_uvicorn_cmd: uvicorn with the documented defaults, importing from APP_ROOT" {
+  unset HOST PORT
+  APP_ROOT="${BATS_TEST_TMPDIR}/app root"
+  mkdir -p "${APP_ROOT}"
+  resolve_uvicorn_cmd
+  assert_equal "${UVICORN_CMD[*]}" "uvicorn src.server:app --host 0.0.0.0 --port 8000 --workers 1 --app-dir ${APP_ROOT}"
+  assert_equal "${UVICORN_CMD[9]}" "${APP_ROOT}" # one argument, space and all
+  SERVER_APP=pkg.mod:application HOST=:: PORT=08080 UVICORN_WORKERS=3 resolve_uvicorn_cmd "${PROJECT_ROOT}"
+  assert_equal "${UVICORN_CMD[*]}" "uvicorn pkg.mod:application --host :: --port 8080 --workers 3 --app-dir ${PROJECT_ROOT}"
+}
+
+@test "resolve_uvicorn_cmd: a uvicorn that cannot import is skipped for python, then python3 -m uvicorn" {
+  make_stub uvicorn 'echo "ModuleNotFoundError: No module named uvicorn" >&2; exit 1'
+  resolve_uvicorn_cmd "${PROJECT_ROOT}"
+  assert_equal "${UVICORN_CMD[*]:0:4}" "python -m uvicorn src.server:app"
+  assert_equal "$(stub_call_count uvicorn)" 1
+  local only="${BATS_TEST_TMPDIR}/python3 only"
+  mkdir -p "${only}"
+  printf '#!/bin/sh\nexec "%s" "$@"\n' "${VENV_PYTHON}" >"${only}/python3"
+  chmod +x "${only}/python3"
+  ln -s "$(command -v timeout)" "${only}/timeout"
+  PATH="${only}" resolve_uvicorn_cmd "${PROJECT_ROOT}"
+  assert_equal "${UVICORN_CMD[*]:0:3}" "python3 -m uvicorn"
+}
+
+@test "uvicorn not installed: status 127, one clear line, nothing started" {
+  local bare="${BATS_TEST_TMPDIR}/no uvicorn"
+  mkdir -p "${bare}"
+  ln -s /usr/bin/python3 "${bare}/python3"
+  ln -s /usr/bin/python3 "${bare}/python"
+  local tool
+  for tool in bash dirname timeout; do
+    ln -s "$(command -v "${tool}")" "${bare}/${tool}"
+  done
+  /usr/bin/python3 -c 'import uvicorn' 2>/dev/null && skip "the system Python has uvicorn"
+  run -127 --separate-stderr env PATH="${bare}" bash -c 'source "$1/server.sh"
+    start_server_with_warmup "[test]" "$2"' _ "${COMMON_SCRIPTS}" "${STUB_DIR}/warmup"
+  [[ "${stderr}" == "[server] ✗ uvicorn is missing from the image: none of 'uvicorn', 'python -m uvicorn', 'python3 -m uvicorn' works"* ]]
+  assert_equal "$(stub_call_count warmup)" 0
+  assert_nothing_left
+}
+
+@test "bad settings: status 1 naming each variable and its value; nothing starts" {
+  local setting
+  for setting in PORT=abc PORT=70000 PORT=0 UVICORN_WORKERS=0 "HOST=a b" SERVER_APP=app \
+    WARMUP_FAIL_EXIT=yes; do
+    run --separate-stderr env "${setting}" bash -c 'source "$1/server.sh"; start_server_with_warmup "[t]" "$2"' \
+      _ "${COMMON_SCRIPTS}" "${STUB_DIR}/warmup"
+    assert_failure 1
+    [[ "${stderr}" == "[server] ✗ ${setting%%=*} '${setting#*=}' is not valid; "* ]] || fail "${setting}: ${stderr}"
+  done
+  assert_equal "$(stub_call_count warmup)" 0
+  run -1 --separate-stderr start_server_with_warmup "[t]" "${BATS_TEST_TMPDIR}/no such warmup"
+  [[ "${stderr}" == *"warmup script '${BATS_TEST_TMPDIR}/no such warmup' is not an executable file"* ]]
+  assert_nothing_left
+}
+
+@test "server_health_url: the local side of HOST and PORT; WARMUP_URL wins" {
+  HOST=0.0.0.0 PORT=9000 run -0 server_health_url
+  assert_output "http://127.0.0.1:9000/healthz"
+  HOST=:: run -0 server_health_url
+  assert_output "http://[::1]:${PORT}/healthz"
+  HOST=10.1.2.3 WARMUP_URL=http://x:1/ready run -0 server_health_url
+  assert_output "http://x:1/ready"
+}
+
+@test "SIGINT and SIGQUIT reach the server: its shutdown hook runs, all ends within 5 s" {
+  local signal
+  for signal in INT QUIT; do
+    rm -f "${PROBE_DIR}/shutdown" "${PROBE_DIR}/pid"
+    SERVER_APP=tests.apps.probe:healthy start_main
+    wait_for 15 grep -q "healthy after" "${PROBE_DIR}/main.log" || fail "$(cat "${PROBE_DIR}/main.log")"
+    kill -s "${signal}" "${MAIN_PID}"
+    main_status 5
+    [[ "${MAIN_STATUS}" == 0 || "${MAIN_STATUS}" == 130 || "${MAIN_STATUS}" == 143 ]] || fail "SIG${signal}: status ${MAIN_STATUS}"
+    assert_equal "$(record shutdown)" clean
+    grep -q "SIG" "${PROBE_DIR}/main.log"
+    assert_nothing_left
+  done
+}
+
+@test "the server crashes 1 s after start: its status comes back within 2 s, warmup is gone" {
+  SERVER_APP=tests.apps.probe:crashing start_main
+  wait_for 15 test -s "${PROBE_DIR}/pid" # the app has started
+  main_status 2
+  assert_equal "${MAIN_STATUS}" 3
+  grep -q "the server exited with status 3" "${PROBE_DIR}/main.log"
+  [[ ! -e "${PROBE_DIR}/shutdown" ]]
+  assert_nothing_left
+}
+
+@test "warmup gives up with WARMUP_FAIL_EXIT=1: the server is stopped cleanly, status non-zero" {
+  WARMUP_FAIL_EXIT=1 WARMUP_MAX_WAIT=2 SERVER_APP=tests.apps.probe:never start_main
+  main_status 15
+  [[ "${MAIN_STATUS}" != 0 ]]
+  assert_equal "$(record shutdown)" clean
+  grep -q "not healthy after WARMUP_MAX_WAIT=2 s" "${PROBE_DIR}/main.log"
+  grep -q "WARMUP_FAIL_EXIT=1: stopping the server" "${PROBE_DIR}/main.log"
+  assert_nothing_left
+}
+
+@test "warmup gives up by default (WARMUP_FAIL_EXIT=0): the server keeps serving" {
+  WARMUP_MAX_WAIT=1 SERVER_APP=tests.apps.probe:never start_main
+  wait_for 15 grep -q "the server keeps running" "${PROBE_DIR}/main.log" || fail "$(cat "${PROBE_DIR}/main.log")"
+  run curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:${PORT}/healthz"
+  assert_output 503
+  [[ ! -e "${PROBE_DIR}/shutdown" ]]
+  kill -TERM "${MAIN_PID}"
+  main_status 5
+  assert_equal "${MAIN_STATUS}" 143
+  assert_nothing_left
+}
+
+@test "library: sourcing sets no shell options and works under set -u" {
+  run bash -c "set -u; before=\$(set +o); source '${COMMON_SCRIPTS}/server.sh'; source '${COMMON_SCRIPTS}/server.sh'
+    PORT=1 server_check_settings && [[ \"\$(set +o)\" == \"\${before}\" ]] && echo same"
+  assert_success
+  assert_output same
+}
