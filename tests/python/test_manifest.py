@@ -1,0 +1,95 @@
+"""pyhelpers.manifest: writing, rebasing and the `verify` command the start-up check runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from pyhelpers.manifest import (
+    MANIFEST_NAME,
+    ManifestError,
+    build_manifest,
+    list_files,
+    rebase_manifest,
+    verify_manifest,
+    write_manifest,
+)
+
+
+def make_dir(tmp_path: Path) -> Path:
+    """A directory with two files and a manifest describing them."""
+    root = tmp_path / "model dir"
+    (root / "sub").mkdir(parents=True)
+    (root / "config.json").write_text("{}")
+    (root / "sub/w.bin").write_bytes(b"abcdef")
+    write_manifest(root, build_manifest(root, list_files(root), {"repo_id": "a/b"}))
+    return root
+
+
+def verify_cli(directory: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """Run `python3 -m pyhelpers.manifest verify` as the start-up check does."""
+    return subprocess.run([sys.executable, "-m", "pyhelpers.manifest", "verify", str(directory),
+                           *flags], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def test_verify_passes_on_an_untouched_dir(tmp_path: Path) -> None:
+    root = make_dir(tmp_path)
+    assert list_files(root) == ["config.json", "sub/w.bin"]
+    proc = verify_cli(root, "--checksums")
+    assert proc.returncode == 0 and "2 files match" in proc.stderr
+
+
+def test_size_change_is_caught_without_checksums(tmp_path: Path) -> None:
+    root = make_dir(tmp_path)
+    (root / "sub/w.bin").write_bytes(b"abc")
+    proc = verify_cli(root)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "'sub/w.bin' has 3 bytes, the manifest says 6" in proc.stderr
+
+
+def test_same_size_change_needs_checksums(tmp_path: Path) -> None:
+    root = make_dir(tmp_path)
+    (root / "sub/w.bin").write_bytes(b"ABCDEF")
+    assert verify_manifest(root) == 2
+    with pytest.raises(ManifestError, match=r"'sub/w.bin' sha256 differs"):
+        verify_manifest(root, checksums=True)
+
+
+def test_missing_and_extra_files_are_named(tmp_path: Path) -> None:
+    root = make_dir(tmp_path)
+    (root / "stray.txt").write_text("x")
+    with pytest.raises(ManifestError, match=r"'stray.txt' is in .* but not in the manifest"):
+        verify_manifest(root)
+    (root / "stray.txt").unlink()
+    (root / "config.json").unlink()
+    with pytest.raises(ManifestError, match=r"'config.json' is in the manifest but missing"):
+        verify_manifest(root)
+
+
+def test_absent_or_broken_manifest(tmp_path: Path) -> None:
+    proc = verify_cli(tmp_path)
+    assert proc.returncode == 1 and "no manifest at" in proc.stderr
+    (tmp_path / MANIFEST_NAME).write_text("{not json")
+    with pytest.raises(ManifestError, match="not readable JSON"):
+        verify_manifest(tmp_path)
+
+
+def test_build_rejects_bytes_that_differ_from_the_hub(tmp_path: Path) -> None:
+    root = make_dir(tmp_path)
+    with pytest.raises(ManifestError, match=r"'sub/w.bin' has 6 bytes on disk but the Hub lists 7"):
+        build_manifest(root, ["sub/w.bin"], {}, expected_size={"sub/w.bin": 7})
+    with pytest.raises(ManifestError, match=r"does not match the Hub's LFS sha256 0+$"):
+        build_manifest(root, ["sub/w.bin"], {}, expected_sha256={"sub/w.bin": "0" * 64})
+
+
+def test_rebase_drops_the_prefix(tmp_path: Path) -> None:
+    root = make_dir(tmp_path)
+    manifest = build_manifest(root, ["sub/w.bin"], {"repo_id": "a/b"})
+    assert [f["path"] for f in rebase_manifest(manifest, "sub")["files"]] == ["w.bin"]
+    with pytest.raises(ManifestError, match="not under 'other'"):
+        rebase_manifest(manifest, "other")
