@@ -336,7 +336,7 @@ _gpu_note_failure() {
     reasons+=("$1: no answer within ${GPU_QUERY_TIMEOUT:-10} s (GPU_QUERY_TIMEOUT)")
     timed_out=1
   else
-    local line1="${3%%$'\n'*}"
-    reasons+=("$1: ${line1:-exit status $2}")
+    local last="${3##*$'\n'}" # the message (under LOG_LEVEL=debug: the traceback's last line)
+    reasons+=("$1: ${last:-exit status $2}")
   fi
 }

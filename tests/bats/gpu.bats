@@ -1,0 +1,370 @@
+#!/usr/bin/env bats
+# docker/common/scripts/gpu.sh with stub nvidia-smi programs and a fake or real NVML helper.
+# Each test runs in its own subshell, so changes to globals are meant to be local:
+# shellcheck disable=SC2030,SC2031
+
+load 'helpers/common'
+
+FIXTURES="${BATS_TEST_DIRNAME}/fixtures/nvidia-smi"
+
+setup() {
+  common_setup
+  unset GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT GPU_QUERY_TIMEOUT _GPU_DETECTION_DONE \
+    TORCH_CUDA_ARCH_LIST PYTORCH_ALLOC_CONF PYTORCH_CUDA_ALLOC_CONF CUDA_DEVICE_MAX_CONNECTIONS \
+    CUDA_VISIBLE_DEVICES PYTHONPATH
+  # By default the NVML helper is absent: APP_ROOT holds no pyhelpers/.
+  export APP_ROOT="${BATS_TEST_TMPDIR}/no app"
+  set -u
+  # shellcheck source=docker/common/scripts/gpu.sh
+  source "${COMMON_SCRIPTS}/gpu.sh"
+}
+
+# A stub nvidia-smi that prints a fixture (and with a second argument, exits with it).
+# Arguments: fixture file name [status]
+smi_prints() {
+  make_stub nvidia-smi "cat '${FIXTURES}/$1'; exit ${2:-0}"
+}
+
+# Put a fake pynvml on PYTHONPATH and the real helper under APP_ROOT. The fake
+# reports "name;major;minor;mib;mig;count" from FAKE_NVML, sleeps FAKE_NVML_SLEEP
+# seconds in nvmlInit, and appends a line to FAKE_NVML_LOG at every import.
+fake_nvml() {
+  local dir="${BATS_TEST_TMPDIR}/fake nvml"
+  mkdir -p "${dir}"
+  cat >"${dir}/pynvml.py" <<'PY'
+import os, time
+with open(os.environ["FAKE_NVML_LOG"], "a") as log:
+    log.write("import\n")
+NAME, MAJOR, MINOR, MIB, MIG, COUNT = os.environ["FAKE_NVML"].split(";")
+NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_DRIVER_NOT_LOADED, NVML_DEVICE_MIG_ENABLE = 12, 9, 1
+class NVMLError(Exception):
+    value = 999
+def nvmlInit(): time.sleep(float(os.environ.get("FAKE_NVML_SLEEP", "0")))
+def nvmlShutdown(): pass
+def nvmlDeviceGetCount(): return int(COUNT)
+def nvmlDeviceGetHandleByIndex(i): return i
+def nvmlDeviceGetName(h): return NAME.encode()
+def nvmlDeviceGetCudaComputeCapability(h): return int(MAJOR), int(MINOR)
+class _Mem: total = int(MIB) * 1024 * 1024
+def nvmlDeviceGetMemoryInfo(h): return _Mem()
+def nvmlDeviceGetMigMode(h): return int(MIG), int(MIG)
+PY
+  export PYTHONPATH="${dir}" APP_ROOT="${PROJECT_ROOT}" FAKE_NVML_LOG="${BATS_TEST_TMPDIR}/nvml.log"
+  export FAKE_NVML="$1"
+}
+
+# In a fresh bash: source gpu.sh, print "arch|name|vram|count|fp8" from the detect functions.
+facts_in_new_shell() {
+  bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; gpu_init_detection || exit 1
+    fp8=no; gpu_supports_fp8 && fp8=yes
+    printf '%s|%s|%s|%s|%s\n' \"\$(gpu_detect_sm_arch)\" \"\$(gpu_detect_name)\" \
+      \"\$(gpu_detect_vram_gb)\" \"\$(gpu_detect_count)\" \"\${fp8}\""
+}
+
+@test "each nvidia-smi fixture: architecture, name, GiB, count, FP8" {
+  local row fixture want arch name vram count
+  for row in \
+    "h100.csv=sm90|NVIDIA H100 80GB HBM3|80|1|yes" \
+    "a100.csv=sm80|NVIDIA A100-SXM4-80GB|80|1|no" \
+    "l40s.csv=sm89|NVIDIA L40S|45|1|yes" \
+    "rtx4090.csv=sm89|NVIDIA GeForce RTX 4090|24|1|yes" \
+    "b200.csv=sm100|NVIDIA B200|179|1|yes" \
+    "rtx5090.csv=sm120|NVIDIA GeForce RTX 5090|32|1|yes" \
+    "two-gpus.csv=sm90|NVIDIA H200|140|2|yes"; do
+    fixture="${row%%=*}"
+    want="${row#*=}"
+    smi_prints "${fixture}"
+    run --separate-stderr facts_in_new_shell
+    assert_success
+    assert_equal "${fixture}: ${output}" "${fixture}: ${want}"
+    IFS='|' read -r arch name vram count _ <<<"${want}"
+    assert_equal "${stderr}" "[gpu] GPU 0: ${name} (${arch}, ${vram} GiB), ${count} visible (from nvidia-smi)"
+  done
+}
+
+@test "the probe is exactly the documented nvidia-smi query" {
+  smi_prints h100.csv
+  gpu_init_detection 2>/dev/null
+  assert_equal "$(cat "${STUB_DIR}/nvidia-smi.calls")" \
+    "--query-gpu=name,compute_cap,memory.total --format=csv,noheader,nounits"
+}
+
+@test "one detection per process: the probe runs once; children reuse the exported facts" {
+  smi_prints a100.csv
+  gpu_init_detection 2>/dev/null
+  run gpu_detect_sm_arch
+  assert_output sm80
+  run gpu_detect_name
+  assert_output "NVIDIA A100-SXM4-80GB"
+  assert_equal "$(gpu_detect_vram_gb)$(gpu_detect_count)" 801
+  run ! gpu_supports_fp8
+  gpu_apply_env_defaults 2>/dev/null
+  # shellcheck source=docker/common/scripts/gpu.sh
+  source "${COMMON_SCRIPTS}/gpu.sh" # sourcing again keeps the cache
+  gpu_detect_sm_arch >/dev/null
+  run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; gpu_detect_sm_arch; gpu_detect_count"
+  assert_output $'sm80\n1'
+  assert_equal "${stderr}" ""
+  assert_equal "$(stub_call_count nvidia-smi)" 1
+}
+
+@test "gpu_detect_* called first in a fresh shell detect there too (one probe per call site)" {
+  smi_prints h100.csv
+  run --separate-stderr gpu_detect_name
+  assert_success
+  assert_output "NVIDIA H100 80GB HBM3"
+  assert_equal "$(stub_call_count nvidia-smi)" 1
+}
+
+@test "NVML helper present: it answers, nvidia-smi is never run, the helper runs once" {
+  smi_prints a100.csv
+  fake_nvml "NVIDIA H100 80GB HBM3;9;0;81559;0;4"
+  gpu_init_detection 2>"${BATS_TEST_TMPDIR}/err"
+  assert_equal "$(cat "${BATS_TEST_TMPDIR}/err")" \
+    "[gpu] GPU 0: NVIDIA H100 80GB HBM3 (sm90, 80 GiB), 4 visible (from NVML)"
+  assert_equal "$(gpu_detect_sm_arch)|$(gpu_detect_vram_gb)|$(gpu_detect_count)" "sm90|80|4"
+  assert_equal "$(stub_call_count nvidia-smi)" 0
+  assert_equal "$(wc -l <"${FAKE_NVML_LOG}")" 1
+}
+
+@test "NVML helper reports MIG; names with quotes come through without eval" {
+  fake_nvml "NVIDIA A100 'MIG' \$(touch pwned);8;0;40960;1;1"
+  run --separate-stderr gpu_init_detection
+  assert_success
+  [[ "${stderr}" == *"(sm80, 40 GiB, MIG enabled), 1 visible (from NVML)" ]]
+  gpu_init_detection 2>/dev/null
+  assert_equal "${DETECTED_GPU_NAME}" "NVIDIA A100 'MIG' \$(touch pwned)"
+  [[ ! -e pwned && ! -e "${BATS_TEST_TMPDIR}/pwned" ]]
+}
+
+@test "NVML helper present but no driver (the real nvidia-ml-py): nvidia-smi answers" {
+  export APP_ROOT="${PROJECT_ROOT}"
+  smi_prints l40s.csv
+  LOG_LEVEL=debug run --separate-stderr gpu_init_detection
+  assert_success
+  [[ "${stderr}" == *"probes that did not answer: NVML helper: "*"no NVIDIA driver: "* ]]
+  [[ "${stderr}" == *"NVIDIA L40S (sm89, 45 GiB), 1 visible (from nvidia-smi)" ]]
+}
+
+@test "a hung NVML helper costs at most GPU_QUERY_TIMEOUT, with a warning; nvidia-smi answers" {
+  smi_prints rtx5090.csv
+  fake_nvml "x;9;0;1;0;1"
+  export FAKE_NVML_SLEEP=30 GPU_QUERY_TIMEOUT=1
+  local start="${SECONDS}"
+  run --separate-stderr gpu_init_detection
+  assert_success
+  ((SECONDS - start < 5))
+  [[ "${stderr}" == *"⚠ a GPU probe hung (NVML helper: no answer within 1 s (GPU_QUERY_TIMEOUT)); used nvidia-smi instead"* ]]
+  [[ "${stderr}" == *"NVIDIA GeForce RTX 5090 (sm120, 32 GiB)"* ]]
+}
+
+@test "a hung nvidia-smi returns within the limit, leaves no process, and detection goes on" {
+  make_stub nvidia-smi 'exec sleep 47.25'
+  export GPU_QUERY_TIMEOUT=1
+  local start="${SECONDS}"
+  run --separate-stderr facts_in_new_shell
+  assert_success
+  ((SECONDS - start < 5))
+  assert_output "|Unknown|0|0|no"
+  assert_equal "${stderr}" "[gpu] ⚠ no NVIDIA GPU found (NVML helper: not installed; nvidia-smi: no answer within 1 s (GPU_QUERY_TIMEOUT)); GPU settings keep their defaults"
+  run ! pgrep -f "sleep 47.25"
+}
+
+@test "no GPU at all: every function answers, one warning, nothing else breaks" {
+  run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'
+    gpu_init_detection; echo \"init \$?\"
+    gpu_detect_sm_arch; echo \"arch \$?\"
+    gpu_detect_name; echo \"name \$?\"
+    gpu_detect_vram_gb; echo \"vram \$?\"
+    gpu_detect_count; echo \"count \$?\"
+    gpu_supports_fp8; echo \"fp8 \$?\"
+    gpu_apply_env_defaults; echo \"defaults \$? \${TORCH_CUDA_ARCH_LIST:-none} \${PYTORCH_ALLOC_CONF:-none}\""
+  assert_success
+  assert_output "init 0
+arch 1
+Unknown
+name 1
+0
+vram 1
+0
+count 1
+fp8 1
+defaults 0 none none"
+  assert_equal "${stderr}" "[gpu] ⚠ no NVIDIA GPU found (NVML helper: not installed; nvidia-smi: not installed); GPU settings keep their defaults"
+}
+
+@test "a failing nvidia-smi: no GPU, and the warning quotes the driver's message" {
+  make_stub nvidia-smi "cat '${FIXTURES}/fail.err'; exit 9"
+  run --separate-stderr gpu_detect_count
+  assert_failure 1
+  assert_output 0
+  [[ "${stderr}" == *"nvidia-smi: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."* ]]
+  assert_equal "$(printf '%s\n' "${stderr}" | wc -l)" 1
+}
+
+@test "an old driver without compute_cap: asked again without it; the name table gives the arch" {
+  make_stub nvidia-smi "if [[ \"\$*\" == *compute_cap* ]]; then cat '${FIXTURES}/old-driver.err'; exit 2; fi
+cat '${FIXTURES}/old-driver.csv'"
+  run --separate-stderr facts_in_new_shell
+  assert_success
+  assert_output "sm70|Tesla V100-SXM2-16GB|16|1|no"
+  [[ "${stderr}" != *"⚠"* ]]
+  assert_equal "$(sed -n 2p "${STUB_DIR}/nvidia-smi.calls")" \
+    "--query-gpu=name,memory.total --format=csv,noheader,nounits"
+}
+
+@test "MIG GPU with no memory total: architecture and name still found, 0 GiB" {
+  smi_prints mig.csv
+  run --separate-stderr facts_in_new_shell
+  assert_success
+  assert_output "sm80|NVIDIA A100-SXM4-40GB|0|1|no"
+}
+
+@test "an unknown name without compute capability: no architecture, a warning, no guess" {
+  smi_prints unknown.csv
+  run --separate-stderr facts_in_new_shell
+  assert_success
+  assert_output "|Acme Tensor X1|32|1|no"
+  [[ "${stderr}" == "[gpu] ⚠ GPU 'Acme Tensor X1' is not in the architecture table and reported no compute capability; set GPU_SM_ARCH (e.g. sm90) to choose one"* ]]
+  export GPU_SM_ARCH=sm89
+  run --separate-stderr facts_in_new_shell
+  assert_output "sm89|Acme Tensor X1|32|1|yes"
+  [[ "${stderr}" != *"⚠"* ]]
+}
+
+@test "GPU_SM_ARCH and DETECTED_GPU_NAME from the environment win; all four set: no probe" {
+  smi_prints a100.csv
+  export GPU_SM_ARCH=sm_90 DETECTED_GPU_NAME="My GPU"
+  run --separate-stderr facts_in_new_shell
+  assert_output "sm90|My GPU|80|1|yes"
+  assert_equal "$(stub_call_count nvidia-smi)" 1
+  export GPU_VRAM_GB=012 GPU_COUNT=8
+  run --separate-stderr facts_in_new_shell
+  assert_output "sm90|My GPU|12|8|yes"
+  assert_equal "${stderr}" ""
+  assert_equal "$(stub_call_count nvidia-smi)" 1
+}
+
+@test "invalid GPU_QUERY_TIMEOUT: a clear error, status 1, and no probe runs" {
+  smi_prints h100.csv
+  local bad
+  # shellcheck disable=SC2016 # a command substitution must stay literal text
+  for bad in abc 0 -1 10s "1 0" '$(id)'; do
+    GPU_QUERY_TIMEOUT="${bad}" run --separate-stderr gpu_detect_sm_arch
+    assert_failure 1
+    assert_output ""
+    assert_equal "${stderr}" "[gpu] ✗ GPU_QUERY_TIMEOUT '${bad}' is not a number of seconds; use a positive number such as 10 (the default)"
+    GPU_QUERY_TIMEOUT="${bad}" run --separate-stderr gpu_init_detection
+    assert_failure 1
+  done
+  assert_equal "$(stub_call_count nvidia-smi)" 0
+  GPU_QUERY_TIMEOUT=2.5 run --separate-stderr gpu_detect_sm_arch
+  assert_output sm90
+}
+
+@test "invalid GPU_SM_ARCH, GPU_COUNT, GPU_VRAM_GB: each named, status 1" {
+  GPU_SM_ARCH=hopper GPU_COUNT=two GPU_VRAM_GB=80G run --separate-stderr gpu_init_detection
+  assert_failure 1
+  assert_equal "${stderr}" "[gpu] ✗ GPU_SM_ARCH 'hopper' is not an architecture; use the form sm80, sm86, sm89, sm90, sm100, sm120 (or unset it to detect)
+[gpu] ✗ GPU_VRAM_GB '80G' is not a whole number; use e.g. 0, 1, 80 (or unset it to detect)
+[gpu] ✗ GPU_COUNT 'two' is not a whole number; use e.g. 0, 1, 80 (or unset it to detect)"
+}
+
+@test "gpu_sm_to_torch_arch for every architecture; bad input is an error" {
+  local pair
+  for pair in sm70=7.0 sm75=7.5 sm80=8.0 sm86=8.6 sm89=8.9 sm90=9.0 sm100=10.0 sm103=10.3 \
+    sm120=12.0 sm_90=9.0; do
+    run gpu_sm_to_torch_arch "${pair%=*}"
+    assert_output "${pair#*=}"
+  done
+  for pair in 90 smx "" sm9 sm1200; do
+    run --separate-stderr gpu_sm_to_torch_arch "${pair}"
+    assert_failure 1
+    assert_equal "${stderr}" "[gpu] ✗ architecture '${pair}' is not valid; use the form sm80, sm90, sm120"
+  done
+}
+
+@test "gpu_supports_fp8: 8.9 and above" {
+  local sm
+  for sm in sm89 sm90 sm100 sm120; do run -0 gpu_supports_fp8 "${sm}"; done
+  for sm in sm70 sm75 sm80 sm86; do run -1 gpu_supports_fp8 "${sm}"; done
+  run --separate-stderr gpu_supports_fp8 "9.0"
+  assert_failure 1
+  [[ "${stderr}" == *"architecture '9.0' is not valid"* ]]
+}
+
+@test "gpu_name_to_sm_arch: Volta to Blackwell, no guess for others" {
+  local row
+  while IFS='=' read -r name want; do
+    run gpu_name_to_sm_arch "${name}"
+    assert_equal "${name}: ${output}" "${name}: ${want}"
+  done <<'TABLE'
+Tesla V100-SXM2-32GB=sm70
+Quadro GV100=sm70
+Tesla T4=sm75
+NVIDIA GeForce RTX 2080 Ti=sm75
+Quadro RTX 5000=sm75
+NVIDIA A100-SXM4-80GB=sm80
+NVIDIA A100 80GB PCIe=sm80
+NVIDIA A30=sm80
+NVIDIA A10=sm86
+NVIDIA A10G=sm86
+NVIDIA A40=sm86
+NVIDIA RTX A6000=sm86
+NVIDIA GeForce RTX 3090=sm86
+NVIDIA L4=sm89
+NVIDIA L40=sm89
+NVIDIA L40S=sm89
+NVIDIA GeForce RTX 4090=sm89
+NVIDIA RTX 6000 Ada Generation=sm89
+NVIDIA RTX 5000 Ada Generation=sm89
+NVIDIA H100 80GB HBM3=sm90
+NVIDIA H100 PCIe=sm90
+NVIDIA H200=sm90
+NVIDIA H800=sm90
+NVIDIA GH200 480GB=sm90
+NVIDIA B100=sm100
+NVIDIA B200=sm100
+NVIDIA GB200=sm100
+NVIDIA GeForce RTX 5090=sm120
+NVIDIA RTX PRO 6000 Blackwell Server Edition=sm120
+nvidia h100 80gb hbm3=sm90
+TABLE
+  for row in "Acme Tensor X1" "AMD Instinct MI300X" "NVIDIA A1000X" ""; do
+    run gpu_name_to_sm_arch "${row}"
+    assert_failure 1
+    assert_output ""
+  done
+}
+
+@test "gpu_apply_env_defaults: A100 gets all three, L40S two, RTX 4090 only the arch list" {
+  local row
+  for row in "a100.csv=8.0|expandable_segments:True|1" "l40s.csv=8.9|expandable_segments:True|-" \
+    "b200.csv=10.0|expandable_segments:True|-" "rtx4090.csv=8.9|-|-"; do
+    smi_prints "${row%%=*}"
+    run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; gpu_apply_env_defaults
+      bash -c 'printf %s \"\${TORCH_CUDA_ARCH_LIST:--}|\${PYTORCH_ALLOC_CONF:--}|\${CUDA_DEVICE_MAX_CONNECTIONS:--}\"'"
+    assert_success
+    assert_equal "${row%%=*}: ${output}" "${row%%=*}: ${row#*=}"
+  done
+}
+
+@test "gpu_apply_env_defaults: a value the user set always wins" {
+  smi_prints a100.csv
+  export TORCH_CUDA_ARCH_LIST="8.0;9.0" PYTORCH_CUDA_ALLOC_CONF=garbage_collection_threshold:0.8 \
+    CUDA_DEVICE_MAX_CONNECTIONS=8
+  gpu_apply_env_defaults 2>/dev/null
+  assert_equal "${TORCH_CUDA_ARCH_LIST}|${PYTORCH_ALLOC_CONF:-unset}|${CUDA_DEVICE_MAX_CONNECTIONS}" \
+    "8.0;9.0|unset|8"
+  unset PYTORCH_CUDA_ALLOC_CONF
+  export PYTORCH_ALLOC_CONF=mine
+  gpu_apply_env_defaults 2>/dev/null
+  assert_equal "${PYTORCH_ALLOC_CONF}" mine
+}
+
+@test "library sets no shell options and survives set -u with nothing set" {
+  run bash -c "set -u; before=\$(set +o); source '${COMMON_SCRIPTS}/gpu.sh'; source '${COMMON_SCRIPTS}/gpu.sh'
+    gpu_apply_env_defaults 2>/dev/null; [[ \"\$(set +o)\" == \"\${before}\" ]] && echo same"
+  assert_success
+  assert_output same
+}
