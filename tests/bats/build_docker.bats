@@ -35,7 +35,7 @@ setup() {
 
 @test "no docker CLI on PATH: status 127 and how to install it" {
   rm "${STUB_DIR}/docker"
-  run --separate-stderr bash -c 'source "$1"; PATH="$2"; require_docker' _ \
+  run -127 --separate-stderr bash -c 'source "$1"; PATH="$2"; require_docker' _ \
     "${PROJECT_ROOT}/docker/common/scripts/build/docker.sh" "${STUB_DIR}"
   assert_failure 127
   [[ "${stderr}" == *"docker CLI not found on PATH; install Docker"* ]]
