@@ -12,7 +12,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/logs.sh"
 
 # Print the application root: APP_ROOT, else the directory two levels above
-# this file (common/scripts/ sits in the root, so this is /app in the image).
+# this file (common/scripts/ sits in the application root of the image).
 # Globals:   APP_ROOT (read)
 # Outputs:   the directory on stdout
 server_app_root() {
