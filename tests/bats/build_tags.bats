@@ -150,5 +150,9 @@ setup() {
   [[ "${stderr}" == *"BUILD_NETWORK 'host;x' is not valid"* ]]
   [[ "${stderr}" == *"BUILD_CA_BUNDLE '/nonexistent.pem' is not a readable file"* ]]
   [[ "${stderr}" == *"PIP_WHEELHOUSE '/nonexistent' is not a directory"* ]]
+  : >"${BATS_TEST_TMPDIR}/a,b.pem"
+  BUILD_CA_BUNDLE="${BATS_TEST_TMPDIR}/a,b.pem" run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  [[ "${stderr}" == *"a,b.pem' holds a comma, which --secret cannot take"* ]]
   assert_equal "$(stub_call_count docker)" 0
 }

@@ -89,6 +89,9 @@ build_check_options() {
   if [[ -n "${BUILD_CA_BUNDLE:-}" && ! (-f "${BUILD_CA_BUNDLE}" && -r "${BUILD_CA_BUNDLE}") ]]; then
     log_err "[build]" "BUILD_CA_BUNDLE '${BUILD_CA_BUNDLE}' is not a readable file; give the path of a PEM bundle (example: /etc/ssl/certs/ca-certificates.crt)"
     status=1
+  elif [[ "${BUILD_CA_BUNDLE:-}" == *,* ]]; then
+    log_err "[build]" "BUILD_CA_BUNDLE '${BUILD_CA_BUNDLE}' holds a comma, which --secret cannot take; copy the bundle to a path without one"
+    status=1
   fi
   if [[ -n "${PIP_WHEELHOUSE:-}" && ! -d "${PIP_WHEELHOUSE}" ]]; then
     log_err "[build]" "PIP_WHEELHOUSE '${PIP_WHEELHOUSE}' is not a directory; give a directory of .whl files"
