@@ -1,0 +1,85 @@
+# shellcheck shell=bash
+# Effective runtime settings and where each one came from.
+#
+# Bootstrap decides many settings (memory fractions, GPU presets, engine
+# defaults). Each decision goes through settings_default, which never overrides
+# a value the user set and records the source of the value it keeps:
+#   user         set in the environment before bootstrap started
+#   default      the stack's plain default
+#   deploy mode  chosen for the deploy mode (chat, tool, both)
+#   gpu preset   chosen for the detected GPU
+#   image        baked into the image at build time
+# `main.sh --explain` prints them all with settings_explain.
+#
+# A library: functions only, safe under `set -u`; sourcing it again keeps what
+# was recorded.
+
+declare -gA SETTING_SOURCE 2>/dev/null || true # an older bash without -g: the array is made on first use
+
+# Mark every listed variable that is already set (and non-empty) as set by the user.
+# Call it first, before any default is applied.
+# Globals:   SETTING_SOURCE (written)
+# Arguments: variable names...
+settings_record_user() {
+  local name
+  for name in "$@"; do
+    [[ -n "${!name:-}" && -z "${SETTING_SOURCE[${name}]:-}" ]] && SETTING_SOURCE["${name}"]=user
+  done
+  return 0
+}
+
+# Set and export a variable unless it already has a value; record the source.
+# Globals:   SETTING_SOURCE (written), the named variable
+# Arguments: name value source
+settings_default() {
+  local name="$1" value="$2" source="$3"
+  if [[ -n "${!name:-}" ]]; then
+    [[ -n "${SETTING_SOURCE[${name}]:-}" ]] || SETTING_SOURCE["${name}"]=user
+    export "${name?}"
+    return 0
+  fi
+  printf -v "${name}" '%s' "${value}"
+  export "${name?}"
+  SETTING_SOURCE["${name}"]="${source}"
+}
+
+# Record a source for listed variables that another function has just set
+# (e.g. gpu_apply_env_defaults). Variables already attributed are left alone.
+# Globals:   SETTING_SOURCE (written)
+# Arguments: source variable names...
+settings_attribute() {
+  local source="$1" name
+  shift
+  for name in "$@"; do
+    [[ -n "${!name:-}" && -z "${SETTING_SOURCE[${name}]:-}" ]] && SETTING_SOURCE["${name}"]="${source}"
+  done
+  return 0
+}
+
+# Print the source recorded for a variable ("unset" when it has no value).
+# Arguments: name
+# Outputs:   the source on stdout
+settings_source_of() {
+  local name="$1"
+  if [[ -z "${!name:-}" ]]; then
+    printf 'unset'
+  else
+    printf '%s' "${SETTING_SOURCE[${name}]:-image}"
+  fi
+}
+
+# Print one line per variable: NAME=value (source). Secrets print as ***.
+# A value set without a recorded source came with the image.
+# Arguments: variable names...
+# Outputs:   the table on stdout
+settings_explain() {
+  local name value source
+  for name in "$@"; do
+    value="${!name:-}"
+    source="$(settings_source_of "${name}")"
+    case "${name}" in
+      *KEY* | *TOKEN* | *PASSWORD* | *SECRET*) [[ -n "${value}" ]] && value='***' ;;
+    esac
+    printf '%-28s %-44s (%s)\n' "${name}" "${value:-<unset>}" "${source}"
+  done
+}

@@ -1,0 +1,149 @@
+# shellcheck shell=bash
+# Start-up decisions and checks every stack's bootstrap runs, in this order:
+#   startup_memory_fractions   GPU memory split by deploy mode (user values win)
+#   startup_environment        HF_HUB_OFFLINE, CA bundle exports
+#   startup_check_artifacts    baked models/engines exist and match their manifest
+#   startup_check_shm          /dev/shm big enough for multi-GPU
+# Each failure is one clear line and status 1; all together take well under a second.
+#
+# A library: functions only, safe under `set -u`. Needs logs.sh and settings.sh.
+
+# shellcheck source=docker/common/scripts/logs.sh
+source "${BASH_SOURCE[0]%/*}/logs.sh"
+# shellcheck source=docker/common/scripts/settings.sh
+source "${BASH_SOURCE[0]%/*}/settings.sh"
+
+# Set CHAT_GPU_FRAC / TOOL_GPU_FRAC for the deploy mode: chat 0.90, tool 0.90,
+# both 0.70 + 0.20. Values the user set win; a sum above 0.95 is an error.
+# Globals:   DEPLOY_MODE (read), CHAT_GPU_FRAC, TOOL_GPU_FRAC (set)
+# Returns:   1 when a fraction is not a number in (0, 1] or the sum is above 0.95
+startup_memory_fractions() {
+  case "${DEPLOY_MODE:-both}" in
+    chat) settings_default CHAT_GPU_FRAC 0.90 "deploy mode" ;;
+    tool) settings_default TOOL_GPU_FRAC 0.90 "deploy mode" ;;
+    *)
+      settings_default CHAT_GPU_FRAC 0.70 "deploy mode"
+      settings_default TOOL_GPU_FRAC 0.20 "deploy mode"
+      ;;
+  esac
+  local name
+  for name in CHAT_GPU_FRAC TOOL_GPU_FRAC; do
+    [[ -z "${!name:-}" ]] && continue
+    if ! [[ "${!name}" =~ ^[0-9]*\.?[0-9]+$ ]] ||
+      ! awk -v v="${!name}" 'BEGIN { exit !(v > 0 && v <= 1) }'; then
+      log_err "[startup]" "${name} '${!name}' is not a fraction of GPU memory; use a number above 0 and at most 1 (e.g. 0.70)"
+      return 1
+    fi
+  done
+  [[ "${DEPLOY_MODE:-both}" == both ]] || return 0
+  if ! awk -v a="${CHAT_GPU_FRAC}" -v b="${TOOL_GPU_FRAC}" 'BEGIN { exit !(a + b <= 0.95 + 1e-9) }'; then
+    log_err "[startup]" "CHAT_GPU_FRAC (${CHAT_GPU_FRAC}) + TOOL_GPU_FRAC (${TOOL_GPU_FRAC}) is above 0.95 of GPU memory; lower one of them (defaults for DEPLOY_MODE=both: 0.70 and 0.20)"
+    return 1
+  fi
+}
+
+# Runtime environment every stack wants: no Hub access at run time unless the
+# user asks for it, and a mounted CA bundle used by every HTTP client.
+# Globals:   HF_HUB_OFFLINE, CA_BUNDLE (read), REQUESTS_CA_BUNDLE, SSL_CERT_FILE,
+#            CURL_CA_BUNDLE (set from CA_BUNDLE)
+# Returns:   1 when CA_BUNDLE names a file that cannot be read
+startup_environment() {
+  settings_default HF_HUB_OFFLINE 1 default
+  [[ -n "${CA_BUNDLE:-}" ]] || return 0
+  if [[ ! -r "${CA_BUNDLE}" || ! -s "${CA_BUNDLE}" ]]; then
+    log_err "[startup]" "CA_BUNDLE '${CA_BUNDLE}' is not a readable, non-empty file; mount the bundle there (e.g. -v /etc/ssl/certs/ca-certificates.crt:${CA_BUNDLE}:ro) or unset CA_BUNDLE"
+    return 1
+  fi
+  local name
+  for name in REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE; do
+    settings_default "${name}" "${CA_BUNDLE}" "CA_BUNDLE"
+  done
+}
+
+# Check one baked directory: it exists, holds no half-finished download, and
+# matches its download manifest (file count and sizes).
+# Arguments: label (e.g. "tool model") directory variable-name
+# Returns:   1 with a message when the check fails
+startup_check_dir() {
+  local label="$1" dir="$2" var="$3"
+  if [[ ! -d "${dir}" ]]; then
+    log_err "[startup]" "${label} directory ${var}='${dir}' does not exist; the image was built without it (rebuild with the model set) or mount it there"
+    return 1
+  fi
+  local partial
+  partial="$(find "${dir}" -name '*.incomplete' -print -quit 2>/dev/null)"
+  if [[ -n "${partial}" ]]; then
+    log_err "[startup]" "${label} in ${dir} holds a half-finished download (${partial#"${dir}"/}); rebuild the image"
+    return 1
+  fi
+  if [[ ! -f "${dir}/.download-manifest.json" ]]; then
+    log_warn "[startup]" "${label} in ${dir} has no download manifest; its files cannot be checked"
+    return 0
+  fi
+  local out
+  if ! out="$(PYTHONPATH="${APP_ROOT:-/app}${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m pyhelpers.manifest verify "${dir}" 2>&1)"; then
+    log_err "[startup]" "${label} in ${dir} does not match its download manifest: ${out##*$'\n'}"
+    return 1
+  fi
+}
+
+# Check the baked artifacts the deploy mode needs.
+# Globals:   DEPLOY_CHAT, DEPLOY_TOOL, ENGINE, CHAT_MODEL_PATH, TOOL_MODEL_PATH, TRT_ENGINE_DIR (read)
+# Returns:   1 on the first failing directory
+startup_check_artifacts() {
+  if [[ "${DEPLOY_TOOL:-0}" == 1 ]]; then
+    startup_check_dir "tool model" "${TOOL_MODEL_PATH:-/opt/models/tool}" TOOL_MODEL_PATH || return 1
+  fi
+  if [[ "${DEPLOY_CHAT:-0}" == 1 ]]; then
+    startup_check_dir "chat model" "${CHAT_MODEL_PATH:-/opt/models/chat}" CHAT_MODEL_PATH || return 1
+    if [[ "${ENGINE:-vllm}" == trt ]]; then
+      startup_check_dir "TensorRT-LLM engine" "${TRT_ENGINE_DIR:-/opt/engines/trt-chat}" TRT_ENGINE_DIR || return 1
+    fi
+  fi
+  return 0
+}
+
+# Warn when /dev/shm is under 1 GiB while more than one GPU is visible
+# (NCCL and tensor parallelism need shared memory).
+# Globals:   GPU_COUNT (read), SHM_PATH (default /dev/shm; for tests)
+startup_check_shm() {
+  ((${GPU_COUNT:-0} > 1)) || return 0
+  local kib
+  kib="$(df -Pk "${SHM_PATH:-/dev/shm}" 2>/dev/null | awk 'NR == 2 { print $2 }')"
+  [[ "${kib}" =~ ^[0-9]+$ ]] || return 0
+  if ((kib < 1048576)); then
+    log_warn "[startup]" "/dev/shm is $((kib / 1024)) MiB with ${GPU_COUNT} GPUs visible; multi-GPU engines need more: run with --shm-size=16g or --ipc=host"
+  fi
+  return 0
+}
+
+# The bootstrap every stack runs (its bootstrap.sh calls this): deploy mode,
+# one GPU detection, the stack's env files in order, the shared decisions and
+# checks above, then one summary line.
+# Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT
+# Arguments: stack engine env_file...   (env files are sourced in the given order)
+# Returns:   1 on the first failure, with its message already printed
+startup_bootstrap() {
+  local stack="$1" engine="$2" file
+  shift 2
+  settings_record_user "${STACK_SETTINGS[@]}"
+  init_deploy_mode "[${stack}]" "${engine}" || return 1
+  gpu_init_detection || return 1
+  settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
+  for file in "$@"; do
+    if [[ ! -r "${file}" ]]; then
+      log_err "[${stack}]" "bootstrap file ${file} is missing from the image"
+      return 1
+    fi
+    # shellcheck source=/dev/null
+    source "${file}" || return 1
+  done
+  startup_memory_fractions || return 1
+  startup_environment || return 1
+  startup_check_artifacts || return 1
+  startup_check_shm
+  local models=""
+  [[ "${DEPLOY_CHAT:-0}" == 1 ]] && models+=" chat=${CHAT_MODEL:-${CHAT_MODEL_PATH:-?}}${CHAT_QUANTIZATION:+ (${CHAT_QUANTIZATION})}"
+  [[ "${DEPLOY_TOOL:-0}" == 1 ]] && models+=" tool=${TOOL_MODEL:-${TOOL_MODEL_PATH:-?}}"
+  log_success "[${stack}]" "ready to start: DEPLOY_MODE=${DEPLOY_MODE}, GPU: ${DETECTED_GPU_NAME:-none} x${GPU_COUNT:-0}${GPU_SM_ARCH:+ (${GPU_SM_ARCH})},${models}"
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]
+# Summary: The tool stack's container command (PID 1 under tini): serve a small
+#          sequence classifier with src.server:app on uvicorn (POST /v1/classify).
+#            (no arguments)  bootstrap, require an API key, start the server
+#            --help          print this text and exit
+#            --explain       bootstrap, print every effective setting and where it
+#                            came from (default, gpu preset, deploy mode, image,
+#                            user), then exit without starting anything
+#            COMMAND         bootstrap, then run COMMAND instead of the server
+#                            (e.g. `docker run IMAGE bash`)
+#          Required: TEXT_API_KEY, or TEXT_API_KEY_FILE naming a file that holds it.
+#          Every variable is documented in docker/tool/README.md.
+set -Eeuo pipefail
+
+APP_ROOT="${APP_ROOT:-/app}"
+# shellcheck source=docker/common/scripts/logs.sh
+source "${APP_ROOT}/common/scripts/logs.sh"
+# shellcheck source=docker/common/scripts/lifecycle.sh
+source "${APP_ROOT}/common/scripts/lifecycle.sh"
+
+# Print the Usage/Summary block above.
+# shellcheck disable=SC2329 # called by run_docker_main through its name
+usage() {
+  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+main() {
+  log_check_config || exit 1
+  local status=0
+  run_docker_main tool "${APP_ROOT}/scripts" usage direct_common -- "$@" || status=$?
+  exit "${status}"
+}
+
+main "$@"
