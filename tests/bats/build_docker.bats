@@ -35,6 +35,7 @@ setup() {
 
 @test "no docker CLI on PATH: status 127 and how to install it" {
   rm "${STUB_DIR}/docker"
+  # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
   run -127 --separate-stderr bash -c 'source "$1"; PATH="$2"; require_docker' _ \
     "${PROJECT_ROOT}/docker/common/scripts/build/docker.sh" "${STUB_DIR}"
   assert_failure 127

@@ -54,6 +54,7 @@ setup() {
 @test "tags that are not Docker tags are refused before Docker" {
   build_env_vllm
   local tag
+  # shellcheck disable=SC2016 # a literal $(id): it must never be expanded by anyone
   for tag in "vllm-a b" "vllm-x;rm" "-vllm" ".vllm" "vllm-$(printf 'x%.0s' {1..130})" "vllm-ü" 'vllm-$(id)' "vllm:x"; do
     TAG="${tag}" run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
     assert_failure 1
@@ -95,6 +96,7 @@ setup() {
 @test "hostile model values never reach Docker" {
   build_env_vllm
   local bad
+  # shellcheck disable=SC2016 # a literal $(touch pwned): it must never be expanded by anyone
   for bad in 'a/b;touch pwned' '$(touch pwned)/x' '../../etc/passwd' 'a/b/c' 'a b/c' $'a/b\nc'; do
     CHAT_MODEL="${bad}" run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
     assert_failure 1
