@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]
+# Summary: The vllm stack's container command (PID 1 under tini): serve the chat model
+#          (vLLM, an internal OpenAI-compatible engine) and/or the tool model with
+#          src.server:app on uvicorn.
+#            (no arguments)  bootstrap, require an API key, start the server
+#            --help          print this text and exit
+#            --explain       bootstrap, print every effective setting and where it
+#                            came from (default, gpu preset, deploy mode, model
+#                            config, image, user), then exit without starting anything
+#            COMMAND         bootstrap, then run COMMAND instead of the server
+#                            (e.g. `docker run IMAGE bash`)
+#          Required: TEXT_API_KEY, or TEXT_API_KEY_FILE naming a file that holds it.
+#          DEPLOY_MODE=chat|tool|both (default both). Every variable is documented
+#          in docker/vllm/README.md.
+set -Eeuo pipefail
+
+APP_ROOT="${APP_ROOT:-/app}"
+# shellcheck source=docker/common/scripts/logs.sh
+source "${APP_ROOT}/common/scripts/logs.sh"
+# shellcheck source=docker/common/scripts/lifecycle.sh
+source "${APP_ROOT}/common/scripts/lifecycle.sh"
+
+# Print the Usage/Summary block above.
+# shellcheck disable=SC2329 # called by run_docker_main through its name
+usage() {
+  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+main() {
+  log_check_config || exit 1
+  local status=0
+  run_docker_main vllm "${APP_ROOT}/scripts" usage direct_common -- "$@" || status=$?
+  exit "${status}"
+}
+
+main "$@"

@@ -1,0 +1,157 @@
+# shellcheck shell=bash
+# Helpers for the stack suites (stack_tool.bats, stack_vllm.bats, stack_trt.bats): the
+# real stack scripts run in the image layout that prepare_build_context_common
+# assembles, with stub nvidia-smi programs, baked model and engine directories with a
+# download manifest, and a stub uvicorn that records what the server would get.
+# Load after helpers/common:   load 'helpers/stack'
+# Call stack_assemble STACK from setup_file() and stack_setup from setup().
+#
+# stack_setup gives each test:
+#   APP_ROOT       the assembled context (/app in the image; its path holds a space)
+#   STACK_RECORDS  where the stub uvicorn writes uvicorn.calls and server.env
+#   MODELS         a directory for baked models and engines
+#   SHM_PATH       a directory on the test's file system (start-up's /dev/shm check)
+
+STACK_FIXTURES="${BATS_TEST_DIRNAME}/fixtures/stacks"
+NVIDIA_SMI_FIXTURES="${BATS_TEST_DIRNAME}/fixtures/nvidia-smi"
+readonly STACK_SECRET="sk-stack-suite-do-not-print"
+
+# Assemble the image layout of a stack once for the suite, into BATS_FILE_TMPDIR.
+# While the stack's Dockerfile, .dockerignore or requirements.txt are not written
+# yet, a shadow of the repository with placeholders for them is assembled instead.
+# Globals:   STACK_APP_ROOT (exported)
+# Arguments: stack (vllm, trt, tool)
+stack_assemble() {
+  local stack="$1" stack_dir="${PROJECT_ROOT}/docker/$1" file
+  for file in Dockerfile .dockerignore requirements.txt; do
+    [[ -f "${PROJECT_ROOT}/docker/${stack}/${file}" ]] && continue
+    local shadow="${BATS_FILE_TMPDIR}/shadow repo"
+    mkdir -p "${shadow}/docker/${stack}"
+    ln -sfn "${PROJECT_ROOT}/src" "${shadow}/src"
+    ln -sfn "${PROJECT_ROOT}/pyhelpers" "${shadow}/pyhelpers"
+    ln -sfn "${PROJECT_ROOT}/docker/common" "${shadow}/docker/common"
+    ln -sfn "${PROJECT_ROOT}/docker/${stack}/scripts" "${shadow}/docker/${stack}/scripts"
+    touch "${shadow}/docker/${stack}/"{Dockerfile,.dockerignore,requirements.txt}
+    stack_dir="${shadow}/docker/${stack}"
+    break
+  done
+  mkdir -p "${BATS_FILE_TMPDIR}/context tmp"
+  # shellcheck source=docker/common/scripts/build/context.sh
+  source "${PROJECT_ROOT}/docker/common/scripts/build/context.sh"
+  TMPDIR="${BATS_FILE_TMPDIR}/context tmp" prepare_build_context_common \
+    "${stack_dir}" "${stack_dir}/requirements.txt" 0 "app root" >/dev/null
+  export STACK_APP_ROOT="${BUILD_CONTEXT_DIR:?context not assembled}"
+}
+
+# Per-test set-up: a clean environment (no setting inherited from the host), the
+# stub uvicorn on PATH, records and models directories.
+stack_setup() {
+  common_setup
+  local name
+  for name in $(compgen -e); do
+    case "${name}" in
+      DEPLOY_* | ENGINE | CHAT_* | TOOL_* | TRT_* | GPU_* | DETECTED_GPU_NAME | KV_DTYPE | MAX_NUM_* | \
+        TENSOR_PARALLEL_SIZE | SERVED_MODEL_NAME | VLLM_* | FLASHINFER_* | TORCH_CUDA_ARCH_LIST | \
+        PYTORCH_* | CUDA_* | HF_* | CA_BUNDLE | REQUESTS_CA_BUNDLE | SSL_CERT_FILE | CURL_CA_BUNDLE | \
+        TEXT_API_KEY* | PYTHONPATH | SERVER_APP | HOST | PORT | WARMUP_* | SHM_PATH | _GPU_*)
+        unset "${name}"
+        ;;
+    esac
+  done
+  export APP_ROOT="${STACK_APP_ROOT}"
+  export STACK_RECORDS="${BATS_TEST_TMPDIR}/records"
+  export MODELS="${BATS_TEST_TMPDIR}/baked models"
+  export SHM_PATH="${BATS_TEST_TMPDIR}"
+  export HOST=127.0.0.1 WARMUP_MAX_WAIT=10
+  mkdir -p "${STACK_RECORDS}" "${MODELS}"
+  cp "${STACK_FIXTURES}/uvicorn" "${STUB_DIR}/uvicorn"
+}
+
+# A stub nvidia-smi printing a fixture of tests/bats/fixtures/nvidia-smi; "none"
+# leaves it absent (a host without a GPU).
+# Arguments: fixture name without .csv (h100, a100, l40s, rtx4090, two-gpus …) or none
+stack_gpu() {
+  [[ "$1" == none ]] && return 0
+  make_stub nvidia-smi "cat '${NVIDIA_SMI_FIXTURES}/$1.csv'"
+}
+
+# A stub df that reports SHM_PATH as a tmpfs of the given size.
+# Arguments: MiB
+stack_small_shm() {
+  make_stub df "printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\\nshm $(($1 * 1024)) 0 $(($1 * 1024)) 0%% /dev/shm\\n'"
+}
+
+# Bake a model directory (config.json with an optional quant_method, weights,
+# tokenizer) under MODELS and write its download manifest.
+# Arguments: name (chat, tool) [quant_method]
+# Outputs:   the directory on stdout
+stack_bake_model() {
+  local dir="${MODELS}/$1" quant="${2:-}"
+  mkdir -p "${dir}"
+  if [[ -n "${quant}" ]]; then
+    printf '{"model_type": "qwen3", "quantization_config": {"quant_method": "%s", "bits": 4}}\n' "${quant}" >"${dir}/config.json"
+  else
+    printf '{"model_type": "bert"}\n' >"${dir}/config.json"
+  fi
+  head -c 4096 /dev/zero >"${dir}/model.safetensors"
+  printf '{"version": "1.0"}\n' >"${dir}/tokenizer.json"
+  stack_write_manifest "${dir}"
+  printf '%s\n' "${dir}"
+}
+
+# Bake a TensorRT-LLM engine directory under MODELS with a manifest.
+# Arguments: sm_arch (sm90 …; "-" for no build_metadata.json) ranks [build_config JSON]
+# Outputs:   the directory on stdout
+stack_bake_engine() {
+  local dir="${MODELS}/engine" sm="$1" ranks="$2" build="${3:-}" i
+  [[ -n "${build}" ]] || build='{}'
+  mkdir -p "${dir}"
+  for ((i = 0; i < ranks; i++)); do
+    head -c 2048 /dev/zero >"${dir}/rank${i}.engine"
+  done
+  printf '{"version": "0.17.0", "pretrained_config": {"mapping": {"tp_size": %s}}, "build_config": %s}\n' \
+    "${ranks}" "${build}" >"${dir}/config.json"
+  [[ "${sm}" == - ]] || printf '{"sm_arch": "%s", "trtllm_version": "0.17.0"}\n' "${sm}" >"${dir}/build_metadata.json"
+  stack_write_manifest "${dir}"
+  printf '%s\n' "${dir}"
+}
+
+# Write the download manifest of a directory with pyhelpers.manifest, as a build does.
+# Arguments: directory
+stack_write_manifest() {
+  PYTHONPATH="${PROJECT_ROOT}" "${VENV_PYTHON}" -c '
+import sys
+from pathlib import Path
+from pyhelpers.manifest import build_manifest, list_files, write_manifest
+d = Path(sys.argv[1])
+write_manifest(d, build_manifest(d, list_files(d), {"repo_id": "test/model", "revision": "main"}))
+' "$1"
+}
+
+# Print the value the stub server was started with for a variable ("<unset>" when
+# absent from its environment).
+# Arguments: name
+server_env() {
+  local line
+  line="$(grep -m1 "^$1=" "${STACK_RECORDS}/server.env")" || {
+    printf '<unset>\n'
+    return 0
+  }
+  printf '%s\n' "${line#*=}"
+}
+
+# Assert that the server started once and nothing printed the API key.
+# Globals:   output, stderr (of the last run)
+assert_served_without_secret() {
+  assert_equal "$(grep -cv -- '--version' "${STACK_RECORDS}/uvicorn.calls")" 1
+  [[ "${output:-}${stderr:-}" != *"${STACK_SECRET}"* ]] || fail "the API key was printed"
+}
+
+# Assert the line of `--explain` output for a variable: its value and source.
+# Arguments: name value source
+assert_explained() {
+  local line
+  line="$(grep -E "^$1 " <<<"${output:-}")" || fail "no line for $1 in: ${output:-}"
+  [[ "${line}" =~ ^$1\ +(.*[^ ])\ +\((.*)\)$ ]] || fail "line for $1 not understood: ${line}"
+  assert_equal "$1=${BASH_REMATCH[1]} (${BASH_REMATCH[2]})" "$1=$2 ($3)"
+}

@@ -1,0 +1,227 @@
+#!/usr/bin/env bats
+# The vllm stack's scripts (docker/vllm/scripts) run in the assembled image layout
+# with stub nvidia-smi programs, baked models with manifests and a stub uvicorn.
+# Each test runs in its own subshell, so changes to globals are meant to be local:
+# shellcheck disable=SC2030,SC2031
+
+load 'helpers/common'
+load 'helpers/stack'
+
+setup_file() {
+  stack_assemble vllm
+}
+
+setup() {
+  stack_setup
+  CHAT_MODEL_PATH="$(stack_bake_model chat)"
+  TOOL_MODEL_PATH="$(stack_bake_model tool)"
+  export CHAT_MODEL=Qwen/Qwen3-8B TOOL_MODEL=ProsusAI/finbert CHAT_MODEL_PATH TOOL_MODEL_PATH
+  export TEXT_API_KEY="${STACK_SECRET}"
+  MAIN="${APP_ROOT}/scripts/main.sh"
+}
+
+# Start the stack (stub server) with a GPU fixture; the server's environment is recorded.
+# Arguments: fixture (h100, a100, l40s, rtx4090, two-gpus, none)
+start_on() {
+  stack_gpu "$1"
+  run --separate-stderr "${MAIN}"
+}
+
+@test "--help prints the vllm usage without bootstrap, GPU probe or server" {
+  stack_gpu h100
+  run -0 --separate-stderr "${MAIN}" --help
+  assert_line --index 0 "Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]"
+  assert_output --partial "docker/vllm/README.md"
+  assert_equal "${stderr}" ""
+  assert_equal "$(stub_call_count nvidia-smi)" 0
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "no TEXT_API_KEY: status 1, one clear line, no server" {
+  unset TEXT_API_KEY
+  stack_gpu h100
+  run -1 --separate-stderr "${MAIN}"
+  assert_equal "$(grep -c '✗' <<<"${stderr}")" 1
+  [[ "${stderr}" == *"[vllm] ✗ no API key: set TEXT_API_KEY, or TEXT_API_KEY_FILE"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "H100: fp8 KV cache, batching for 80 GiB, TP 1, arch list; one GPU probe; secret unprinted" {
+  start_on h100
+  assert_success
+  assert_served_without_secret
+  assert_equal "$(server_env KV_DTYPE)" fp8
+  assert_equal "$(server_env MAX_NUM_SEQS)/$(server_env MAX_NUM_BATCHED_TOKENS)" 256/16384
+  assert_equal "$(server_env TENSOR_PARALLEL_SIZE)" 1
+  assert_equal "$(server_env TORCH_CUDA_ARCH_LIST)" 9.0
+  assert_equal "$(server_env PYTORCH_ALLOC_CONF)" expandable_segments:True
+  assert_equal "$(server_env ENGINE)/$(server_env DEPLOY_MODE)" vllm/both
+  assert_equal "$(server_env CHAT_GPU_FRAC)/$(server_env TOOL_GPU_FRAC)" 0.70/0.20
+  assert_equal "$(server_env SERVED_MODEL_NAME)/$(server_env CHAT_ENGINE_PORT)" Qwen/Qwen3-8B/8001
+  assert_equal "$(server_env HF_HUB_OFFLINE)" 1
+  assert_equal "$(server_env VLLM_ATTENTION_BACKEND)" "<unset>"
+  assert_equal "$(server_env CHAT_QUANTIZATION)" "<unset>"
+  assert_equal "$(stub_call_count nvidia-smi)" 1
+  [[ "${stderr}" == *"[vllm] ✓ ready to start: DEPLOY_MODE=both, GPU: NVIDIA H100 80GB HBM3 x1 (sm90), chat=Qwen/Qwen3-8B tool=ProsusAI/finbert"* ]]
+}
+
+@test "A100, L40S, RTX 4090, no GPU: KV cache dtype, batching and allocator presets" {
+  local row fixture want
+  for row in \
+    "a100=auto 256 16384 8.0 expandable_segments:True 1" \
+    "l40s=fp8 128 8192 8.9 expandable_segments:True <unset>" \
+    "rtx4090=fp8 64 4096 8.9 <unset> <unset>" \
+    "none=auto <unset> <unset> <unset> <unset> <unset>"; do
+    fixture="${row%%=*}"
+    want="${row#*=}"
+    rm -f "${STUB_DIR}/nvidia-smi" "${STACK_RECORDS}"/*
+    start_on "${fixture}"
+    assert_success
+    assert_equal "${fixture}: $(server_env KV_DTYPE) $(server_env MAX_NUM_SEQS) $(server_env MAX_NUM_BATCHED_TOKENS) $(server_env TORCH_CUDA_ARCH_LIST) $(server_env PYTORCH_ALLOC_CONF) $(server_env CUDA_DEVICE_MAX_CONNECTIONS)" \
+      "${fixture}: ${want}"
+    assert_equal "$(server_env TENSOR_PARALLEL_SIZE)" 1
+  done
+  [[ "${stderr}" == *"[gpu] ⚠ no NVIDIA GPU found"* ]]
+}
+
+@test "user values win over every GPU preset and default" {
+  export KV_DTYPE=auto MAX_NUM_SEQS=7 MAX_NUM_BATCHED_TOKENS=999 TORCH_CUDA_ARCH_LIST="8.0 9.0" \
+    TENSOR_PARALLEL_SIZE=1 SERVED_MODEL_NAME=mine CHAT_GPU_FRAC=0.5 VLLM_ATTENTION_BACKEND=XFORMERS
+  export PYTHONPATH="${STACK_FIXTURES}/flashinfer"
+  start_on two-gpus
+  assert_success
+  assert_equal "$(server_env KV_DTYPE) $(server_env MAX_NUM_SEQS) $(server_env MAX_NUM_BATCHED_TOKENS)" "auto 7 999"
+  assert_equal "$(server_env TORCH_CUDA_ARCH_LIST)|$(server_env TENSOR_PARALLEL_SIZE)" "8.0 9.0|1"
+  assert_equal "$(server_env SERVED_MODEL_NAME) $(server_env CHAT_GPU_FRAC) $(server_env TOOL_GPU_FRAC)" "mine 0.5 0.20"
+  assert_equal "$(server_env VLLM_ATTENTION_BACKEND)" XFORMERS
+}
+
+@test "two GPUs: TENSOR_PARALLEL_SIZE=2; a small /dev/shm is a warning naming --shm-size" {
+  stack_small_shm 64
+  start_on two-gpus
+  assert_success
+  assert_equal "$(server_env TENSOR_PARALLEL_SIZE)" 2
+  assert_equal "$(cat "${STUB_DIR}/df.calls")" "-Pk ${SHM_PATH}"
+  [[ "${stderr}" == *"[startup] ⚠ /dev/shm is 64 MiB with 2 GPUs visible; multi-GPU engines need more: run with --shm-size=16g or --ipc=host"* ]]
+}
+
+@test "one GPU with a small /dev/shm: no warning; TP above the GPU count is an error" {
+  stack_small_shm 64
+  start_on h100
+  assert_success
+  [[ "${stderr}" != *"/dev/shm"* ]]
+  assert_equal "$(stub_call_count df)" 0
+  rm -f "${STACK_RECORDS}"/*
+  TENSOR_PARALLEL_SIZE=4 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[vllm] ✗ TENSOR_PARALLEL_SIZE 4 is more than the 1 visible GPU(s)"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "FlashInfer installed: FLASHINFER backend, found without importing it; absent: none" {
+  export PYTHONPATH="${STACK_FIXTURES}/flashinfer"
+  start_on h100
+  assert_success
+  assert_equal "$(server_env FLASHINFER_AVAILABLE)/$(server_env VLLM_ATTENTION_BACKEND)" 1/FLASHINFER
+  [[ "${stderr}" != *"imported at start-up"* ]]
+  rm -f "${STACK_RECORDS}"/*
+  unset PYTHONPATH
+  run --separate-stderr "${MAIN}"
+  assert_success
+  assert_equal "$(server_env FLASHINFER_AVAILABLE)/$(server_env VLLM_ATTENTION_BACKEND)" 0/"<unset>"
+  rm -f "${STACK_RECORDS}"/*
+  PYTHONPATH="${STACK_FIXTURES}/flashinfer" FLASHINFER_AVAILABLE=0 run --separate-stderr "${MAIN}"
+  assert_equal "$(server_env VLLM_ATTENTION_BACKEND)" "<unset>"
+}
+
+@test "the model's quant_method becomes CHAT_QUANTIZATION; the user's value wins" {
+  CHAT_MODEL_PATH="$(rm -rf "${MODELS}/chat"; stack_bake_model chat awq)"
+  start_on h100
+  assert_success
+  assert_equal "$(server_env CHAT_QUANTIZATION)" awq
+  [[ "${stderr}" == *"chat=Qwen/Qwen3-8B (awq)"* ]]
+  rm -f "${STACK_RECORDS}"/*
+  CHAT_QUANTIZATION=awq_marlin run --separate-stderr "${MAIN}"
+  assert_equal "$(server_env CHAT_QUANTIZATION)" awq_marlin
+}
+
+@test "deploy modes: chat and tool fractions 0.90; tool-only needs no chat model" {
+  DEPLOY_MODE=chat start_on h100
+  assert_success
+  assert_equal "$(server_env CHAT_GPU_FRAC)/$(server_env TOOL_GPU_FRAC)" 0.90/"<unset>"
+  rm -f "${STACK_RECORDS}"/*
+  unset CHAT_MODEL
+  rm -rf "${MODELS}/chat"
+  DEPLOY_MODE=Tool run --separate-stderr "${MAIN}"
+  assert_success
+  assert_equal "$(server_env DEPLOY_MODE) $(server_env TOOL_GPU_FRAC)/$(server_env CHAT_GPU_FRAC)" "tool 0.90/<unset>"
+  DEPLOY_MODE=chat run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"CHAT_MODEL is not set but DEPLOY_MODE=chat serves a chat model"* ]]
+  DEPLOY_MODE=chatty run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"DEPLOY_MODE 'chatty' is not valid; use one of: chat, tool, both"* ]]
+}
+
+@test "memory fractions: overrides, a sum above 0.95 and a bad value stop the start" {
+  CHAT_GPU_FRAC=0.60 TOOL_GPU_FRAC=0.30 start_on h100
+  assert_success
+  assert_equal "$(server_env CHAT_GPU_FRAC)/$(server_env TOOL_GPU_FRAC)" 0.60/0.30
+  rm -f "${STACK_RECORDS}"/*
+  CHAT_GPU_FRAC=0.80 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"CHAT_GPU_FRAC (0.80) + TOOL_GPU_FRAC (0.20) is above 0.95 of GPU memory"* ]]
+  TOOL_GPU_FRAC=half run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"TOOL_GPU_FRAC 'half' is not a fraction of GPU memory"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "bad KV_DTYPE and ENGINE=trt are errors before any server; fp8 on an A100 is a warning" {
+  stack_gpu a100
+  KV_DTYPE=int4 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[vllm] ✗ KV_DTYPE 'int4' is not valid; use one of: auto, fp8, fp8_e4m3, fp8_e5m2"* ]]
+  ENGINE=trt run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[vllm] ✗ ENGINE 'trt' is not served by the vllm image"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+  KV_DTYPE=fp8 run -0 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[vllm] ⚠ KV_DTYPE=fp8 on NVIDIA A100-SXM4-80GB (sm80), which has no FP8 hardware"* ]]
+}
+
+@test "a manifest whose sizes disagree, or a stray *.incomplete, stops the start" {
+  stack_gpu h100
+  head -c 10 /dev/zero >>"${CHAT_MODEL_PATH}/model.safetensors"
+  run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[startup] ✗ chat model in ${CHAT_MODEL_PATH} does not match its download manifest: "*"'model.safetensors' has 4106 bytes, the manifest says 4096"* ]]
+  truncate -s 4096 "${CHAT_MODEL_PATH}/model.safetensors"
+  touch "${TOOL_MODEL_PATH}/model.safetensors.incomplete"
+  run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[startup] ✗ tool model in ${TOOL_MODEL_PATH} holds a half-finished download (model.safetensors.incomplete)"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "CA_BUNDLE is exported for every client; HF_HUB_OFFLINE=0 from the user is kept" {
+  printf 'not really a certificate\n' >"${BATS_TEST_TMPDIR}/ca bundle.pem"
+  export CA_BUNDLE="${BATS_TEST_TMPDIR}/ca bundle.pem" HF_HUB_OFFLINE=0
+  start_on h100
+  assert_success
+  assert_equal "$(server_env REQUESTS_CA_BUNDLE)|$(server_env SSL_CERT_FILE)|$(server_env CURL_CA_BUNDLE)" \
+    "${CA_BUNDLE}|${CA_BUNDLE}|${CA_BUNDLE}"
+  assert_equal "$(server_env HF_HUB_OFFLINE)" 0
+  CA_BUNDLE="${BATS_TEST_TMPDIR}/missing.pem" run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"CA_BUNDLE '${BATS_TEST_TMPDIR}/missing.pem' is not a readable, non-empty file"* ]]
+}
+
+@test "--explain on an H100 with a user KV_DTYPE: each setting with its source, nothing started" {
+  grep -q -- --explain "${APP_ROOT}/common/scripts/lifecycle.sh" || skip "lifecycle.sh has no --explain yet"
+  export KV_DTYPE=auto
+  stack_gpu h100
+  run -0 --separate-stderr "${MAIN}" --explain
+  assert_explained KV_DTYPE auto user
+  assert_explained MAX_NUM_SEQS 256 "gpu preset"
+  assert_explained TORCH_CUDA_ARCH_LIST 9.0 "gpu preset"
+  assert_explained CHAT_GPU_FRAC 0.70 "deploy mode"
+  assert_explained TENSOR_PARALLEL_SIZE 1 default
+  assert_explained HF_HUB_OFFLINE 1 default
+  assert_explained ENGINE vllm image
+  assert_explained TEXT_API_KEY '***' user
+  assert_explained CHAT_QUANTIZATION '<unset>' unset
+  refute_output --partial "${STACK_SECRET}"
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+  assert_equal "$(stub_call_count nvidia-smi)" 1
+}
