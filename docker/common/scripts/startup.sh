@@ -118,8 +118,8 @@ startup_check_shm() {
 }
 
 # The bootstrap every stack runs (its bootstrap.sh calls this): deploy mode,
-# one GPU detection, the stack's env files in order, the shared decisions and
-# checks above, then one summary line.
+# one GPU detection, the memory fractions, the stack's env files in order, the
+# other shared decisions and checks above, then one summary line.
 # Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT
 # Arguments: stack engine env_file...   (env files are sourced in the given order)
 # Returns:   1 on the first failure, with its message already printed
@@ -130,6 +130,8 @@ startup_bootstrap() {
   init_deploy_mode "[${stack}]" "${engine}" || return 1
   gpu_init_detection || return 1
   settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
+  # Before the env files, which may derive settings from the fractions (trt's KV cache share).
+  startup_memory_fractions || return 1
   for file in "$@"; do
     if [[ ! -r "${file}" ]]; then
       log_err "[${stack}]" "bootstrap file ${file} is missing from the image"
@@ -138,7 +140,6 @@ startup_bootstrap() {
     # shellcheck source=/dev/null
     source "${file}" || return 1
   done
-  startup_memory_fractions || return 1
   startup_environment || return 1
   startup_check_artifacts || return 1
   startup_check_shm
