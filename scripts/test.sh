@@ -115,7 +115,7 @@ list_shell_files() {
 
 # Lint: shellcheck over every shell file, ruff over the Python code.
 run_lint() {
-  log_section "lint: shellcheck, ruff"
+  log_section "lint: shellcheck, ruff, hadolint, kubernetes"
   local files=() status=0
   mapfile -t files < <(list_shell_files | sort)
   (cd "${ROOT}" && shellcheck --external-sources "${files[@]}") || status=$?
@@ -123,6 +123,9 @@ run_lint() {
   status=0
   (cd "${ROOT}" && ruff check --quiet .) || status=$?
   count_check "ruff check" "${status}"
+  status=0
+  (cd "${ROOT}" && hadolint docker/*/Dockerfile) || status=$?
+  count_check "hadolint (docker/*/Dockerfile)" "${status}"
   run_k8s_checks
 }
 

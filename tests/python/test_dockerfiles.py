@@ -1,0 +1,115 @@
+"""The three stacks' Dockerfiles and .dockerignore files agree with each other and the contracts."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STACKS = ["vllm", "trt", "tool"]
+
+
+def dockerfile_lines(stack: str) -> list[str]:
+    """Return the Dockerfile's instructions, continuation lines joined, comments dropped."""
+    text = (ROOT / "docker" / stack / "Dockerfile").read_text(encoding="utf-8")
+    joined: list[str] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        joined.append(current + line)
+        current = ""
+    return joined
+
+
+def context_copy_sources(stack: str) -> set[str]:
+    """Return every build-context path a COPY (not COPY --from) reads."""
+    sources: set[str] = set()
+    for line in dockerfile_lines(stack):
+        if not line.upper().startswith("COPY "):
+            continue
+        words = [w for w in shlex.split(line[5:]) if not w.startswith("--")]
+        if any(w.startswith("--from") for w in shlex.split(line[5:])):
+            continue
+        sources.update(w.rstrip("/") for w in words[:-1])
+    return sources
+
+
+def dockerignore_allowed(stack: str) -> list[str]:
+    """Return the paths a deny-all .dockerignore admits again (its "!" lines)."""
+    lines = (ROOT / "docker" / stack / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert "*" in lines, f"{stack}/.dockerignore must start from deny-all '*'"
+    return [line[1:] for line in lines if line.startswith("!")]
+
+
+def covers(allowed: str, source: str) -> bool:
+    """Whether an admitted path lets the COPY source (a path or a glob) through."""
+    return (
+        source == allowed
+        or source.startswith(allowed + "/")
+        or fnmatch.fnmatchcase(allowed, source)
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_dockerignore_admits_exactly_what_the_dockerfile_copies(stack: str) -> None:
+    sources = context_copy_sources(stack)
+    allowed = dockerignore_allowed(stack)
+    uncovered = sorted(s for s in sources if not any(covers(a, s) for a in allowed))
+    unused = sorted(a for a in allowed if not any(covers(a, s) for s in sources))
+    assert not uncovered, f"{stack}: COPY reads paths .dockerignore keeps out: {uncovered}"
+    assert not unused, f"{stack}: .dockerignore admits paths no COPY reads: {unused}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_engine_stacks_copy_their_download_dir_and_tool_does_not(stack: str) -> None:
+    has_download = "download" in context_copy_sources(stack)
+    assert has_download == (stack != "tool")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_runtime_contract(stack: str) -> None:
+    text = (ROOT / "docker" / stack / "Dockerfile").read_text(encoding="utf-8")
+    lines = dockerfile_lines(stack)
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    assert lines[0].startswith("ARG BASE_IMAGE=")
+    runtime = lines[max(i for i, x in enumerate(lines) if x.startswith("FROM ")):]
+    assert runtime[0].endswith(" AS runtime")
+    assert "USER 10001" in runtime
+    assert "EXPOSE 8000" in runtime
+    assert any(x.startswith("HEALTHCHECK ") and "/healthz" in x for x in runtime)
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in runtime
+    assert 'CMD ["/app/scripts/main.sh"]' in runtime
+    # build-only files never reach the final stage
+    for line in runtime:
+        if line.startswith("COPY ") and "--from" not in line:
+            assert "download" not in line and "wheel" not in line, line
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_downloads_use_secrets_and_come_before_the_application_code(stack: str) -> None:
+    lines = dockerfile_lines(stack)
+    download_runs = [x for x in lines if x.startswith("RUN ") and "download/" in x]
+    assert download_runs, "no download step"
+    for run in download_runs:
+        assert "--mount=type=secret,id=hf_token,required=false" in run
+        assert "--mount=type=secret,id=ca_bundle,required=false" in run
+    assert not any("HF_TOKEN" in x for x in lines if x.startswith(("ARG ", "ENV ", "LABEL ")))
+    runtime = lines[max(i for i, x in enumerate(lines) if x.startswith("FROM ")):]
+    models_at = next(i for i, x in enumerate(runtime) if "--from=models" in x)
+    app_at = min(i for i, x in enumerate(runtime) if x.startswith("COPY") and " src/ " in x)
+    assert models_at < app_at, "application code must come after the models (cache)"
+    # the download stage copies only the download modules of pyhelpers, not the package
+    start = next(i for i, x in enumerate(lines) if x.endswith(" AS models"))
+    end = next(i for i, x in enumerate(lines) if i > start and x.startswith("FROM "))
+    models = lines[start:end]
+    pyhelpers_copies = [x for x in models if x.startswith("COPY") and "pyhelpers" in x]
+    assert pyhelpers_copies and all("pyhelpers/ " not in x for x in pyhelpers_copies)
