@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The container's main flow, shared by every stack's main.sh (PID 1):
-#   --help → usage; bootstrap; a command given as arguments → exec it;
+#   --help → usage; bootstrap; --explain → print the effective settings and
+#   where each came from; a command given as arguments → exec it;
 #   otherwise require an API key and start the server (server.sh or the
 #   stack's start script).
 #
@@ -8,13 +9,16 @@
 
 # shellcheck source=docker/common/scripts/server.sh
 source "$(dirname "${BASH_SOURCE[0]}")/server.sh"
+# shellcheck source=docker/common/scripts/settings.sh
+source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 
 # Run a container: the whole of a stack's main.sh after it has defined its usage.
 # Globals:   APP_ROOT (exported: server_app_root); TEXT_API_KEY, TEXT_API_KEY_FILE
 #            (checked); whatever the stack's bootstrap.sh sets
 # Arguments: stack (e.g. tool), stack_script_dir, usage_fn, start_mode
 #            (direct_common | script), [start_target], [-- container arguments…]
-#            Container arguments: -h/--help, or a command to run instead of the
+#            Container arguments: -h/--help, --explain (bootstrap, print every
+#            setting of STACK_SETTINGS with its source, return 0), or a command to run instead of the
 #            server (after bootstrap, e.g. bash); none: start the server.
 # Outputs:   the usage text on stdout for --help; logs on stderr
 # Returns:   0 after --help; 1 on a bad argument, a failed bootstrap or a bad API
@@ -46,8 +50,9 @@ run_docker_main() {
   case "${1:-}" in
     "") ;;
     -h | --help) action=help ;;
+    --explain) action=explain ;;
     -*)
-      log_err "${prefix}" "unknown option '$1'; main.sh takes --help, or a command to run instead of the server (e.g. bash)"
+      log_err "${prefix}" "unknown option '$1'; main.sh takes --help, --explain, or a command to run instead of the server (e.g. bash)"
       return 1
       ;;
     *) action="command" ;;
@@ -61,6 +66,11 @@ run_docker_main() {
   export APP_ROOT
   lifecycle_bootstrap "${prefix}" "${dir}" || return 1
   case "${action}" in
+    explain)
+      # STACK_SETTINGS: the stack's bootstrap.sh lists what it decides.
+      settings_explain "${STACK_SETTINGS[@]}"
+      return 0
+      ;;
     command)
       if ! command -v "$1" >/dev/null; then
         log_err "${prefix}" "command '$1' not found (PATH=${PATH}); give a program installed in the image, e.g. bash"

@@ -8,7 +8,7 @@
 #   default      the stack's plain default
 #   deploy mode  chosen for the deploy mode (chat, tool, both)
 #   gpu preset   chosen for the detected GPU
-#   image        baked into the image at build time
+#   image        baked into the image at build time (ENV, listed in image.env)
 # `main.sh --explain` prints them all with settings_explain.
 #
 # A library: functions only, safe under `set -u`; sourcing it again keeps what
@@ -16,14 +16,26 @@
 
 declare -gA SETTING_SOURCE 2>/dev/null || true # an older bash without -g: the array is made on first use
 
-# Mark every listed variable that is already set (and non-empty) as set by the user.
-# Call it first, before any default is applied.
-# Globals:   SETTING_SOURCE (written)
+# Mark every listed variable that is already set (and non-empty): "image" when
+# its value is the one the image baked in (recorded in $APP_ROOT/image.env by
+# the Dockerfile), "user" otherwise. Call it first, before any default is applied.
+# Globals:   SETTING_SOURCE (written), APP_ROOT (read)
 # Arguments: variable names...
 settings_record_user() {
-  local name
+  local name line
+  local -A baked=()
+  if [[ -r "${APP_ROOT:-/app}/image.env" ]]; then
+    while IFS= read -r line; do
+      [[ "${line}" == [A-Za-z_]*=* ]] && baked["${line%%=*}"]="${line#*=}"
+    done <"${APP_ROOT:-/app}/image.env"
+  fi
   for name in "$@"; do
-    [[ -n "${!name:-}" && -z "${SETTING_SOURCE[${name}]:-}" ]] && SETTING_SOURCE["${name}"]=user
+    [[ -n "${!name:-}" && -z "${SETTING_SOURCE[${name}]:-}" ]] || continue
+    if [[ -n "${baked[${name}]+set}" && "${baked[${name}]}" == "${!name}" ]]; then
+      SETTING_SOURCE["${name}"]=image
+    else
+      SETTING_SOURCE["${name}"]=user
+    fi
   done
   return 0
 }

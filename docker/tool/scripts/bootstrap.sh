@@ -22,7 +22,8 @@ STACK_SETTINGS=(
 )
 
 # The tool stack serves no chat model: DEPLOY_MODE must be (or default to) tool.
-: "${DEPLOY_MODE:=tool}"
+settings_record_user "${STACK_SETTINGS[@]}"
+settings_default DEPLOY_MODE tool default
 normalize_deploy_mode "[tool]" || return 1
 if [[ "${DEPLOY_MODE}" != tool ]]; then
   log_err "[tool]" "DEPLOY_MODE '${DEPLOY_MODE}' is not served by the tool image, which serves DEPLOY_MODE=tool only; use the vllm or trt image for chat"
