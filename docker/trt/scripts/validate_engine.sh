@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# The TensorRT-LLM engine check start_server.sh runs before the server starts: a
+# pre-built engine only runs on the GPU architecture and GPU count it was built for.
+#
+# A library: functions only, safe under `set -u`. Needs logs.sh.
+
+# shellcheck source=docker/common/scripts/logs.sh
+source "${APP_ROOT:-/app}/common/scripts/logs.sh"
+
+# Check the engine against this machine when the chat model is deployed (tool-only
+# skips it): TRT_ENGINE_DIR holds rank*.engine, config.json and build_metadata.json;
+# the metadata's sm_arch equals the detected GPU_SM_ARCH; the rank count equals the
+# visible GPU count. Reads the GPU facts bootstrap exported; probes nothing.
+# Globals:   DEPLOY_CHAT, TRT_ENGINE_DIR, GPU_SM_ARCH, GPU_COUNT, DETECTED_GPU_NAME (read)
+# Outputs:   one error naming what is wrong and the fix; one success line
+# Returns:   0 when the engine fits (or chat is not deployed), 1 otherwise
+trt_validate_engine() {
+  if [[ "${DEPLOY_CHAT:-0}" != 1 ]]; then
+    log_info "[trt]" "DEPLOY_MODE=${DEPLOY_MODE:-tool}: no chat engine to check"
+    return 0
+  fi
+  local dir="${TRT_ENGINE_DIR:-/opt/engines/trt-chat}" ranks=() file
+  if [[ ! -d "${dir}" ]]; then
+    log_err "[trt]" "TRT_ENGINE_DIR '${dir}' is not a directory: the image holds no TensorRT-LLM engine; rebuild with TRT_ENGINE_REPO and TRT_ENGINE_LABEL, or mount an engine there"
+    return 1
+  fi
+  for file in "${dir}"/rank*.engine; do
+    [[ -f "${file}" ]] && ranks+=("${file}")
+  done
+  if ((${#ranks[@]} == 0)); then
+    log_err "[trt]" "no engine files (rank*.engine) in TRT_ENGINE_DIR '${dir}'; rebuild the image with a complete engine (TRT_ENGINE_LABEL)"
+    return 1
+  fi
+  for file in config.json build_metadata.json; do
+    if [[ ! -f "${dir}/${file}" ]]; then
+      log_err "[trt]" "missing engine metadata: ${dir}/${file}; the engine's GPU architecture cannot be checked; rebuild the image with an engine that has ${file}"
+      return 1
+    fi
+  done
+  local engine_sm
+  engine_sm="$(timeout 30 python3 -c '
+import json, sys
+try:
+    with open(sys.argv[1], encoding="utf-8") as fh:
+        print(json.load(fh).get("sm_arch") or "")
+except (OSError, ValueError, AttributeError):
+    print("")
+' "${dir}/build_metadata.json")" || engine_sm=""
+  engine_sm="${engine_sm/sm_/sm}"
+  [[ "${engine_sm}" =~ ^[0-9]+$ ]] && engine_sm="sm${engine_sm}"
+  if [[ ! "${engine_sm}" =~ ^sm[0-9]{2,3}$ ]]; then
+    log_err "[trt]" "${dir}/build_metadata.json has no valid sm_arch (e.g. \"sm90\"); the engine's GPU architecture is unknown; rebuild the image with a complete engine"
+    return 1
+  fi
+  if ((${GPU_COUNT:-0} == 0)); then
+    log_err "[trt]" "no NVIDIA GPU visible, but the TensorRT-LLM engine (${engine_sm}) needs one; run with --gpus (or use DEPLOY_MODE=tool)"
+    return 1
+  fi
+  if [[ "${engine_sm}" != "${GPU_SM_ARCH:-}" ]]; then
+    log_err "[trt]" "GPU ARCHITECTURE MISMATCH: engine ${engine_sm}, this GPU ${GPU_SM_ARCH:-unknown} (${DETECTED_GPU_NAME:-Unknown}); use an image built with a TRT_ENGINE_LABEL for ${GPU_SM_ARCH:-this GPU}, or run on a ${engine_sm} GPU"
+    return 1
+  fi
+  if ((${#ranks[@]} != GPU_COUNT)); then
+    log_err "[trt]" "the engine has ${#ranks[@]} rank(s) (rank*.engine) but ${GPU_COUNT} GPU(s) are visible; make exactly ${#ranks[@]} visible (--gpus ${#ranks[@]} or CUDA_VISIBLE_DEVICES), or use an engine built for ${GPU_COUNT}"
+    return 1
+  fi
+  log_success "[trt]" "engine ${engine_sm} x${#ranks[@]} matches ${DETECTED_GPU_NAME:-the GPU} x${GPU_COUNT}"
+}
