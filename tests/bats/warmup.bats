@@ -70,6 +70,7 @@ ready_at() {
   took="$(seconds_between "${EPOCHREALTIME}" "${start}")"
   assert_failure 1
   at_most "${took}" 4
+  [[ "${stderr}" == *"not healthy after WARMUP_MAX_WAIT=3 s ("*" checks, no answer)"* ]] || fail "${stderr}"
   run wc -l <"${PROBE_DIR}/requests"
   ((output >= 2)) || fail "only ${output} request(s) reached the hanging app"
 }

@@ -28,6 +28,7 @@ readonly PREFIX="[warmup]"
 readonly FIRST_PAUSE_US=100000 # the first pauses: 0.1 s
 readonly PAUSE_SHARE=10        # later pauses: the time waited so far / 10
 readonly PROGRESS_EVERY_US=30000000
+readonly MIN_REQUEST_US=250000 # a check at the deadline still gets this long
 
 # One check with Python's standard library: prints the HTTP status, 000 for no answer.
 readonly PY_PROBE='
@@ -187,7 +188,7 @@ main() {
   trap 'stop_child 143' TERM
   trap 'stop_child 130' INT
 
-  local start checks=0 elapsed pause limit next_progress="${PROGRESS_EVERY_US}"
+  local start checks=0 elapsed pause limit next_progress="${PROGRESS_EVERY_US}" answer="no answer"
   now_us
   start="${NOW_US}"
   log_info "${PREFIX}" "waiting for ${URL} (at most ${WARMUP_MAX_WAIT:-300} s${SERVER_PID:+, server PID ${SERVER_PID}})"
@@ -200,7 +201,7 @@ main() {
     now_us
     limit=$((start + MAX_WAIT_US - NOW_US))
     ((limit < REQUEST_US)) || limit="${REQUEST_US}"
-    ((limit > 1000)) || limit=1000
+    ((limit > MIN_REQUEST_US)) || limit="${MIN_REQUEST_US}"
     checks=$((checks + 1))
     if probe_once "${limit}"; then
       now_us
@@ -210,12 +211,13 @@ main() {
     now_us
     elapsed=$((NOW_US - start))
     log_debug "${PREFIX}" "check ${checks}: status ${HTTP_STATUS} after $(fmt_s "${elapsed}") s"
+    [[ "${HTTP_STATUS}" == 000 ]] || answer="last status ${HTTP_STATUS}"
     if ((elapsed >= MAX_WAIT_US)); then
-      log_err "${PREFIX}" "${URL} not healthy after WARMUP_MAX_WAIT=${WARMUP_MAX_WAIT:-300} s (${checks} checks, last status ${HTTP_STATUS}); raise WARMUP_MAX_WAIT or read the server log"
+      log_err "${PREFIX}" "${URL} not healthy after WARMUP_MAX_WAIT=${WARMUP_MAX_WAIT:-300} s (${checks} checks, ${answer}); raise WARMUP_MAX_WAIT or read the server log"
       return 1
     fi
     if ((elapsed >= next_progress)); then
-      log_info "${PREFIX}" "still waiting after $(fmt_s "${elapsed}") s (last status ${HTTP_STATUS})"
+      log_info "${PREFIX}" "still waiting after $(fmt_s "${elapsed}") s (${answer})"
       next_progress=$((next_progress + PROGRESS_EVERY_US))
     fi
     pause=$((elapsed / PAUSE_SHARE))
