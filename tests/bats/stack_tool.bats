@@ -1,0 +1,122 @@
+#!/usr/bin/env bats
+# The tool stack's scripts (docker/tool/scripts) run in the assembled image layout
+# with stub nvidia-smi programs, a baked tool model with a manifest and a stub uvicorn.
+# Each test runs in its own subshell, so changes to globals are meant to be local:
+# shellcheck disable=SC2030,SC2031
+
+load 'helpers/common'
+load 'helpers/stack'
+
+setup_file() {
+  stack_assemble tool
+}
+
+setup() {
+  stack_setup
+  TOOL_MODEL_PATH="$(stack_bake_model tool)"
+  export TOOL_MODEL=ProsusAI/finbert TOOL_MODEL_PATH
+  export TEXT_API_KEY="${STACK_SECRET}"
+  MAIN="${APP_ROOT}/scripts/main.sh"
+}
+
+@test "--help prints the tool usage without bootstrap, GPU probe or server" {
+  stack_gpu h100
+  run -0 --separate-stderr "${MAIN}" --help
+  assert_line --index 0 "Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]"
+  assert_output --partial "docker/tool/README.md"
+  assert_equal "${stderr}" ""
+  assert_equal "$(stub_call_count nvidia-smi)" 0
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "no TEXT_API_KEY: status 1, one clear line, no server" {
+  unset TEXT_API_KEY
+  run -1 --separate-stderr "${MAIN}"
+  assert_equal "$(grep -c '✗' <<<"${stderr}")" 1
+  [[ "${stderr}" == *"[tool] ✗ no API key: set TEXT_API_KEY, or TEXT_API_KEY_FILE"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "CPU-only host: supported with one warning, no GPU settings, server started once" {
+  run -0 --separate-stderr "${MAIN}"
+  assert_served_without_secret
+  [[ "${stderr}" == *"[tool] ⚠ no GPU visible: the tool model runs on the CPU"* ]]
+  [[ "${stderr}" == *"[tool] ✓ ready to start: DEPLOY_MODE=tool, GPU: Unknown x0, tool=ProsusAI/finbert"* ]]
+  assert_equal "$(server_env DEPLOY_MODE) $(server_env TOOL_GPU_FRAC) $(server_env GPU_COUNT)" "tool 0.90 0"
+  assert_equal "$(server_env TORCH_CUDA_ARCH_LIST) $(server_env PYTORCH_ALLOC_CONF)" "<unset> <unset>"
+  assert_equal "$(server_env HF_HUB_OFFLINE)" 1
+  assert_equal "$(cat "${STACK_RECORDS}/uvicorn.calls")" \
+    "src.server:app --host 127.0.0.1 --port 8000 --workers 1 --app-dir ${APP_ROOT}"
+}
+
+@test "H100: GPU defaults, one GPU probe; A100: CUDA_DEVICE_MAX_CONNECTIONS; user values win" {
+  stack_gpu h100
+  run -0 --separate-stderr "${MAIN}"
+  assert_equal "$(server_env TORCH_CUDA_ARCH_LIST) $(server_env PYTORCH_ALLOC_CONF)" "9.0 expandable_segments:True"
+  assert_equal "$(stub_call_count nvidia-smi)" 1
+  [[ "${stderr}" != *"runs on the CPU"* ]]
+  rm -f "${STACK_RECORDS}"/* "${STUB_DIR}"/nvidia-smi*
+  stack_gpu a100
+  TORCH_CUDA_ARCH_LIST=8.6 TOOL_GPU_FRAC=0.3 run -0 --separate-stderr "${MAIN}"
+  assert_equal "$(server_env TORCH_CUDA_ARCH_LIST) $(server_env CUDA_DEVICE_MAX_CONNECTIONS)" "8.6 1"
+  assert_equal "$(server_env TOOL_GPU_FRAC)" 0.3
+}
+
+@test "deploy modes: chat and both are refused by the tool image; a bad fraction stops the start" {
+  DEPLOY_MODE=both run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[tool] ✗ DEPLOY_MODE 'both' is not served by the tool image"* ]]
+  DEPLOY_MODE=chat run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"DEPLOY_MODE 'chat' is not served by the tool image"* ]]
+  DEPLOY_MODE=" TOOL " run -0 --separate-stderr "${MAIN}"
+  rm -f "${STACK_RECORDS}"/*
+  TOOL_GPU_FRAC=1.5 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"TOOL_GPU_FRAC '1.5' is not a fraction of GPU memory"* ]]
+  unset TOOL_MODEL
+  run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"TOOL_MODEL is not set but DEPLOY_MODE=tool serves a tool model"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "a manifest whose sizes disagree, a stray *.incomplete, or no model directory stops the start" {
+  printf 'x' >>"${TOOL_MODEL_PATH}/config.json"
+  run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[startup] ✗ tool model in ${TOOL_MODEL_PATH} does not match its download manifest: "*"'config.json' has"* ]]
+  rm -rf "${TOOL_MODEL_PATH}"
+  TOOL_MODEL_PATH="$(stack_bake_model tool)"
+  touch "${TOOL_MODEL_PATH}/model.safetensors.incomplete"
+  run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"holds a half-finished download (model.safetensors.incomplete)"* ]]
+  TOOL_MODEL_PATH="${MODELS}/nowhere" run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"tool model directory TOOL_MODEL_PATH='${MODELS}/nowhere' does not exist"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "CA_BUNDLE exported as REQUESTS_CA_BUNDLE, SSL_CERT_FILE, CURL_CA_BUNDLE; HF_HUB_OFFLINE=0 kept" {
+  printf 'a bundle\n' >"${BATS_TEST_TMPDIR}/ca.pem"
+  CA_BUNDLE="${BATS_TEST_TMPDIR}/ca.pem" HF_HUB_OFFLINE=0 run -0 --separate-stderr "${MAIN}"
+  assert_equal "$(server_env REQUESTS_CA_BUNDLE)|$(server_env SSL_CERT_FILE)|$(server_env CURL_CA_BUNDLE)" \
+    "${BATS_TEST_TMPDIR}/ca.pem|${BATS_TEST_TMPDIR}/ca.pem|${BATS_TEST_TMPDIR}/ca.pem"
+  assert_equal "$(server_env HF_HUB_OFFLINE)" 0
+}
+
+@test "a command instead of the server gets the bootstrapped environment, no key needed" {
+  unset TEXT_API_KEY
+  stack_gpu l40s
+  # shellcheck disable=SC2016 # expanded by the container's bash, not here
+  run -0 --separate-stderr "${MAIN}" bash -c 'printf "%s %s %s\n" "${TOOL_GPU_FRAC}" "${GPU_SM_ARCH}" "${HF_HUB_OFFLINE}"'
+  assert_output "0.90 sm89 1"
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "--explain on an H100: sources of each setting, key hidden, nothing started" {
+  grep -q -- --explain "${APP_ROOT}/common/scripts/lifecycle.sh" || skip "lifecycle.sh has no --explain yet"
+  stack_gpu h100
+  TOOL_GPU_FRAC=0.5 run -0 --separate-stderr "${MAIN}" --explain
+  assert_explained TOOL_GPU_FRAC 0.5 user
+  assert_explained TORCH_CUDA_ARCH_LIST 9.0 "gpu preset"
+  assert_explained GPU_SM_ARCH sm90 "gpu preset"
+  assert_explained HF_HUB_OFFLINE 1 default
+  assert_explained TEXT_API_KEY '***' user
+  refute_output --partial "${STACK_SECRET}"
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
