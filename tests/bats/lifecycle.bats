@@ -61,7 +61,7 @@ bootstrap_runs() {
   assert_equal "$(bootstrap_runs)" 0
   assert_nothing_left
   run -1 --separate-stderr "${MAIN}" --frobnicate
-  [[ "${stderr}" == *"[demo] ✗ unknown option '--frobnicate'; main.sh takes --help, or a command"* ]]
+  [[ "${stderr}" == *"[demo] ✗ unknown option '--frobnicate'; main.sh takes --help"*"or a command"* ]]
   assert_equal "$(bootstrap_runs)" 0
 }
 
