@@ -78,7 +78,8 @@ class ToolEngine:
         return [str(id2label[i]) for i in range(len(id2label))]
 
     def start(self) -> None:
-        """Start the batching task on the running loop."""
+        """Start the batching task on the running loop (with a queue bound to that loop)."""
+        self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._run(), name="tool-batcher")
 
     async def stop(self) -> None:

@@ -1,0 +1,66 @@
+"""src/engines/chat.py: the engine command line for vLLM and trtllm-serve, the child's environment."""
+
+from __future__ import annotations
+
+import shlex
+
+from src.config.settings import load_settings
+from src.engines.chat import build_engine_argv, child_env
+
+FULL = {
+    "TEXT_API_KEY": "secret-key", "CHAT_MODEL": "org/chat", "CHAT_MODEL_PATH": "/opt/models/chat",
+    "CHAT_ENGINE_PORT": "8101", "CHAT_GPU_FRAC": "0.6", "TRT_KV_FREE_GPU_FRAC": "0.8",
+    "CHAT_MAX_LEN": "4096", "CHAT_QUANTIZATION": "awq", "KV_DTYPE": "fp8", "MAX_NUM_SEQS": "32",
+    "MAX_NUM_BATCHED_TOKENS": "8192", "TENSOR_PARALLEL_SIZE": "2",
+}
+
+
+def pairs(argv: list[str]) -> dict[str, str]:
+    """The --flag value pairs of an argv."""
+    return {a: b for a, b in zip(argv, argv[1:], strict=False) if a.startswith("--")}
+
+
+def test_vllm_argv_carries_every_setting_and_binds_loopback() -> None:
+    argv = build_engine_argv(load_settings({**FULL, "ENGINE": "vllm"}))
+    assert argv[:3] == ["vllm", "serve", "/opt/models/chat"]
+    assert pairs(argv) == {
+        "--host": "127.0.0.1", "--port": "8101", "--served-model-name": "org/chat",
+        "--tensor-parallel-size": "2", "--gpu-memory-utilization": "0.6",
+        "--max-model-len": "4096", "--quantization": "awq", "--kv-cache-dtype": "fp8",
+        "--max-num-seqs": "32", "--max-num-batched-tokens": "8192",
+    }
+    assert "secret-key" not in " ".join(argv)
+
+
+def test_trt_argv_serves_the_engine_with_the_tokenizer() -> None:
+    env = {**FULL, "ENGINE": "trt", "TRT_ENGINE_DIR": "/opt/engines/trt-chat"}
+    argv = build_engine_argv(load_settings(env))
+    assert argv[:2] == ["trtllm-serve", "/opt/engines/trt-chat"]
+    assert pairs(argv) == {
+        "--backend": "tensorrt", "--host": "127.0.0.1", "--port": "8101",
+        "--tokenizer": "/opt/models/chat", "--served_model_name": "org/chat", "--tp_size": "2",
+        "--kv_cache_free_gpu_memory_fraction": "0.8", "--max_seq_len": "4096",
+        "--max_batch_size": "32", "--max_num_tokens": "8192",
+    }
+    # vLLM-only knobs never reach trtllm-serve (they are baked into a pre-built engine).
+    assert not {"--quantization", "--kv-cache-dtype", "--gpu-memory-utilization"} & set(argv)
+    assert "secret-key" not in " ".join(argv)
+
+
+def test_unset_options_are_left_to_the_engine() -> None:
+    argv = build_engine_argv(load_settings({"TEXT_API_KEY": "k", "ENGINE": "vllm"}))
+    assert argv == ["vllm", "serve", "/opt/models/chat", "--host", "127.0.0.1", "--port", "8001",
+                    "--served-model-name", "chat", "--tensor-parallel-size", "1"]
+
+
+def test_chat_engine_cmd_replaces_the_command() -> None:
+    cmd = "python3 my_engine.py --port 9000 --name 'a b'"
+    argv = build_engine_argv(load_settings({**FULL, "CHAT_ENGINE_CMD": cmd}))
+    assert argv == shlex.split(cmd)
+
+
+def test_child_env_drops_secrets_keeps_the_rest() -> None:
+    env = {"TEXT_API_KEY": "a", "TEXT_API_KEY_FILE": "/k", "HF_TOKEN": "h", "PATH": "/bin",
+           "CHAT_ENGINE_PORT": "8001", "HF_ENDPOINT": "http://mirror"}
+    assert child_env(env) == {"PATH": "/bin", "CHAT_ENGINE_PORT": "8001",
+                              "HF_ENDPOINT": "http://mirror"}

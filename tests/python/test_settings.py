@@ -1,0 +1,80 @@
+"""src/config/settings.py: defaults, validation errors that name the variable, API keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from src.config.settings import SettingsError, load_settings
+
+KEY = {"TEXT_API_KEY": "k1"}
+
+
+def test_defaults_follow_the_contracts() -> None:
+    s = load_settings(KEY)
+    assert (s.deploy_mode, s.engine, s.chat_engine_port) == ("both", "vllm", 8001)
+    assert (s.chat_model_path, s.tool_model_path) == ("/opt/models/chat", "/opt/models/tool")
+    assert (s.shutdown_grace_s, s.engine_stop_timeout, s.max_concurrent_connections) == (15, 20, 64)
+    assert s.tool_batch_wait_ms == 2 and s.chat_gpu_frac is None and s.chat_engine_cmd == ()
+    assert s.served_model_name == "chat"
+
+
+def test_served_model_name_defaults_to_chat_model() -> None:
+    assert load_settings({**KEY, "CHAT_MODEL": "org/m"}).served_model_name == "org/m"
+    env = {**KEY, "CHAT_MODEL": "org/m", "SERVED_MODEL_NAME": "alias"}
+    assert load_settings(env).served_model_name == "alias"
+
+
+def test_model_directory_from_name_only_when_it_is_a_directory(tmp_path: Path) -> None:
+    assert load_settings({**KEY, "TOOL_MODEL": str(tmp_path)}).tool_model_path == str(tmp_path)
+    s = load_settings({**KEY, "TOOL_MODEL": "org/classifier"})
+    assert (s.tool_model_path, s.tool_model_name) == ("/opt/models/tool", "org/classifier")
+    env = {**KEY, "TOOL_MODEL": str(tmp_path), "TOOL_MODEL_PATH": "/x"}
+    assert load_settings(env).tool_model_path == "/x"
+
+
+def test_several_keys_from_variable_and_file(tmp_path: Path) -> None:
+    assert load_settings({"TEXT_API_KEY": " a, b ,,c "}).api_keys == ("a", "b", "c")
+    key_file = tmp_path / "keys"
+    key_file.write_text("old\nnew\n")
+    assert load_settings({"TEXT_API_KEY_FILE": str(key_file)}).api_keys == ("old", "new")
+
+
+def test_keys_never_show_in_repr() -> None:
+    s = load_settings({"TEXT_API_KEY": "sekrit-value"})
+    assert "sekrit-value" not in repr(s) and "sekrit-value" not in str(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "no API key: TEXT_API_KEY is empty or unset"),
+        ({"TEXT_API_KEY": " , "}, "no API key"),
+        ({"TEXT_API_KEY": "a", "TEXT_API_KEY_FILE": "/f"}, "both set; set only one"),
+        ({"TEXT_API_KEY_FILE": "/nonexistent/keys"}, "'/nonexistent/keys' cannot be read"),
+        ({**KEY, "DEPLOY_MODE": "all"}, "DEPLOY_MODE='all' is not valid; valid: chat, tool, both"),
+        ({**KEY, "ENGINE": "tgi"}, "ENGINE='tgi' is not valid; valid: vllm, trt"),
+        ({**KEY, "CHAT_GPU_FRAC": "1.5"}, "CHAT_GPU_FRAC='1.5' is not valid; expected a number"),
+        ({**KEY, "MAX_CONCURRENT_CONNECTIONS": "many"}, "MAX_CONCURRENT_CONNECTIONS='many'"),
+        ({**KEY, "TOOL_MAX_BATCH": "0"}, "TOOL_MAX_BATCH='0' is not valid; expected an integer"),
+        ({**KEY, "KV_DTYPE": "int3"}, "KV_DTYPE='int3' is not valid; valid: auto, fp8"),
+        ({**KEY, "CHAT_QUANTIZATION": "awq; rm"}, "CHAT_QUANTIZATION='awq; rm' is not valid"),
+        ({**KEY, "CHAT_ENGINE_CMD": "python 'x"}, "CHAT_ENGINE_CMD=\"python 'x\" cannot be split"),
+        ({**KEY, "PORT": "8001"}, "CHAT_ENGINE_PORT=8001 equals PORT"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(env)
+    assert message in str(err.value)
+
+
+def test_key_file_error_does_not_leak_the_inline_key() -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({"TEXT_API_KEY": "inline-secret", "TEXT_API_KEY_FILE": "/f"})
+    assert "inline-secret" not in str(err.value)
+
+
+def test_port_clash_ignored_without_chat() -> None:
+    assert load_settings({**KEY, "PORT": "8001", "DEPLOY_MODE": "tool"}).deploy_mode == "tool"
