@@ -16,25 +16,12 @@ STACK_FIXTURES="${BATS_TEST_DIRNAME}/fixtures/stacks"
 NVIDIA_SMI_FIXTURES="${BATS_TEST_DIRNAME}/fixtures/nvidia-smi"
 readonly STACK_SECRET="sk-stack-suite-do-not-print"
 
-# Assemble the image layout of a stack once for the suite, into BATS_FILE_TMPDIR.
-# While the stack's Dockerfile, .dockerignore or requirements.txt are not written
-# yet, a shadow of the repository with placeholders for them is assembled instead.
+# Assemble the image layout of a stack once for the suite, into BATS_FILE_TMPDIR,
+# with the function the build uses.
 # Globals:   STACK_APP_ROOT (exported)
 # Arguments: stack (vllm, trt, tool)
 stack_assemble() {
-  local stack="$1" stack_dir="${PROJECT_ROOT}/docker/$1" file
-  for file in Dockerfile .dockerignore requirements.txt; do
-    [[ -f "${PROJECT_ROOT}/docker/${stack}/${file}" ]] && continue
-    local shadow="${BATS_FILE_TMPDIR}/shadow repo"
-    mkdir -p "${shadow}/docker/${stack}"
-    ln -sfn "${PROJECT_ROOT}/src" "${shadow}/src"
-    ln -sfn "${PROJECT_ROOT}/pyhelpers" "${shadow}/pyhelpers"
-    ln -sfn "${PROJECT_ROOT}/docker/common" "${shadow}/docker/common"
-    ln -sfn "${PROJECT_ROOT}/docker/${stack}/scripts" "${shadow}/docker/${stack}/scripts"
-    touch "${shadow}/docker/${stack}/"{Dockerfile,.dockerignore,requirements.txt}
-    stack_dir="${shadow}/docker/${stack}"
-    break
-  done
+  local stack_dir="${PROJECT_ROOT}/docker/$1"
   mkdir -p "${BATS_FILE_TMPDIR}/context tmp"
   # shellcheck source=docker/common/scripts/build/context.sh
   source "${PROJECT_ROOT}/docker/common/scripts/build/context.sh"
