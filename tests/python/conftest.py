@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -24,7 +26,7 @@ TEST_KEY = "test-key-123"
 # --- the served app (src/) -------------------------------------------------------------------
 
 
-def _load_tiny_model_module():  # noqa: ANN202 (a module object)
+def _load_tiny_model_module() -> ModuleType:
     """scripts/lib/tiny_model.py, imported by path (scripts/ is not a package)."""
     spec = importlib.util.spec_from_file_location("tiny_model", ROOT / "scripts/lib/tiny_model.py")
     assert spec is not None and spec.loader is not None
@@ -115,10 +117,8 @@ class AppProcess:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # anything its children left behind
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture

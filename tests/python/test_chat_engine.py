@@ -1,7 +1,8 @@
-"""src/engines/chat.py: the engine command line for vLLM and trtllm-serve, the child's environment."""
+"""src/engines/chat.py: the engine command line (vLLM, trtllm-serve) and the child's environment."""
 
 from __future__ import annotations
 
+import itertools
 import shlex
 
 from src.config.settings import load_settings
@@ -17,7 +18,7 @@ FULL = {
 
 def pairs(argv: list[str]) -> dict[str, str]:
     """The --flag value pairs of an argv."""
-    return {a: b for a, b in zip(argv, argv[1:], strict=False) if a.startswith("--")}
+    return {a: b for a, b in itertools.pairwise(argv) if a.startswith("--")}
 
 
 def test_vllm_argv_carries_every_setting_and_binds_loopback() -> None:

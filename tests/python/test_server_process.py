@@ -1,0 +1,157 @@
+"""src.server:app under real uvicorn with tests/apps/fake_openai.py as the chat engine child."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+
+import httpx
+from conftest import TEST_KEY, AppProcess, pid_gone, wait_until
+
+StartApp = Callable[..., AppProcess]
+
+AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+CHAT = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+def stream(
+    app: AppProcess, body: dict = CHAT, path: str = "/v1/chat/completions"
+) -> AbstractContextManager[httpx.Response]:
+    """An open streaming POST through the app (a context manager)."""
+    return httpx.stream("POST", app.url + path, json=body, headers=AUTH, timeout=10)
+
+
+def data_lines(lines: Iterable[str] | Iterator[str]) -> list[str]:
+    """The SSE data lines of an iterator of lines."""
+    return [line for line in lines if line.startswith("data:")]
+
+
+def test_health_goes_loading_ready_then_crash_exits_non_zero(app_process: StartApp) -> None:
+    app = app_process("--ready-after 1.5 --crash-after 4")
+    wait_until(lambda: app.health() != 0, 20, "the server to answer")
+    loading = app.get("/healthz")
+    assert loading.status_code == 503 and loading.headers["retry-after"]
+    assert loading.json() == {"status": "loading", "engines": {"chat": "loading"}}
+    app.wait_ready()
+    engine_pid = app.engine_stats()["pid"]
+    assert app.wait_exit() == 3  # the engine's own status
+    out = app.output()
+    assert "chat engine exited with status 3" in out and "simulated crash" in out
+    assert "Traceback" not in out and TEST_KEY not in out
+    wait_until(lambda: pid_gone(engine_pid), 10, "the engine process to be gone")
+
+
+def test_hung_engine_turns_health_to_failed(app_process: StartApp) -> None:
+    app = app_process("--hang-health-after 2")
+    app.wait_ready()
+    wait_until(lambda: app.health() == 503, 10, "/healthz 503 once the engine hangs")
+    assert app.get("/healthz").json() == {"status": "failed", "engines": {"chat": "failed"}}
+    assert app.get("/livez").status_code == 200
+    resp = httpx.post(app.url + "/v1/completions", json={"prompt": "x"}, headers=AUTH, timeout=5)
+    assert resp.status_code == 503 and resp.headers["retry-after"]
+
+
+def test_stream_arrives_incrementally_and_child_gets_no_secret(app_process: StartApp) -> None:
+    app = app_process("--chunks 5 --delay 0.3")
+    app.wait_ready()
+    with stream(app) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        lines = resp.iter_lines()
+        first = next(line for line in lines if line.startswith("data:"))
+        stats = app.engine_stats()
+        assert stats["started"] == 1 and stats["completed"] == 0 and stats["produced"] < 5
+        rest = data_lines(lines)
+    assert '"tok0 "' in first and rest[-1] == "data: [DONE]" and len(rest) == 5
+    stats = app.engine_stats()
+    assert stats["completed"] == 1 and stats["secret_env"] == []
+
+
+def test_non_streaming_completion_and_default_model(app_process: StartApp) -> None:
+    app = app_process(SERVED_MODEL_NAME="my-chat")
+    app.wait_ready()
+    resp = httpx.post(app.url + "/v1/completions", json={"prompt": "hi"}, headers=AUTH, timeout=5)
+    assert resp.status_code == 200
+    assert resp.json()["model"] == "my-chat" and resp.json()["choices"][0]["text"]
+    models = httpx.get(app.url + "/v1/models", headers={"X-API-Key": TEST_KEY}, timeout=5).json()
+    assert [m["id"] for m in models["data"]] == ["my-chat"]
+    classify = httpx.post(app.url + "/v1/classify", json={"input": "x"}, headers=AUTH)
+    assert classify.status_code == 404
+
+
+def test_client_disconnect_cancels_upstream(app_process: StartApp) -> None:
+    app = app_process("--chunks 100 --delay 0.1")
+    app.wait_ready()
+    with stream(app, {"prompt": "x", "stream": True}, "/v1/completions") as resp:
+        next(line for line in resp.iter_lines() if line.startswith("data:"))
+    wait_until(lambda: app.engine_stats()["cancelled"] == 1, 10, "the engine to see the cancel")
+    assert app.engine_stats()["completed"] == 0
+
+
+def test_requests_past_the_limit_get_429(app_process: StartApp) -> None:
+    app = app_process("--chunks 100 --delay 0.1", MAX_CONCURRENT_CONNECTIONS="2")
+    app.wait_ready()
+    with stream(app) as one, stream(app) as two:
+        assert one.status_code == two.status_code == 200
+        extra = httpx.post(app.url + "/v1/completions", json={"prompt": "x"}, headers=AUTH)
+        assert extra.status_code == 429 and extra.headers["retry-after"] == "1"
+        assert "MAX_CONCURRENT_CONNECTIONS=2" in extra.json()["error"]["message"]
+        assert app.health() == 200  # health is never limited
+    wait_until(
+        lambda: httpx.post(app.url + "/v1/completions", json={"prompt": "x"},
+                           headers=AUTH).status_code == 200,
+        10, "a slot to free up",
+    )
+
+
+def test_sigterm_drains_in_flight_then_exits_leaving_nothing(app_process: StartApp) -> None:
+    app = app_process("--chunks 10 --delay 0.2", SHUTDOWN_GRACE_S="10")
+    app.wait_ready()
+    engine_pid = app.engine_stats()["pid"]
+    with stream(app) as resp:
+        lines = resp.iter_lines()
+        next(line for line in lines if line.startswith("data:"))
+        app.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: app.health() == 503, 5, "/healthz 503 while draining")
+        assert app.get("/healthz").json() == {"status": "draining",
+                                              "engines": {"chat": "draining"}}
+        refused = httpx.post(app.url + "/v1/completions", json={"prompt": "x"}, headers=AUTH)
+        assert refused.status_code == 503 and refused.headers["retry-after"]
+        rest = data_lines(lines)
+    assert rest[-1] == "data: [DONE]" and len(rest) == 10  # the in-flight answer is whole
+    assert app.wait_exit() == -signal.SIGTERM
+    wait_until(lambda: pid_gone(engine_pid), 10, "the engine process to be gone")
+    assert "Traceback" not in app.output()
+
+
+def test_grace_period_ends_streams_that_run_too_long(app_process: StartApp) -> None:
+    app = app_process("--chunks 600 --delay 0.1", SHUTDOWN_GRACE_S="0.5")
+    app.wait_ready()
+    engine_pid = app.engine_stats()["pid"]
+    with stream(app) as resp:
+        lines = resp.iter_lines()
+        next(line for line in lines if line.startswith("data:"))
+        app.proc.send_signal(signal.SIGTERM)
+        try:
+            rest = data_lines(lines)
+        except httpx.HTTPError:  # the connection may be cut mid-chunk
+            rest = []
+    assert "data: [DONE]" not in rest
+    assert app.wait_exit(timeout=15) == -signal.SIGTERM
+    assert pid_gone(engine_pid)
+
+
+def test_invalid_settings_exit_1_with_one_line(app_process: StartApp) -> None:
+    app = app_process(DEPLOY_MODE="everything")
+    assert app.wait_exit() == 1
+    out = app.output()
+    assert "DEPLOY_MODE='everything' is not valid; valid: chat, tool, both" in out
+    assert "Traceback" not in out
+
+
+def test_missing_engine_program_exits_127(app_process: StartApp) -> None:
+    app = app_process(CHAT_ENGINE_CMD="/nonexistent/engine --serve")
+    assert app.wait_exit() == 127
+    out = app.output()
+    assert "'/nonexistent/engine' cannot start" in out and "Traceback" not in out
