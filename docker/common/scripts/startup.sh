@@ -143,8 +143,8 @@ startup_bootstrap() {
   startup_environment || return 1
   startup_check_artifacts || return 1
   startup_check_shm
-  local models=""
-  [[ "${DEPLOY_CHAT:-0}" == 1 ]] && models+=" chat=${CHAT_MODEL:-${CHAT_MODEL_PATH:-?}}${CHAT_QUANTIZATION:+ (${CHAT_QUANTIZATION})}"
+  local models="" quant="${CHAT_QUANTIZATION:-${CHAT_MODEL_QUANT:-}}"
+  [[ "${DEPLOY_CHAT:-0}" == 1 ]] && models+=" chat=${CHAT_MODEL:-${CHAT_MODEL_PATH:-?}}${quant:+ (${quant})}"
   [[ "${DEPLOY_TOOL:-0}" == 1 ]] && models+=" tool=${TOOL_MODEL:-${TOOL_MODEL_PATH:-?}}"
   log_success "[${stack}]" "ready to start: DEPLOY_MODE=${DEPLOY_MODE}, GPU: ${DETECTED_GPU_NAME:-none} x${GPU_COUNT:-0}${GPU_SM_ARCH:+ (${GPU_SM_ARCH})},${models}"
 }

@@ -4,11 +4,15 @@
 #   FLASHINFER_AVAILABLE  1 when the flashinfer package is installed (found with
 #                         importlib.util.find_spec, never imported: an import pulls
 #                         in torch and costs seconds); a user value wins (0 = don't use it)
-#   CHAT_QUANTIZATION     the chat model's quantization_config.quant_method from
-#                         CHAT_MODEL_PATH/config.json, when the user set none
+#   CHAT_MODEL_QUANT      the chat model's quantization_config.quant_method from
+#                         CHAT_MODEL_PATH/config.json, for the summary and --explain.
+#                         It is not passed to vLLM: vLLM reads config.json itself and
+#                         picks the fastest kernel (awq → awq_marlin); an explicit
+#                         --quantization awq would force the slow one. CHAT_QUANTIZATION
+#                         stays the user's override.
 
 # Ask Python about FlashInfer and the baked chat model's quantization; set both.
-# Globals:   FLASHINFER_AVAILABLE, CHAT_QUANTIZATION (set unless the user set them),
+# Globals:   FLASHINFER_AVAILABLE, CHAT_MODEL_QUANT (set unless the user set them),
 #            CHAT_MODEL_PATH, DEPLOY_CHAT (read)
 # Outputs:   a warning when config.json names a quantization that is not one word
 # Returns:   1 when python3 cannot answer
@@ -42,10 +46,10 @@ print("quant=%s" % str(quant).replace("\n", " "))
   settings_default FLASHINFER_AVAILABLE "${flashinfer:-0}" image
   [[ -n "${quant}" ]] || return 0
   if [[ ! "${quant}" =~ ^[A-Za-z0-9_.-]+$ ]]; then
-    log_warn "[vllm]" "${config} names quantization '${quant//[![:print:]]/?}', not one word; ignored (set CHAT_QUANTIZATION to choose)"
+    log_warn "[vllm]" "${config} names quantization '${quant//[![:print:]]/?}', not one word; ignored (set CHAT_QUANTIZATION to force one)"
     return 0
   fi
-  settings_default CHAT_QUANTIZATION "${quant}" "model config"
+  settings_default CHAT_MODEL_QUANT "${quant}" "model config"
 }
 
 vllm_runtime_probe
