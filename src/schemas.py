@@ -31,6 +31,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+PROXIED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the engine's answer: JSON, or server-sent events when stream=true",
+        "content": {"application/json": {}, "text/event-stream": {"schema": {
+            "type": "object", "description": "one server-sent event per chunk",
+            "properties": {"data": {"type": "string"}}, "required": ["data"],
+        }}},
+    },
+}
+
+
 class HealthReport(BaseModel):
     """The /healthz body."""
 

@@ -22,6 +22,7 @@ from src.health import EngineState
 from src.runtime import Runtime, setup_logging
 from src.schemas import (
     ERROR_RESPONSES,
+    PROXIED_RESPONSES,
     ChatCompletionRequest,
     ClassifyRequest,
     ClassifyResponse,
@@ -156,12 +157,14 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
             raise ApiError(503, "the chat engine is not answering", "engine_unavailable",
                            {"Retry-After": RETRY_AFTER_S}) from None
 
-    @app.post("/v1/chat/completions", **authed)
+    @app.post("/v1/chat/completions", dependencies=authed["dependencies"],
+              responses={**ERROR_RESPONSES, **PROXIED_RESPONSES})
     async def chat_completions(body: ChatCompletionRequest) -> Response:
         """OpenAI chat completions, proxied to the chat engine (SSE when stream=true)."""
         return await to_chat("/v1/chat/completions", body)
 
-    @app.post("/v1/completions", **authed)
+    @app.post("/v1/completions", dependencies=authed["dependencies"],
+              responses={**ERROR_RESPONSES, **PROXIED_RESPONSES})
     async def completions(body: CompletionRequest) -> Response:
         """OpenAI completions, proxied to the chat engine (SSE when stream=true)."""
         return await to_chat("/v1/completions", body)

@@ -121,6 +121,21 @@ class AppProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)  # anything its children left behind
 
 
+def start_app_process(log: Path, fake_args: str = "", **env: str) -> AppProcess:
+    """Start the app (chat mode, fake engine with fake_args) with env on top of the defaults."""
+    port, engine_port = free_port(), free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "TOOL_"))}
+    full.update({
+        "PYTHONPATH": str(ROOT), "TEXT_API_KEY": TEST_KEY, "DEPLOY_MODE": "chat",
+        "PORT": str(port), "CHAT_ENGINE_PORT": str(engine_port),
+        "CHAT_ENGINE_CMD": f"{sys.executable} {FAKE_OPENAI} --port {engine_port} {fake_args}",
+        "CHAT_HEALTH_INTERVAL_S": "0.2", "CHAT_HEALTH_TIMEOUT_S": "0.5",
+        "ENGINE_STOP_TIMEOUT": "5", "SHUTDOWN_GRACE_S": "5",
+    })
+    full.update(env)
+    return AppProcess(full, port, engine_port, log)
+
+
 @pytest.fixture
 def app_process(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
     """A factory: start_app(fake_args="--delay 0.1", **env) → a running AppProcess (killed after).
@@ -130,17 +145,7 @@ def app_process(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
     started: list[AppProcess] = []
 
     def start_app(fake_args: str = "", **env: str) -> AppProcess:
-        port, engine_port = free_port(), free_port()
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "TOOL_"))}
-        full.update({
-            "PYTHONPATH": str(ROOT), "TEXT_API_KEY": TEST_KEY, "DEPLOY_MODE": "chat",
-            "PORT": str(port), "CHAT_ENGINE_PORT": str(engine_port),
-            "CHAT_ENGINE_CMD": f"{sys.executable} {FAKE_OPENAI} --port {engine_port} {fake_args}",
-            "CHAT_HEALTH_INTERVAL_S": "0.2", "CHAT_HEALTH_TIMEOUT_S": "0.5",
-            "ENGINE_STOP_TIMEOUT": "5", "SHUTDOWN_GRACE_S": "5",
-        })
-        full.update(env)
-        app = AppProcess(full, port, engine_port, tmp_path / f"server-{len(started)}.log")
+        app = start_app_process(tmp_path / f"server-{len(started)}.log", fake_args, **env)
         started.append(app)
         return app
 
