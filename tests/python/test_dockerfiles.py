@@ -86,8 +86,8 @@ def test_runtime_contract(stack: str) -> None:
     assert "USER 10001" in runtime
     assert "EXPOSE 8000" in runtime
     assert any(x.startswith("HEALTHCHECK ") and "/healthz" in x for x in runtime)
-    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in runtime
-    assert 'CMD ["/app/scripts/main.sh"]' in runtime
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/app/scripts/main.sh"]' in runtime
+    assert not any(x.startswith("CMD ") for x in runtime)
     # build-only files never reach the final stage
     for line in runtime:
         if line.startswith("COPY ") and "--from" not in line:
