@@ -112,13 +112,30 @@ class AppProcess:
         """Wait for the server to exit; its return code (negative: killed by that signal)."""
         return self.proc.wait(timeout=timeout)
 
-    def kill(self) -> None:
-        """Kill the server's whole process group (test teardown)."""
+    def engine_pids(self) -> list[int]:
+        """Pids of fake engines started for this app (found by their port in /proc)."""
+        marker = f"{FAKE_OPENAI.name}\0--port\0{self.engine_port}\0"
+        pids = []
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                if entry.name.isdigit() and marker in (entry / "cmdline").read_text():
+                    pids.append(int(entry.name))
+        return [pid for pid in pids if not pid_gone(pid)]
+
+    def stop(self) -> list[int]:
+        """Teardown: SIGTERM (SIGKILL after 20 s); kill and return engines left behind."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # anything its children left behind
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        leftovers = self.engine_pids()
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return leftovers
 
 
 def start_app_process(log: Path, fake_args: str = "", **env: str) -> AppProcess:
@@ -150,8 +167,8 @@ def app_process(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
         return app
 
     yield start_app
-    for app in started:
-        app.kill()
+    leftovers = [pid for app in started for pid in app.stop()]
+    assert not leftovers, f"chat engine processes left behind: {leftovers}"
 
 
 # --- the Hub mirror (scripts/lib/hub_mirror.py, pyhelpers.hub) --------------------------------

@@ -33,7 +33,8 @@ def running_app(
         app.wait_ready(timeout=60)
         yield app
     finally:
-        app.kill()
+        leftovers = app.stop()
+    assert not leftovers, f"chat engine processes left behind: {leftovers}"
     assert "Traceback" not in app.output()
 
 
