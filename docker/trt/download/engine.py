@@ -7,7 +7,8 @@ sm_arch) must be there. A label the repo lacks fails with the labels it has.
 
 Environment:
   TRT_ENGINE_REPO      Hub repo id (owner/name); required
-  TRT_ENGINE_LABEL     engine folder under trt-llm/engines/ (e.g. sm90_trt-llm-1.2.1_cuda12.9); required
+  TRT_ENGINE_LABEL     engine folder under trt-llm/engines/; required
+                       (e.g. sm90_trt-llm-1.2.1_cuda12.9)
   TRT_ENGINE_REVISION  branch, tag or commit (default main)
   TRT_ENGINE_DIR       where the engine goes (default /opt/engines/trt-chat)
   HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
