@@ -33,7 +33,7 @@ source "${DOCKER_DIR}/common/scripts/build/stack.sh"
 main() {
   case "${1:-}" in
     -h | --help)
-      build_print_usage "${BASH_SOURCE[0]}"
+      log_usage "${BASH_SOURCE[0]}"
       return 0
       ;;
   esac

@@ -49,7 +49,7 @@ FAILED_SUITES=()
 
 # Print the Usage/Summary block at the top of this file.
 usage() {
-  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+  log_usage "${BASH_SOURCE[0]}"
 }
 
 # Install the Debian packages that are missing; nothing when all are there.

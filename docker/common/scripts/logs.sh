@@ -40,6 +40,14 @@ log_check_config() {
   return "${ok}"
 }
 
+# Print the help of an executable: its header block from line 2 up to the
+# `set -Eeuo pipefail` line, without the leading "# " (the Usage/Summary block).
+# Arguments: file (the executable, usually "${BASH_SOURCE[0]}")
+# Outputs:   the block on stdout
+log_usage() {
+  sed -n '2,/^set -Eeuo/p' "$1" | sed '$d; s/^# \{0,1\}//'
+}
+
 # Print a debug line (only when LOG_LEVEL=debug).
 # Arguments: [prefix] message...
 log_debug() { _log_dispatch debug "·" "$@"; }

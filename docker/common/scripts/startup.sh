@@ -12,6 +12,22 @@
 source "${BASH_SOURCE[0]%/*}/logs.sh"
 # shellcheck source=docker/common/scripts/settings.sh
 source "${BASH_SOURCE[0]%/*}/settings.sh"
+# shellcheck source=docker/common/scripts/deploy_mode.sh
+source "${BASH_SOURCE[0]%/*}/deploy_mode.sh"
+# shellcheck source=docker/common/scripts/gpu.sh
+source "${BASH_SOURCE[0]%/*}/gpu.sh"
+
+# The settings every stack's `--explain` shows after its own (STACK_SETTINGS
+# in a stack's bootstrap.sh = its own names + these).
+# shellcheck disable=SC2034 # read by the stacks' bootstrap.sh
+STARTUP_COMMON_SETTINGS=(
+  HOST PORT UVICORN_WORKERS LOG_LEVEL LOG_FORMAT TEXT_API_KEY TEXT_API_KEY_FILE
+  MAX_CONCURRENT_CONNECTIONS TOOL_MAX_BATCH TOOL_MAX_CHARS TOOL_BATCH_WAIT_MS SHUTDOWN_GRACE_S
+  GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
+  TORCH_CUDA_ARCH_LIST PYTORCH_ALLOC_CONF CUDA_DEVICE_MAX_CONNECTIONS
+  HF_HUB_OFFLINE CA_BUNDLE REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE
+  WARMUP_MAX_WAIT WARMUP_WAIT_INTERVAL WARMUP_FAIL_EXIT
+)
 
 # Set CHAT_GPU_FRAC / TOOL_GPU_FRAC for the deploy mode: chat 0.90, tool 0.90,
 # both 0.70 + 0.20. Values the user set win; a sum above 0.95 is an error.
@@ -117,20 +133,27 @@ startup_check_shm() {
   return 0
 }
 
-# The bootstrap every stack runs (its bootstrap.sh calls this): deploy mode,
-# one GPU detection, the memory fractions, the stack's env files in order, the
-# other shared decisions and checks above, then one summary line.
-# Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT
-# Arguments: stack engine env_file...   (env files are sourced in the given order)
+# The bootstrap every stack runs (its bootstrap.sh calls this): the engine
+# check, deploy mode, one GPU detection, memory fractions, the stack's env files
+# in order, the shared decisions and checks above, then one summary line.
+# Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT, ENGINE
+# Arguments: stack engine env_file...   (engine: vllm, trt, or "" for the tool
+#            stack; env files are sourced in the given order)
 # Returns:   1 on the first failure, with its message already printed
 startup_bootstrap() {
   local stack="$1" engine="$2" file
   shift 2
   settings_record_user "${STACK_SETTINGS[@]}"
+  if [[ -n "${engine}" ]]; then
+    if [[ "${ENGINE:-${engine}}" != "${engine}" ]]; then
+      log_err "[${stack}]" "ENGINE '${ENGINE}' is not served by the ${stack} image, which runs ENGINE=${engine} only; use the image of that engine (or unset ENGINE)"
+      return 1
+    fi
+    settings_default ENGINE "${engine}" image
+  fi
   init_deploy_mode "[${stack}]" "${engine}" || return 1
   gpu_init_detection || return 1
   settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
-  # Before the env files, which may derive settings from the fractions (trt's KV cache share).
   startup_memory_fractions || return 1
   for file in "$@"; do
     if [[ ! -r "${file}" ]]; then

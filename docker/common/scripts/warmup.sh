@@ -45,7 +45,7 @@ except Exception:
 
 # Print the Usage/Summary block at the top of this file.
 usage() {
-  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+  log_usage "${BASH_SOURCE[0]}"
 }
 
 # Read the wall clock.

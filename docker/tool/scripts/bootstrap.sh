@@ -3,22 +3,13 @@
 # the server starts: deploy mode, one GPU detection, env/defaults.sh, the shared
 # start-up checks. Its status is the bootstrap's status.
 
-# shellcheck source=docker/common/scripts/deploy_mode.sh
-source "${APP_ROOT:-/app}/common/scripts/deploy_mode.sh"
-# shellcheck source=docker/common/scripts/gpu.sh
-source "${APP_ROOT:-/app}/common/scripts/gpu.sh"
 # shellcheck source=docker/common/scripts/startup.sh
 source "${APP_ROOT:-/app}/common/scripts/startup.sh"
 
 # The settings `main.sh --explain` shows for this stack.
 STACK_SETTINGS=(
   DEPLOY_MODE TOOL_MODEL TOOL_MODEL_PATH TOOL_GPU_FRAC
-  HOST PORT UVICORN_WORKERS LOG_LEVEL LOG_FORMAT TEXT_API_KEY TEXT_API_KEY_FILE
-  MAX_CONCURRENT_CONNECTIONS TOOL_MAX_BATCH TOOL_MAX_CHARS TOOL_BATCH_WAIT_MS SHUTDOWN_GRACE_S
-  GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
-  TORCH_CUDA_ARCH_LIST PYTORCH_ALLOC_CONF CUDA_DEVICE_MAX_CONNECTIONS
-  HF_HUB_OFFLINE CA_BUNDLE REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE
-  WARMUP_MAX_WAIT WARMUP_WAIT_INTERVAL WARMUP_FAIL_EXIT
+  "${STARTUP_COMMON_SETTINGS[@]}"
 )
 
 # The tool stack serves no chat model: DEPLOY_MODE must be (or default to) tool.

@@ -16,7 +16,7 @@ source "${APP_ROOT}/scripts/validate_engine.sh"
 
 # Print the Usage/Summary block above.
 usage() {
-  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+  log_usage "${BASH_SOURCE[0]}"
 }
 
 main() {

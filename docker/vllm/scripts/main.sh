@@ -24,14 +24,12 @@ source "${APP_ROOT}/common/scripts/lifecycle.sh"
 # Print the Usage/Summary block above.
 # shellcheck disable=SC2329 # called by run_docker_main through its name
 usage() {
-  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+  log_usage "${BASH_SOURCE[0]}"
 }
 
 main() {
   log_check_config || exit 1
-  local status=0
-  run_docker_main vllm "${APP_ROOT}/scripts" usage direct_common -- "$@" || status=$?
-  exit "${status}"
+  run_docker_main vllm "${APP_ROOT}/scripts" usage direct_common -- "$@"
 }
 
 main "$@"

@@ -18,12 +18,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/context.sh"
 # shellcheck source=docker/common/scripts/build/validate.sh
 source "$(dirname "${BASH_SOURCE[0]}")/validate.sh"
 
-# Print the "# Usage:" / "# Summary:" block at the top of an executable.
-# Arguments: file
-build_print_usage() {
-  sed -n '2,/^set -Eeuo/p' "$1" | sed '$d; s/^# \{0,1\}//'
-}
-
 # Build (and push) the image of one stack, configured by the environment.
 # Arguments after `--` go to `docker build` as they are (never a secret).
 # Globals:   every build variable (see docker/common/README.md)
@@ -38,7 +32,7 @@ build_stack_main() {
   while (($#)); do
     case "$1" in
       -h | --help)
-        build_print_usage "${script}"
+        log_usage "${script}"
         return 0
         ;;
       --)
