@@ -167,7 +167,7 @@ main() {
   TEXT_API_KEY="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
   export TEXT_API_KEY
   run_start="${EPOCHREALTIME}"
-  CONTAINER_ID="$(container_start "${IMAGE}" "${port}")"
+  CONTAINER_ID="$(container_start "${IMAGE}" "${port}" --label "tid-demo=$$")"
   container_wait_2xx "http://127.0.0.1:${port}/healthz" "${DEMO_HEALTH_TIMEOUT:-120}" "${CONTAINER_ID}"
   cold="$(since "${run_start}")"
   log_info "healthy on port ${port} after ${cold}s"
