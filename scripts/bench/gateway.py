@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+from rawhttp import BenchHTTPError, Target  # a sibling module: its directory is on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "bench-key"
@@ -33,31 +35,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def one(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> tuple[float, float]:
+async def one(target: Target) -> tuple[float, float]:
     """One streaming request: (seconds to first chunk, chunks per second after it)."""
-    start = time.perf_counter()
-    first, chunks = 0.0, 0
-    async with client.stream("POST", url, json=BODY, headers=headers) as resp:
-        async for line in resp.aiter_lines():
-            if line.startswith("data:"):
-                chunks += 1
-                if chunks == 1:
-                    first = time.perf_counter()
-    end = time.perf_counter()
-    return first - start, (chunks - 1) / max(end - first, 1e-9)
+    res = await target.post()
+    if res.status != 200 or res.events < 2:
+        raise BenchHTTPError(f"status {res.status} with {res.events} event(s) from {target.port}")
+    return res.first_s, (res.events - 1) / max(res.total_s - res.first_s, 1e-9)
 
 
 async def run(direct: str, gateway: str, requests: int, concurrency: int) -> dict[str, list]:
-    """Interleave direct and gateway requests at the given concurrency."""
+    """Interleave direct and gateway requests at the given concurrency (one client for both)."""
+    body = json.dumps(BODY).encode()
+    targets = {"direct": Target(direct, body),
+               "gateway": Target(gateway, body, {"Authorization": f"Bearer {KEY}"})}
     results: dict[str, list] = {"direct": [], "gateway": []}
-    targets = [("direct", direct, {}), ("gateway", gateway, {"Authorization": f"Bearer {KEY}"})]
-    jobs = [targets[i % 2] for i in range(2 * requests)]
+    jobs = ["direct", "gateway"] * requests
     limit = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=None)) as client:
-        async def job(name: str, url: str, headers: dict[str, str]) -> None:
-            async with limit:
-                results[name].append(await one(client, url, headers))
-        await asyncio.gather(*(job(*j) for j in jobs))
+
+    async def job(name: str) -> None:
+        async with limit:
+            results[name].append(await one(targets[name]))
+
+    try:
+        await asyncio.gather(*(job(name) for name in ["direct", "gateway"] * concurrency))  # warm-up
+        for kept in results.values():
+            kept.clear()
+        await asyncio.gather(*(job(name) for name in jobs))
+    finally:
+        for target in targets.values():
+            await target.close()
     return results
 
 
