@@ -1,29 +1,34 @@
 """Gateway overhead: the fake streaming engine measured directly and through src.server:app.
 
 Usage: PYTHONPATH=. python3 scripts/bench/gateway.py [--requests 200] [--concurrency 16]
-Starts the app (DEPLOY_MODE=chat, tests/apps/fake_openai.py as CHAT_ENGINE_CMD) on free ports,
-runs the same streaming requests directly and through the app, interleaved, and prints the median
-time to first chunk (TTFC), chunks per second and the ratios. Not part of the test suite.
+Starts the app as the images do (uvicorn with server.sh's options; DEPLOY_MODE=chat,
+tests/apps/fake_openai.py as CHAT_ENGINE_CMD) on free ports, sends the same streaming requests
+directly and through the app, interleaved, with one lean client (rawhttp.py), and prints the
+median time to first chunk (TTFC), chunks per second and the ratios. Not part of the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 from rawhttp import BenchHTTPError, Target  # a sibling module: its directory is on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVER_SH = ROOT / "docker/common/scripts/server.sh"
 KEY = "bench-key"
 BODY = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
 
@@ -57,7 +62,8 @@ async def run(direct: str, gateway: str, requests: int, concurrency: int) -> dic
             results[name].append(await one(targets[name]))
 
     try:
-        await asyncio.gather(*(job(name) for name in ["direct", "gateway"] * concurrency))  # warm-up
+        # Warm-up: open the connections, let both servers reach a steady state.
+        await asyncio.gather(*(job(name) for name in ["direct", "gateway"] * concurrency))
         for kept in results.values():
             kept.clear()
         await asyncio.gather(*(job(name) for name in jobs))
@@ -77,7 +83,33 @@ def wait_ready(url: str, timeout: float = 60) -> None:
         except httpx.HTTPError:
             pass  # not listening yet
         time.sleep(0.1)
-    raise SystemExit(f"gateway.py: the app at {url} was not ready within {timeout}s")
+    raise SystemExit(f"bench: the app at {url} was not ready within {timeout}s")
+
+
+@contextlib.contextmanager
+def running_app(env: dict[str, str]) -> Iterator[str]:
+    """Run the app with uvicorn's options from server.sh (resolve_uvicorn_cmd); yield its URL."""
+    port = free_port()
+    env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "APP_ROOT": str(ROOT),
+           "HOST": "127.0.0.1", "PORT": str(port),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    script = 'source "$1" && resolve_uvicorn_cmd "$2" && printf "%s\\0" "${UVICORN_CMD[@]}"'
+    found = subprocess.run(["bash", "-c", script, "bench", str(SERVER_SH), str(ROOT)], env=env,
+                           capture_output=True, timeout=120, check=False)
+    if found.returncode != 0:
+        raise SystemExit(f"bench: server.sh found no uvicorn command: {found.stderr.decode()}")
+    argv = found.stdout.decode().split("\0")[:-1]
+    print(f"app: {shlex.join(argv)}", flush=True)
+    # The app's access log goes where server.sh sends it in a container (stderr), here nowhere.
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True,
+                            stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def main() -> int:
@@ -88,25 +120,14 @@ def main() -> int:
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.01)
     args = parser.parse_args()
-    port, engine_port = free_port(), free_port()
+    engine_port = free_port()
     engine_cmd = (f"{sys.executable} {ROOT / 'tests/apps/fake_openai.py'} --port {engine_port} "
                   f"--chunks {args.chunks} --delay {args.delay}")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TEXT_API_KEY": KEY, "DEPLOY_MODE": "chat",
-           "CHAT_ENGINE_PORT": str(engine_port), "CHAT_ENGINE_CMD": engine_cmd,
-           "MAX_CONCURRENT_CONNECTIONS": "1000", "PORT": str(port)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "src.server:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}")
+    env = {"TEXT_API_KEY": KEY, "DEPLOY_MODE": "chat", "CHAT_ENGINE_PORT": str(engine_port),
+           "CHAT_ENGINE_CMD": engine_cmd, "MAX_CONCURRENT_CONNECTIONS": "1000"}
+    with running_app(env) as url:
         results = asyncio.run(run(f"http://127.0.0.1:{engine_port}/v1/chat/completions",
-                                  f"http://127.0.0.1:{port}/v1/chat/completions",
-                                  args.requests, args.concurrency))
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+                                  f"{url}/v1/chat/completions", args.requests, args.concurrency))
     ttfc = {k: statistics.median(r[0] for r in v) * 1000 for k, v in results.items()}
     rate = {k: statistics.median(r[1] for r in v) for k, v in results.items()}
     print(f"{args.requests} requests each, concurrency {args.concurrency}, {args.chunks} chunks, "

@@ -23,12 +23,13 @@ class BenchHTTPError(RuntimeError):
 
 @dataclass
 class Result:
-    """One response: its status, when its first event and its end arrived, its event count."""
+    """One response: status, seconds to its first event and to its end, event count, body."""
 
     status: int
     first_s: float
     total_s: float
     events: int
+    body: bytes
 
 
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -56,8 +57,9 @@ class Target:
         start = time.perf_counter()
         writer.write(self.request)
         status, keep, body = await _read_head(reader)
-        first, events = 0.0, 0
+        first, events, pieces = 0.0, 0, []
         async for piece in body:
+            pieces.append(piece)
             if not first and EVENT in piece:
                 first = time.perf_counter()
             events += piece.count(EVENT)
@@ -66,7 +68,7 @@ class Target:
             self.idle.append(conn)
         else:
             writer.close()
-        return Result(status, (first or end) - start, end - start, events)
+        return Result(status, (first or end) - start, end - start, events, b"".join(pieces))
 
     async def close(self) -> None:
         """Close every idle connection."""
