@@ -79,7 +79,7 @@ class Runtime:
         if self.settings.serves_tool:
             s = self.settings
             self.tool = ToolEngine(s.tool_model_path, s.tool_max_batch, s.tool_batch_wait_ms,
-                                   s.tool_gpu_frac)
+                                   s.tool_gpu_frac, lambda: self.health.in_flight)
             self._spawn(self._load_tool(self.tool))
 
     def _spawn(self, coro: Any) -> None:

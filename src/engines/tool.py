@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,26 +21,39 @@ class ToolModelError(RuntimeError):
 
 @dataclass
 class _Item:
-    """One text waiting for a forward pass, and the future its result goes to."""
+    """One text waiting for a forward pass, the future its result goes to, the call it is from."""
 
     text: str
     future: asyncio.Future[dict[str, Any]] = field(repr=False)
+    call: int = 0
 
 
 class ToolEngine:
     """AutoTokenizer + AutoModelForSequenceClassification behind an asyncio micro-batcher."""
 
     def __init__(
-        self, model_dir: str, max_batch: int, wait_ms: float, gpu_frac: float | None = None
+        self,
+        model_dir: str,
+        max_batch: int,
+        wait_ms: float,
+        gpu_frac: float | None = None,
+        in_flight: Callable[[], int] | None = None,
     ) -> None:
-        """Remember the model directory and the batching limits; load() does the work."""
+        """Remember the model directory and the batching limits; load() does the work.
+
+        in_flight: how many requests the server has in flight; a batch stops collecting as
+        soon as all of them are in it (no one else can join). None: always wait up to wait_ms.
+        """
         self.model_dir = model_dir
         self.max_batch = max_batch
         self.wait_s = wait_ms / 1000.0
         self.gpu_frac = gpu_frac
+        self.in_flight = in_flight
         self.forward_passes = 0
+        self._calls = itertools.count(1)
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
         self._model: Any = None
         self._tokenizer: Any = None
         self._device = "cpu"
@@ -44,6 +61,10 @@ class ToolEngine:
 
     def load(self) -> None:
         """Load tokenizer and model (blocking; call it in a thread), on CUDA when available."""
+        # OpenMP workers spin while idle by default; beside the event loop on a small CPU box
+        # they take the core the loop needs (tool benchmark, 2 cores: 4.5 -> 1.5 ms of CPU per
+        # lone request). Read when torch is first imported, which in the served app is here.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -78,16 +99,24 @@ class ToolEngine:
         return [str(id2label[i]) for i in range(len(id2label))]
 
     def start(self) -> None:
-        """Start the batching task on the running loop (with a queue bound to that loop)."""
+        """Start the batching task on the running loop, and the one thread forward passes use.
+
+        One thread for every pass: torch keeps its intra-op thread pool per calling thread, so
+        a pool of callers would each bring their own.
+        """
         self._queue = asyncio.Queue()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tool-forward")
         self._worker = asyncio.create_task(self._run(), name="tool-batcher")
 
     async def stop(self) -> None:
-        """Stop the batching task; requests still queued fail."""
+        """Stop the batching task and its thread; requests still queued fail."""
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=True)
+            self._thread = None
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if not item.future.done():
@@ -96,19 +125,25 @@ class ToolEngine:
     async def classify(self, texts: list[str]) -> list[dict[str, Any]]:
         """Classify texts; they join whatever batch is being collected."""
         loop = asyncio.get_running_loop()
-        items = [_Item(text, loop.create_future()) for text in texts]
+        call = next(self._calls)
+        items = [_Item(text, loop.create_future(), call) for text in texts]
         for item in items:
             self._queue.put_nowait(item)
         return list(await asyncio.gather(*(i.future for i in items)))
 
     async def _collect(self) -> list[_Item]:
-        """Wait for one item, then gather more for at most wait_s, up to max_batch."""
+        """Wait for one item, then gather more for at most wait_s, up to max_batch.
+
+        Stops early when every request in flight is already in the batch.
+        """
         batch = [await self._queue.get()]
         deadline = asyncio.get_running_loop().time() + self.wait_s
         while len(batch) < self.max_batch:
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 continue
+            if self.in_flight is not None and self.in_flight() <= len({i.call for i in batch}):
+                break
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 break
@@ -125,7 +160,8 @@ class ToolEngine:
             if not batch:
                 continue
             try:
-                results = await asyncio.to_thread(self._forward, [i.text for i in batch])
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self._forward, [i.text for i in batch])
             except Exception as exc:  # a failed pass fails its requests, not the batcher
                 log.error("tool forward pass failed: %s", exc)
                 results = [exc] * len(batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,63 @@ def test_broken_model_directory_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ToolModelError, match="cannot be loaded"):
         ToolEngine(str(tmp_path), max_batch=1, wait_ms=0).load()
+
+
+def test_a_lone_request_does_not_wait_for_the_batch_window(tiny_model_dir: Path) -> None:
+    # A 5 s window, but the server reports one request in flight: the one already in the batch.
+    tool = ToolEngine(str(tiny_model_dir), max_batch=32, wait_ms=5000, in_flight=lambda: 1)
+    tool.load()
+
+    async def timed() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await _classify(tool, [["a good movie"]])
+        return loop.time() - start
+
+    assert asyncio.run(timed()) < 2.5, "a lone request waited for the batch window"
+    assert tool.forward_passes == 1
+
+
+def test_the_batch_waits_for_requests_still_in_flight(tiny_model_dir: Path) -> None:
+    # Two requests in flight, the second arrives 50 ms after the first: one pass serves both.
+    tool = ToolEngine(str(tiny_model_dir), max_batch=32, wait_ms=5000, in_flight=lambda: 2)
+    tool.load()
+
+    async def late() -> list[dict]:
+        await asyncio.sleep(0.05)
+        return await tool.classify(["bad weather"])
+
+    async def both() -> list[list[dict]]:
+        tool.start()
+        try:
+            return await asyncio.gather(tool.classify(["a good movie"]), late())
+        finally:
+            await tool.stop()
+
+    assert [len(r) for r in asyncio.run(both())] == [1, 1]
+    assert tool.forward_passes == 1
+
+
+def test_forward_passes_run_on_one_dedicated_thread(engine: ToolEngine) -> None:
+    threads: set[tuple[str, int]] = set()
+    forward = engine._forward
+
+    def spy(texts: list[str]) -> list[dict]:
+        threads.add((threading.current_thread().name, threading.get_ident()))
+        return forward(texts)
+
+    async def one_at_a_time() -> None:
+        engine.start()
+        try:
+            for text in ("good", "bad", "ok"):
+                await engine.classify([text])
+        finally:
+            await engine.stop()
+
+    engine._forward = spy  # type: ignore[method-assign]
+    try:
+        asyncio.run(one_at_a_time())
+    finally:
+        del engine._forward
+    assert len(threads) == 1, threads
+    assert next(iter(threads))[0].startswith("tool-forward"), threads
