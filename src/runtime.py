@@ -13,7 +13,7 @@ import time
 from types import FrameType
 from typing import Any
 
-from src.config.settings import Settings
+from src.config.settings import Settings, log_settings
 from src.engines.chat import ChatEngine
 from src.engines.tool import ToolEngine, ToolModelError
 from src.health import EngineState, Health
@@ -37,14 +37,14 @@ def setup_logging() -> None:
     logger = logging.getLogger("src")
     if logger.handlers:
         return
+    level, as_json = log_settings(os.environ)
     handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("LOG_FORMAT", "text") == "json":
+    if as_json:
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("[server] %(levelname)s %(message)s"))
     logger.addHandler(handler)
-    level = os.environ.get("LOG_LEVEL", "info").upper()
-    logger.setLevel(level if level in ("DEBUG", "INFO", "WARN", "ERROR") else "INFO")
+    logger.setLevel(level)
     logger.propagate = False
 
 
@@ -89,12 +89,17 @@ class Runtime:
         task.add_done_callback(self._tasks.discard)
 
     async def _load_tool(self, tool: ToolEngine) -> None:
-        """Load the tool model off the event loop; a failure is fatal."""
+        """Load the tool model off the event loop; any failure is fatal (the app exits 1)."""
         try:
             await asyncio.to_thread(tool.load)
-        except ToolModelError as exc:
+        except Exception as exc:  # a corrupt file, CUDA out of memory...: all end the app
             self.health.set("tool", EngineState.FAILED)
-            log.error("%s", exc)
+            if isinstance(exc, ToolModelError):
+                log.error("%s", exc)
+            else:
+                first = (str(exc).splitlines() or [""])[0]
+                log.error("the tool model in %s failed to load: %s: %s",
+                          self.settings.tool_model_path, type(exc).__name__, first)
             self.fatal(1)
             return
         tool.start()

@@ -86,7 +86,8 @@ class CompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     model: str | None = None
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]] = Field(
+        description="text, texts, token ids, or lists of token ids")
     stream: bool = False
 
 

@@ -110,17 +110,29 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
             raise ApiError(401, "missing or invalid API key: send 'Authorization: Bearer <key>' "
                            "or 'X-API-Key: <key>'", "invalid_api_key")
 
-    def engine_ready(name: str, other_mode: str) -> None:
-        if name not in runtime.health.states:
-            raise ApiError(404, f"the {name} model is not deployed (DEPLOY_MODE="
-                           f"{settings.deploy_mode}); DEPLOY_MODE={other_mode} or both serves "
-                           "this route", "not_found_error")
+    def deployed(name: str) -> Any:
+        """A route dependency: 404 when the engine is not deployed, before the body is read."""
+
+        async def check() -> None:
+            if name not in runtime.health.states:
+                raise ApiError(404, f"the {name} model is not deployed (DEPLOY_MODE="
+                               f"{settings.deploy_mode}); DEPLOY_MODE={name} or both serves "
+                               "this route", "not_found_error")
+
+        return Depends(check)
+
+    def engine_ready(name: str) -> None:
         state = runtime.health.states[name]
         if state is not EngineState.READY:
             raise ApiError(503, f"the {name} engine is {state.value}", "engine_unavailable",
                            {"Retry-After": RETRY_AFTER_S})
 
     authed: dict[str, Any] = {"dependencies": [Depends(require_key)], "responses": ERROR_RESPONSES}
+    # FastAPI runs route dependencies before it validates the body: auth, then deployment.
+    chat_route: dict[str, Any] = {"dependencies": [Depends(require_key), deployed("chat")],
+                                  "responses": {**ERROR_RESPONSES, **PROXIED_RESPONSES}}
+    tool_route: dict[str, Any] = {"dependencies": [Depends(require_key), deployed("tool")],
+                                  "responses": ERROR_RESPONSES}
 
     @app.get("/livez", tags=["health"])
     async def livez() -> dict[str, str]:
@@ -146,34 +158,34 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
         data = [{"id": n, "object": "model", "owned_by": kind} for n, kind in names]
         return {"object": "list", "data": data}
 
-    async def to_chat(path: str, body: ChatCompletionRequest | CompletionRequest) -> Response:
-        engine_ready("chat", "chat")
+    async def to_chat(path: str, body: ChatCompletionRequest | CompletionRequest,
+                      request: Request) -> Response:
+        engine_ready("chat")
         payload = body.model_dump(mode="json", exclude_unset=True)
         payload["model"] = body.model or settings.served_model_name
         if runtime.chat is None:  # deployed but not created: only before the lifespan ran
             raise ApiError(503, "the chat engine is not started", "engine_unavailable")
         try:
-            return await runtime.chat.proxy(path, json.dumps(payload).encode())
+            return await runtime.chat.proxy(path, json.dumps(payload).encode(), body.stream,
+                                           request.receive)
         except httpx.HTTPError:
             raise ApiError(503, "the chat engine is not answering", "engine_unavailable",
                            {"Retry-After": RETRY_AFTER_S}) from None
 
-    @app.post("/v1/chat/completions", dependencies=authed["dependencies"],
-              responses={**ERROR_RESPONSES, **PROXIED_RESPONSES})
-    async def chat_completions(body: ChatCompletionRequest) -> Response:
+    @app.post("/v1/chat/completions", **chat_route)
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         """OpenAI chat completions, proxied to the chat engine (SSE when stream=true)."""
-        return await to_chat("/v1/chat/completions", body)
+        return await to_chat("/v1/chat/completions", body, request)
 
-    @app.post("/v1/completions", dependencies=authed["dependencies"],
-              responses={**ERROR_RESPONSES, **PROXIED_RESPONSES})
-    async def completions(body: CompletionRequest) -> Response:
+    @app.post("/v1/completions", **chat_route)
+    async def completions(body: CompletionRequest, request: Request) -> Response:
         """OpenAI completions, proxied to the chat engine (SSE when stream=true)."""
-        return await to_chat("/v1/completions", body)
+        return await to_chat("/v1/completions", body, request)
 
-    @app.post("/v1/classify", response_model=ClassifyResponse, **authed)
+    @app.post("/v1/classify", response_model=ClassifyResponse, **tool_route)
     async def classify(body: ClassifyRequest) -> dict[str, Any]:
         """Classify one text or a list of texts with the tool model."""
-        engine_ready("tool", "tool")
+        engine_ready("tool")
         texts = [body.input] if isinstance(body.input, str) else body.input
         problem = check_texts(texts, settings)
         if problem:
@@ -188,7 +200,7 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
 
 
 def check_texts(texts: list[str], settings: Settings) -> str | None:
-    """What is wrong with a classify input (empty, too many, too long); None when fine."""
+    """What is wrong with a classify input (empty, too long, not text); None when fine."""
     if not texts:
         return "input must hold at least one text"
     if len(texts) > settings.tool_max_batch:
@@ -199,6 +211,11 @@ def check_texts(texts: list[str], settings: Settings) -> str | None:
         if len(text) > settings.tool_max_chars:
             return (f"input[{i}] has {len(text)} characters; at most "
                     f"TOOL_MAX_CHARS={settings.tool_max_chars}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (f"input[{i}] is not valid Unicode text: a lone surrogate at character "
+                    f"{exc.start} (JSON escapes like \\ud800 must come in pairs)")
     return None
 
 

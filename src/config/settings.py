@@ -36,6 +36,7 @@ class Settings:
     chat_max_len: int | None = None
     chat_quantization: str | None = None
     kv_dtype: str | None = None
+    chat_attention_backend: str | None = None
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
     tensor_parallel_size: int = 1
@@ -43,6 +44,7 @@ class Settings:
     chat_engine_cmd: tuple[str, ...] = ()
     chat_health_interval_s: float = 5.0
     chat_health_timeout_s: float = 5.0
+    chat_health_failures: int = 3
     shutdown_grace_s: float = 15.0
     engine_stop_timeout: float = 20.0
     max_concurrent_connections: int = 64
@@ -118,10 +120,18 @@ def _word(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def log_settings(env: Mapping[str, str]) -> tuple[str, bool]:
+    """LOG_LEVEL as a logging level name (info when unset or unknown) and LOG_FORMAT=json."""
+    level = _get(env, "LOG_LEVEL").upper() or "INFO"
+    level = {"WARN": "WARNING"}.get(level, level)
+    return (level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+            _get(env, "LOG_FORMAT") == "json")
+
+
 def load_api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
     """The accepted API keys from TEXT_API_KEY or the file named by TEXT_API_KEY_FILE."""
     inline, path = env.get("TEXT_API_KEY", ""), _get(env, "TEXT_API_KEY_FILE")
-    if inline.strip() and path:
+    if inline.replace(",", "").strip() and path:
         raise SettingsError("TEXT_API_KEY and TEXT_API_KEY_FILE are both set; set only one")
     source = "TEXT_API_KEY"
     if path:
@@ -174,6 +184,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         chat_max_len=_number(env, "CHAT_MAX_LEN", int, 16),
         chat_quantization=_word(env, "CHAT_QUANTIZATION"),
         kv_dtype=_choice(env, "KV_DTYPE", KV_DTYPES, "auto") if _get(env, "KV_DTYPE") else None,
+        chat_attention_backend=_word(env, "CHAT_ATTENTION_BACKEND"),
         max_num_seqs=_number(env, "MAX_NUM_SEQS", int, 1),
         max_num_batched_tokens=_number(env, "MAX_NUM_BATCHED_TOKENS", int, 1),
         tensor_parallel_size=_int(env, "TENSOR_PARALLEL_SIZE", 1, 1, 64),
@@ -181,6 +192,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         chat_engine_cmd=_engine_cmd(env),
         chat_health_interval_s=_float(env, "CHAT_HEALTH_INTERVAL_S", 5.0, 0.05),
         chat_health_timeout_s=_float(env, "CHAT_HEALTH_TIMEOUT_S", 5.0, 0.05),
+        chat_health_failures=_int(env, "CHAT_HEALTH_FAILURES", 3, 0, 1000),
         shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 15.0, 0.0),
         engine_stop_timeout=_float(env, "ENGINE_STOP_TIMEOUT", 20.0, 0.0),
         max_concurrent_connections=_int(env, "MAX_CONCURRENT_CONNECTIONS", 64, 1),

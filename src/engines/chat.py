@@ -10,12 +10,14 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from typing import Any
 
 import anyio
 import httpx
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Message
 
 from src.config.settings import Settings
 from src.health import EngineState
@@ -43,6 +45,8 @@ def build_engine_argv(s: Settings) -> list[str]:
             "--max-model-len": s.chat_max_len,
             "--quantization": s.chat_quantization,
             "--kv-cache-dtype": s.kv_dtype,
+            # vLLM >= 0.13 ignores the VLLM_ATTENTION_BACKEND variable; the flag is the way.
+            "--attention-config.backend": s.chat_attention_backend,
             "--max-num-seqs": s.max_num_seqs,
             "--max-num-batched-tokens": s.max_num_batched_tokens,
         }
@@ -133,8 +137,12 @@ class ChatEngine:
         return resp.status_code == 200
 
     async def _watch_health(self) -> None:
-        """Poll fast while loading, then every CHAT_HEALTH_INTERVAL_S; report ready or failed."""
-        ready_once = False
+        """Poll fast while loading, then every CHAT_HEALTH_INTERVAL_S; report ready or failed.
+
+        Once ready, CHAT_HEALTH_FAILURES failed checks in a row (a hung engine) end the app
+        with status 1, so that the container is restarted; 0 never does.
+        """
+        ready_once, failures, limit = False, 0, self.settings.chat_health_failures
         while True:
             ok = await self._healthy()
             if self._stopping:
@@ -142,12 +150,18 @@ class ChatEngine:
             if ok:
                 if not ready_once:
                     log.info("chat engine ready")
-                ready_once = True
+                ready_once, failures = True, 0
                 self.set_state(EngineState.READY)
             elif ready_once:
-                log.warning("chat engine health check failed (no 200 within %ss)",
-                            self.settings.chat_health_timeout_s)
+                failures += 1
+                log.warning("chat engine health check failed (no 200 within %ss; %d in a row)",
+                            self.settings.chat_health_timeout_s, failures)
                 self.set_state(EngineState.FAILED)
+                if failures == limit:
+                    log.error("chat engine failed %d health checks in a row "
+                              "(CHAT_HEALTH_FAILURES=%d): it is hung", failures, limit)
+                    self.on_exit(1)
+                    return
             interval = self.settings.chat_health_interval_s
             await asyncio.sleep(interval if ready_once else min(interval, 0.5))
 
@@ -187,24 +201,65 @@ class ChatEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.client.aclose()
 
-    async def proxy(self, path: str, body: bytes) -> Response:
-        """Forward a POST to the engine; stream server-sent events through as they arrive."""
+    async def proxy(self, path: str, body: bytes, stream: bool,
+                    receive: Callable[[], Awaitable[Message]]) -> Response:
+        """Forward a POST to the engine: server-sent events go through as they arrive.
+
+        A stream=true answer starts at once and _relay passes a disconnect on. Any other answer
+        comes whole, after the engine has generated it all: it is awaited against the client's
+        receive (whose next message after the body is the disconnect), so a client that leaves
+        cancels the upstream request there too.
+        """
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(self.base_url + path)
         request = httpx.Request("POST", url, content=body, headers=PROXY_HEADERS,
                                 extensions={"timeout": PROXY_TIMEOUT})
+        if stream:
+            return await self._respond(request)
+        return await _unless_gone(self._respond(request), receive)
+
+    async def _respond(self, request: httpx.Request) -> Response:
+        """Send the request; relay an event stream, or read a whole answer."""
         upstream = await self.transport.handle_async_request(request)
         media = upstream.headers.get("content-type", "application/json")
         if not media.startswith("text/event-stream"):
-            content = await upstream.aread()
-            await upstream.aclose()
+            try:
+                content = await upstream.aread()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await upstream.aclose()
             return Response(content, status_code=upstream.status_code, media_type=media)
         return StreamingResponse(
             _relay(upstream), status_code=upstream.status_code, media_type=media,
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             background=BackgroundTask(upstream.aclose),
         )
+
+
+async def _unless_gone(work: Coroutine[Any, Any, Response],
+                       receive: Callable[[], Awaitable[Message]]) -> Response:
+    """work's response; when the client disconnects first, work is cancelled (499, unsent)."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(receive))
+    finished = False
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+        finished = task.done()
+    finally:
+        gone.cancel()
+        if not finished:
+            task.cancel()  # closes the upstream connection: the engine sees the disconnect
+    if finished:
+        return task.result()
+    log.info("client disconnected; the chat engine request is cancelled")
+    return Response(b"", status_code=499)
+
+
+async def _disconnected(receive: Callable[[], Awaitable[Message]]) -> None:
+    """Return when the client disconnects."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:

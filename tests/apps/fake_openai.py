@@ -1,7 +1,7 @@
 """A small OpenAI-compatible streaming server for tests and benchmarks (a stand-in chat engine).
 
 Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S]
-         [--ready-after S] [--crash-after S] [--hang-health-after S]
+         [--ready-after S] [--crash-after S] [--hang-health-after S] [--answer-after S]
 GET /stats reports streams started / completed / cancelled, its pid and whether secrets reached it.
 """
 
@@ -48,6 +48,16 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
         body = await request.json()
         model = body.get("model", "fake")
         if not body.get("stream"):
+            # The whole answer after --answer-after seconds; a client leaving before that is
+            # counted as cancelled.
+            stats["started"] += 1
+            deadline = time.monotonic() + opts.answer_after
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                if await request.is_disconnected():
+                    stats["cancelled"] += 1
+                    return JSONResponse({}, status_code=499)
+            stats["completed"] += 1
             text = " ".join(f"tok{i}" for i in range(opts.chunks))
             choice = {"index": 0, "finish_reason": "stop"}
             choice.update({"message": {"role": "assistant", "content": text}} if kind == "chat"
@@ -94,6 +104,7 @@ def main() -> None:
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--crash-after", type=float, default=None)
     parser.add_argument("--hang-health-after", type=float, default=None)
+    parser.add_argument("--answer-after", type=float, default=0.0)
     opts = parser.parse_args()
     if opts.crash_after is not None:
         def crash() -> None:

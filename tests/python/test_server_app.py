@@ -110,3 +110,20 @@ def test_undeployed_chat_routes_are_404_naming_the_mode(client: TestClient, path
     assert "DEPLOY_MODE=chat or both" in resp.json()["error"]["message"]
     # Without a key the route says nothing about the deployment.
     assert client.post(path, json=body).status_code == 401
+
+
+def test_a_lone_surrogate_fails_only_its_own_request(client: TestClient) -> None:
+    # Sent raw: the escaped pair-less surrogate reaches the app as a str it cannot tokenize.
+    raw = b'{"input": "bad \\udc00 text"}'
+    resp = client.post("/v1/classify", content=raw, headers={**BEARER,
+                       "content-type": "application/json"})
+    assert resp.status_code == 400 and "lone surrogate" in resp.text
+    assert client.post("/v1/classify", json={"input": "fine"}, headers=BEARER).status_code == 200
+
+
+@pytest.mark.parametrize("body", [{}, {"messages": "nope"}, {"prompt": 3}])
+def test_undeployed_route_is_404_before_the_body_is_checked(client: TestClient, body: dict) -> None:
+    for path in ("/v1/chat/completions", "/v1/completions"):
+        resp = client.post(path, json=body, headers=BEARER)
+        assert resp.status_code == 404, resp.text
+        assert "not deployed" in resp.json()["error"]["message"]

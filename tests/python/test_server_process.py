@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 import httpx
 from conftest import TEST_KEY, AppProcess, pid_gone, wait_until
@@ -43,13 +46,60 @@ def test_health_goes_loading_ready_then_crash_exits_non_zero(app_process: StartA
 
 
 def test_hung_engine_turns_health_to_failed(app_process: StartApp) -> None:
-    app = app_process("--hang-health-after 2")
+    app = app_process("--hang-health-after 2", CHAT_HEALTH_FAILURES="0")
     app.wait_ready()
     wait_until(lambda: app.health() == 503, 10, "/healthz 503 once the engine hangs")
     assert app.get("/healthz").json() == {"status": "failed", "engines": {"chat": "failed"}}
     assert app.get("/livez").status_code == 200
     resp = httpx.post(app.url + "/v1/completions", json={"prompt": "x"}, headers=AUTH, timeout=5)
     assert resp.status_code == 503 and resp.headers["retry-after"]
+    assert app.proc.poll() is None  # CHAT_HEALTH_FAILURES=0: never exits on its own
+
+
+def test_hung_engine_ends_the_app_after_failed_checks_in_a_row(app_process: StartApp) -> None:
+    app = app_process("--hang-health-after 1.5", CHAT_HEALTH_FAILURES="3")
+    app.wait_ready()
+    engine_pid = app.engine_stats()["pid"]
+    assert app.wait_exit() == 1
+    out = app.output()
+    assert "failed 3 health checks in a row (CHAT_HEALTH_FAILURES=3): it is hung" in out
+    assert "Traceback" not in out
+    wait_until(lambda: pid_gone(engine_pid), 10, "the hung engine to be gone")
+
+
+def test_completion_prompts_as_token_ids_pass_through(app_process: StartApp) -> None:
+    app = app_process()
+    app.wait_ready()
+    for prompt in ([1, 2, 3], [[1, 2], [3]], ["a", "b"]):
+        resp = httpx.post(app.url + "/v1/completions", json={"prompt": prompt}, headers=AUTH,
+                          timeout=5)
+        assert resp.status_code == 200, resp.text
+    bad = httpx.post(app.url + "/v1/completions", json={"prompt": [1.5]}, headers=AUTH, timeout=5)
+    assert bad.status_code == 422
+
+
+def test_client_leaving_a_non_streamed_request_cancels_upstream(app_process: StartApp) -> None:
+    app = app_process("--answer-after 20")
+    app.wait_ready()
+    with contextlib.suppress(httpx.ReadTimeout):
+        httpx.post(app.url + "/v1/completions", json={"prompt": "x"}, headers=AUTH, timeout=0.5)
+    wait_until(lambda: app.engine_stats()["cancelled"] == 1, 10, "the engine to see the cancel")
+    assert app.engine_stats()["completed"] == 0
+    # the slot is free again: a quick answer still comes through
+    assert httpx.get(app.url + "/v1/models", headers=AUTH, timeout=5).status_code == 200
+
+
+def test_tool_model_that_fails_to_load_ends_the_app(app_process: StartApp, tmp_path: Path,
+                                                     tiny_model_dir: Path) -> None:
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_model_dir, broken)
+    weights = next(broken.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])  # a truncated download
+    app = app_process(DEPLOY_MODE="tool", TOOL_MODEL_PATH=str(broken))
+    assert app.wait_exit(timeout=60) == 1
+    out = app.output()
+    assert f"the tool model in {broken} failed to load" in out or "cannot be loaded" in out
+    assert "Traceback" not in out
 
 
 def test_stream_arrives_incrementally_and_child_gets_no_secret(app_process: StartApp) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from src.config.settings import SettingsError, load_settings
+from src.config.settings import SettingsError, load_settings, log_settings
 
 KEY = {"TEXT_API_KEY": "k1"}
 
@@ -62,6 +62,7 @@ def test_keys_never_show_in_repr() -> None:
         ({**KEY, "CHAT_QUANTIZATION": "awq; rm"}, "CHAT_QUANTIZATION='awq; rm' is not valid"),
         ({**KEY, "CHAT_ENGINE_CMD": "python 'x"}, "CHAT_ENGINE_CMD=\"python 'x\" cannot be split"),
         ({**KEY, "PORT": "8001"}, "CHAT_ENGINE_PORT=8001 equals PORT"),
+        ({**KEY, "CHAT_HEALTH_FAILURES": "-1"}, "CHAT_HEALTH_FAILURES='-1' is not valid"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -78,3 +79,25 @@ def test_key_file_error_does_not_leak_the_inline_key() -> None:
 
 def test_port_clash_ignored_without_chat() -> None:
     assert load_settings({**KEY, "PORT": "8001", "DEPLOY_MODE": "tool"}).deploy_mode == "tool"
+
+
+def test_a_blank_inline_key_beside_a_key_file_is_ignored(tmp_path: Path) -> None:
+    # As lifecycle_require_api_key does: TEXT_API_KEY of blanks and commas counts as unset.
+    key_file = tmp_path / "keys"
+    key_file.write_text("k\n")
+    env = {"TEXT_API_KEY": " , ", "TEXT_API_KEY_FILE": str(key_file)}
+    assert load_settings(env).api_keys == ("k",)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, ("INFO", False)), ({"LOG_LEVEL": "warn", "LOG_FORMAT": "json"}, ("WARNING", True)),
+     ({"LOG_LEVEL": " Debug "}, ("DEBUG", False)), ({"LOG_LEVEL": "loud"}, ("INFO", False))],
+)
+def test_log_settings_follow_logs_sh(env: dict[str, str], expected: tuple[str, bool]) -> None:
+    assert log_settings(env) == expected
+
+
+def test_chat_health_failures_default_and_off() -> None:
+    assert load_settings(KEY).chat_health_failures == 3
+    assert load_settings({**KEY, "CHAT_HEALTH_FAILURES": "0"}).chat_health_failures == 0

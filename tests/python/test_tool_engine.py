@@ -58,9 +58,18 @@ def test_concurrent_requests_share_forward_passes(engine: ToolEngine) -> None:
 def test_batches_never_exceed_max_batch(tiny_model_dir: Path) -> None:
     tool = ToolEngine(str(tiny_model_dir), max_batch=4, wait_ms=50)
     tool.load()
+    sizes: list[int] = []
+    forward = tool._forward
+
+    def counted(texts: list[str]) -> list[dict]:
+        sizes.append(len(texts))
+        return forward(texts)
+
+    tool._forward = counted  # type: ignore[method-assign]
     results = asyncio.run(_classify(tool, [["good"]] * 10))
     assert len(results) == 10
-    assert tool.forward_passes >= 3  # 10 texts, at most 4 per pass
+    assert sum(sizes) == 10 and max(sizes) <= 4, sizes  # every text once, at most 4 per pass
+    assert max(sizes) > 1, sizes  # and they were batched
 
 
 def test_missing_model_directory_is_a_clear_error(tmp_path: Path) -> None:
