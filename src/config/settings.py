@@ -11,6 +11,8 @@ from pathlib import Path
 DEPLOY_MODES = ("chat", "tool", "both")
 ENGINES = ("vllm", "trt")
 KV_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
+# Variables whose values are secrets: never in argv, logs, labels, manifests or a child's env.
+SECRET_VARS = ("TEXT_API_KEY", "HF_TOKEN", "DOCKER_PASSWORD", "DOCKER_TOKEN")
 _WORD = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 

@@ -19,12 +19,13 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
-from src.config.settings import Settings
+from src.config.settings import SECRET_VARS, Settings
 from src.health import EngineState
 
 log = logging.getLogger("src.engines.chat")
 
-SECRET_VARS = ("TEXT_API_KEY", "TEXT_API_KEY_FILE", "HF_TOKEN", "DOCKER_PASSWORD", "DOCKER_TOKEN")
+# The child needs no key, nor where the keys are.
+CHILD_DROPS = frozenset((*SECRET_VARS, "TEXT_API_KEY_FILE"))
 HEALTH_PATH = "/health"
 TAIL_LINES = 20
 PROXY_HEADERS = {"content-type": "application/json"}
@@ -69,7 +70,7 @@ def build_engine_argv(s: Settings) -> list[str]:
 
 def child_env(env: Mapping[str, str]) -> dict[str, str]:
     """The environment for the child: ours without the secrets it has no use for."""
-    return {k: v for k, v in env.items() if k not in SECRET_VARS}
+    return {k: v for k, v in env.items() if k not in CHILD_DROPS}
 
 
 class ChatEngine:
