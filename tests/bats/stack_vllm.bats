@@ -59,7 +59,7 @@ start_on() {
   assert_equal "$(server_env CHAT_GPU_FRAC)/$(server_env TOOL_GPU_FRAC)" 0.70/0.20
   assert_equal "$(server_env SERVED_MODEL_NAME)/$(server_env CHAT_ENGINE_PORT)" Qwen/Qwen3-8B/8001
   assert_equal "$(server_env HF_HUB_OFFLINE)" 1
-  assert_equal "$(server_env VLLM_ATTENTION_BACKEND)" "<unset>"
+  assert_equal "$(server_env CHAT_ATTENTION_BACKEND)" "<unset>"
   assert_equal "$(server_env CHAT_QUANTIZATION)" "<unset>"
   assert_equal "$(stub_call_count nvidia-smi)" 1
   [[ "${stderr}" == *"[vllm] ✓ ready to start: DEPLOY_MODE=both, GPU: NVIDIA H100 80GB HBM3 x1 (sm90), chat=Qwen/Qwen3-8B tool=ProsusAI/finbert"* ]]
@@ -86,14 +86,14 @@ start_on() {
 
 @test "user values win over every GPU preset and default" {
   export KV_DTYPE=auto MAX_NUM_SEQS=7 MAX_NUM_BATCHED_TOKENS=999 TORCH_CUDA_ARCH_LIST="8.0 9.0" \
-    TENSOR_PARALLEL_SIZE=1 SERVED_MODEL_NAME=mine CHAT_GPU_FRAC=0.5 VLLM_ATTENTION_BACKEND=XFORMERS
+    TENSOR_PARALLEL_SIZE=1 SERVED_MODEL_NAME=mine CHAT_GPU_FRAC=0.5 CHAT_ATTENTION_BACKEND=FLASH_ATTN
   export PYTHONPATH="${STACK_FIXTURES}/flashinfer"
   start_on two-gpus
   assert_success
   assert_equal "$(server_env KV_DTYPE) $(server_env MAX_NUM_SEQS) $(server_env MAX_NUM_BATCHED_TOKENS)" "auto 7 999"
   assert_equal "$(server_env TORCH_CUDA_ARCH_LIST)|$(server_env TENSOR_PARALLEL_SIZE)" "8.0 9.0|1"
   assert_equal "$(server_env SERVED_MODEL_NAME) $(server_env CHAT_GPU_FRAC) $(server_env TOOL_GPU_FRAC)" "mine 0.5 0.20"
-  assert_equal "$(server_env VLLM_ATTENTION_BACKEND)" XFORMERS
+  assert_equal "$(server_env CHAT_ATTENTION_BACKEND)" FLASH_ATTN
 }
 
 @test "two GPUs: TENSOR_PARALLEL_SIZE=2; a small /dev/shm is a warning naming --shm-size" {
@@ -118,19 +118,24 @@ start_on() {
 }
 
 @test "FlashInfer installed: FLASHINFER backend, found without importing it; absent: none" {
+  # The fake package raises when imported, so a start that succeeds did not import it.
   export PYTHONPATH="${STACK_FIXTURES}/flashinfer"
   start_on h100
   assert_success
-  assert_equal "$(server_env FLASHINFER_AVAILABLE)/$(server_env VLLM_ATTENTION_BACKEND)" 1/FLASHINFER
-  [[ "${stderr}" != *"imported at start-up"* ]]
+  assert_equal "$(server_env FLASHINFER_AVAILABLE)/$(server_env CHAT_ATTENTION_BACKEND)" 1/FLASHINFER
+  assert_equal "$(server_env VLLM_ATTENTION_BACKEND)" "<unset>"
+  run -0 --separate-stderr "${MAIN}" --explain
+  assert_explained CHAT_ATTENTION_BACKEND FLASHINFER "gpu preset"
+  CHAT_ATTENTION_BACKEND=FLASH_ATTN run -0 --separate-stderr "${MAIN}" --explain
+  assert_explained CHAT_ATTENTION_BACKEND FLASH_ATTN user
   rm -f "${STACK_RECORDS}"/*
   unset PYTHONPATH
   run --separate-stderr "${MAIN}"
   assert_success
-  assert_equal "$(server_env FLASHINFER_AVAILABLE)/$(server_env VLLM_ATTENTION_BACKEND)" 0/"<unset>"
+  assert_equal "$(server_env FLASHINFER_AVAILABLE)/$(server_env CHAT_ATTENTION_BACKEND)" 0/"<unset>"
   rm -f "${STACK_RECORDS}"/*
   PYTHONPATH="${STACK_FIXTURES}/flashinfer" FLASHINFER_AVAILABLE=0 run --separate-stderr "${MAIN}"
-  assert_equal "$(server_env VLLM_ATTENTION_BACKEND)" "<unset>"
+  assert_equal "$(server_env CHAT_ATTENTION_BACKEND)" "<unset>"
 }
 
 @test "the model's quant_method is reported (CHAT_MODEL_QUANT) but not forced on vLLM; the user's CHAT_QUANTIZATION is" {
@@ -210,7 +215,6 @@ start_on() {
 }
 
 @test "--explain on an H100 with a user KV_DTYPE: each setting with its source, nothing started" {
-  grep -q -- --explain "${APP_ROOT}/common/scripts/lifecycle.sh" || skip "lifecycle.sh has no --explain yet"
   export KV_DTYPE=auto
   stack_gpu h100
   run -0 --separate-stderr "${MAIN}" --explain

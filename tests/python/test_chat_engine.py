@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import shlex
 
-from src.config.settings import load_settings
+import pytest
+
+from src.config.settings import SettingsError, load_settings
 from src.engines.chat import build_engine_argv, child_env
 
 FULL = {
@@ -52,6 +54,19 @@ def test_unset_options_are_left_to_the_engine() -> None:
     argv = build_engine_argv(load_settings({"TEXT_API_KEY": "k", "ENGINE": "vllm"}))
     assert argv == ["vllm", "serve", "/opt/models/chat", "--host", "127.0.0.1", "--port", "8001",
                     "--served-model-name", "chat", "--tensor-parallel-size", "1"]
+
+
+def test_attention_backend_is_a_vllm_flag_never_for_trt() -> None:
+    env = {**FULL, "CHAT_ATTENTION_BACKEND": "FLASHINFER"}
+    vllm = build_engine_argv(load_settings({**env, "ENGINE": "vllm"}))
+    assert pairs(vllm)["--attention-config.backend"] == "FLASHINFER"
+    trt = build_engine_argv(load_settings({**env, "ENGINE": "trt"}))
+    assert not any("attention" in a for a in trt)
+
+
+def test_attention_backend_must_be_one_word() -> None:
+    with pytest.raises(SettingsError, match="CHAT_ATTENTION_BACKEND='FLASH ATTN'"):
+        load_settings({"TEXT_API_KEY": "k", "CHAT_ATTENTION_BACKEND": "FLASH ATTN"})
 
 
 def test_chat_engine_cmd_replaces_the_command() -> None:

@@ -4,7 +4,9 @@
 # through settings_default with source "gpu preset", so a user value always wins:
 #   TORCH_CUDA_ARCH_LIST, PYTORCH_ALLOC_CONF, CUDA_DEVICE_MAX_CONNECTIONS  gpu_apply_env_defaults
 #   KV_DTYPE                fp8 where the GPU runs FP8 (sm89 and newer), else auto
-#   VLLM_ATTENTION_BACKEND  FLASHINFER when FLASHINFER_AVAILABLE=1
+#   CHAT_ATTENTION_BACKEND  FLASHINFER when FLASHINFER_AVAILABLE=1; the app passes it to
+#                           vLLM as --attention-config.backend (vLLM >= 0.13 ignores the
+#                           older VLLM_ATTENTION_BACKEND variable)
 #   MAX_NUM_SEQS, MAX_NUM_BATCHED_TOKENS  by GPU memory (see vllm_batch_limits)
 #   TENSOR_PARALLEL_SIZE    the visible GPU count when more than one is visible
 # With no GPU nothing is set here; env/defaults.sh fills what is left.
@@ -39,7 +41,7 @@ vllm_gpu_presets() {
     settings_default KV_DTYPE auto "gpu preset"
   fi
   if [[ "${FLASHINFER_AVAILABLE:-0}" == 1 ]]; then
-    settings_default VLLM_ATTENTION_BACKEND FLASHINFER "gpu preset"
+    settings_default CHAT_ATTENTION_BACKEND FLASHINFER "gpu preset"
   fi
   local seqs tokens
   read -r seqs tokens < <(vllm_batch_limits "${GPU_VRAM_GB:-0}")
