@@ -165,7 +165,8 @@ start_healthy() {
   run -1 container_docker run --rm --network host -e DEPLOY_MODE=bogus -e TEXT_API_KEY "${E2E_IMAGE}"
   assert_line "[tool] ✗ DEPLOY_MODE 'bogus' is not valid; use one of: chat, tool, both (default both)"
   refute_output --partial "${TEXT_API_KEY}"
-  run --separate-stderr container_docker run --rm --network host "${E2E_IMAGE}" --help
+  # tini is the entrypoint and main.sh its command: options go to main.sh by name
+  run --separate-stderr container_docker run --rm --network host "${E2E_IMAGE}" /app/scripts/main.sh --help
   assert_success
   assert_line --index 0 --partial "Usage:"
   assert_output --partial "TEXT_API_KEY"

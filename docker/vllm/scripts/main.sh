@@ -9,7 +9,9 @@
 #                            came from (default, gpu preset, deploy mode, model
 #                            config, image, user), then exit without starting anything
 #            COMMAND         bootstrap, then run COMMAND instead of the server
-#                            (e.g. `docker run IMAGE bash`)
+#                            (e.g. bash). In the image, options and commands go
+#                            to main.sh by name (tini is the entrypoint):
+#                            docker run IMAGE /app/scripts/main.sh --explain
 #          Required: TEXT_API_KEY, or TEXT_API_KEY_FILE naming a file that holds it.
 #          DEPLOY_MODE=chat|tool|both (default both). Every variable is documented
 #          in docker/vllm/README.md.
