@@ -116,3 +116,63 @@ def test_downloads_use_secrets_and_come_before_the_application_code(stack: str) 
     models = lines[start:end]
     pyhelpers_copies = [x for x in models if x.startswith("COPY") and "pyhelpers" in x]
     assert pyhelpers_copies and all("pyhelpers/ " not in x for x in pyhelpers_copies)
+
+
+def requirement_lines(stack: str, *, engine: bool, download: bool) -> list[str]:
+    """The requirement lines one venv of a stack gets, filtered by markers as the builder does."""
+    text = (ROOT / "docker" / stack / "requirements.txt").read_text(encoding="utf-8")
+    lines = [x for x in text.splitlines() if x.strip() and not x.lstrip().startswith("#")]
+    if not engine:
+        lines = [x for x in lines if not x.endswith("# engine")]
+    return [x for x in lines if x.endswith("# download") == download]
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    """Name -> pinned version of the 'name==version' lines (options skipped)."""
+    out: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("-"):
+            continue
+        name, _, version = line.split("#")[0].strip().partition("==")
+        key = name.lower().replace("_", "-")
+        assert key not in out, f"{name} pinned twice in one venv"
+        out[key] = version
+    return out
+
+
+# tensorrt_llm 1.2.1's own requirements (its PyPI metadata) on what the stack also pins.
+TRTLLM_121_BOUNDS = {
+    "torch": ">=2.9.1,<=2.10.0a0", "transformers": "==4.57.3",
+    "fastapi": ">=0.120.1,<=0.121.3", "nvidia-ml-py": ">=13",
+    # transformers 4.57.3 requires huggingface-hub>=0.34.0,<1.0
+    "huggingface-hub": ">=0.34.0,<1.0",
+}
+
+
+@pytest.mark.parametrize("engine", [True, False])
+def test_trt_venvs_resolve_apart(engine: bool) -> None:
+    from packaging.specifiers import SpecifierSet
+
+    venv_lines = requirement_lines("trt", engine=engine, download=False)
+    venv = pins(venv_lines)
+    download = pins(requirement_lines("trt", engine=engine, download=True))
+    assert download["huggingface-hub"].startswith("2."), "pyhelpers/hub.py needs hub 2.x"
+    if engine:
+        assert venv["tensorrt-llm"] == "1.2.1"
+        for name, spec in TRTLLM_121_BOUNDS.items():
+            assert venv[name] in SpecifierSet(spec), f"{name}=={venv[name]} breaks {spec}"
+    else:
+        assert not {"tensorrt-llm", "torch", "transformers", "huggingface-hub"} & set(venv)
+    options = [x for x in venv_lines if x.startswith("-")]
+    assert options == (["--extra-index-url https://pypi.nvidia.com  # engine"] if engine else [])
+
+
+def test_trt_download_venv_is_used_by_the_models_stage_only() -> None:
+    lines = dockerfile_lines("trt")
+    start = next(i for i, x in enumerate(lines) if x.endswith(" AS models"))
+    end = next(i for i, x in enumerate(lines) if i > start and x.startswith("FROM "))
+    downloads = [x for x in lines[start:end] if x.startswith("RUN ") and "download/" in x]
+    assert downloads and all("/opt/venv/bin/python" not in x for x in downloads)
+    assert all(x.count("/opt/dl/bin/python") == 3 for x in downloads)
+    runtime = lines[max(i for i, x in enumerate(lines) if x.startswith("FROM ")):]
+    assert not any("/opt/dl" in x for x in runtime)
