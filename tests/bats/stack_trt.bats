@@ -126,6 +126,57 @@ start_with() {
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 
+# Rewrite the baked engine's config.json with a quantization, as trtllm-build writes
+# it (pretrained_config.quantization), and its manifest with it.
+# Arguments: quant_algo
+quantize_engine() {
+  "${VENV_PYTHON}" -c '
+import json, sys
+path = sys.argv[1] + "/config.json"
+cfg = json.load(open(path))
+cfg["pretrained_config"]["quantization"] = {"quant_algo": sys.argv[2], "kv_cache_quant_algo": None}
+json.dump(cfg, open(path, "w"))
+' "${TRT_ENGINE_DIR}" "$1"
+  stack_write_manifest "${TRT_ENGINE_DIR}"
+}
+
+@test "the engine's quantization and input limit: in the summary and --explain; a user TP other than the engine's is an error" {
+  stack_bake_engine sm90 1 "${BUILD}" >/dev/null
+  quantize_engine W4A16_AWQ
+  stack_gpu h100
+  run -0 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[trt] ✓ ready to start: DEPLOY_MODE=both, GPU: NVIDIA H100 80GB HBM3 x1 (sm90), chat=yapwithai/qwen3-trt (W4A16_AWQ) tool="* ]]
+  assert_equal "$(server_env CHAT_MODEL_QUANT) $(server_env TRT_MAX_INPUT_LEN) $(server_env TRT_MAX_OUTPUT_LEN)" "W4A16_AWQ 3072 <unset>"
+  run -0 --separate-stderr "${MAIN}" --explain
+  assert_explained CHAT_MODEL_QUANT W4A16_AWQ "engine config"
+  assert_explained TRT_MAX_INPUT_LEN 3072 "engine config"
+  rm -f "${STACK_RECORDS}"/*
+  TRT_MAX_INPUT_LEN=4000 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[trt] ✗ TRT_MAX_INPUT_LEN '4000' is not valid for this engine: it was built for at most 3072"* ]]
+  TENSOR_PARALLEL_SIZE=2 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[trt] ✗ TENSOR_PARALLEL_SIZE '2' does not match the engine, which was built for 1 rank(s) (tp_size); unset it"* ]]
+  TENSOR_PARALLEL_SIZE=1 TRT_MAX_INPUT_LEN=2048 run -0 --separate-stderr "${MAIN}"
+  assert_equal "$(server_env TRT_MAX_INPUT_LEN)" 2048
+}
+
+@test "GPU_SM: the user's value is what the engine is checked against; a bad one is an error" {
+  stack_bake_engine sm90 1 "${BUILD}" >/dev/null
+  stack_gpu h100
+  GPU_SM=sm89 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[trt] ⚠ GPU_SM=sm89 (user) differs from the detected sm90 (NVIDIA H100 80GB HBM3)"* ]]
+  [[ "${stderr}" == *"[trt] ✗ GPU ARCHITECTURE MISMATCH: engine sm90, this GPU sm89 (NVIDIA H100 80GB HBM3, GPU_SM set);"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+  rm -f "${STUB_DIR}"/nvidia-smi*
+  stack_gpu l40s
+  GPU_SM=sm_90 run -0 --separate-stderr "${MAIN}"
+  assert_equal "$(server_env GPU_SM) $(server_env GPU_SM_ARCH)" "sm90 sm89"
+  [[ "${stderr}" == *"[trt] ✓ engine sm90 x1 matches NVIDIA L40S x1"* ]]
+  GPU_SM=90 run -0 --separate-stderr "${MAIN}" --explain
+  assert_explained GPU_SM sm90 user
+  GPU_SM=hopper run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[trt] ✗ GPU_SM 'hopper' is not a GPU architecture; use the form sm90"* ]]
+}
+
 @test "an engine file of the wrong size, or a stray *.incomplete, stops the start" {
   stack_bake_engine sm90 1 >/dev/null
   stack_gpu h100

@@ -9,9 +9,10 @@ source "${APP_ROOT:-/app}/common/scripts/logs.sh"
 
 # Check the engine against this machine when the chat model is deployed (tool-only
 # skips it): TRT_ENGINE_DIR holds rank*.engine, config.json and build_metadata.json;
-# the metadata's sm_arch equals the detected GPU_SM_ARCH; the rank count equals the
-# visible GPU count. Reads the GPU facts bootstrap exported; probes nothing.
-# Globals:   DEPLOY_CHAT, TRT_ENGINE_DIR, GPU_SM_ARCH, GPU_COUNT, DETECTED_GPU_NAME (read)
+# the metadata's sm_arch equals GPU_SM (env/gpu.sh: the detected GPU_SM_ARCH unless
+# the user set it); the rank count equals the visible GPU count. Reads the GPU facts
+# bootstrap exported; probes nothing.
+# Globals:   DEPLOY_CHAT, TRT_ENGINE_DIR, GPU_SM, GPU_SM_ARCH, GPU_COUNT, DETECTED_GPU_NAME (read)
 # Outputs:   one error naming what is wrong and the fix; one success line
 # Returns:   0 when the engine fits (or chat is not deployed), 1 otherwise
 trt_validate_engine() {
@@ -56,8 +57,10 @@ except (OSError, ValueError, AttributeError):
     log_err "[trt]" "no NVIDIA GPU visible, but the TensorRT-LLM engine (${engine_sm}) needs one; run with --gpus (or use DEPLOY_MODE=tool)"
     return 1
   fi
-  if [[ "${engine_sm}" != "${GPU_SM_ARCH:-}" ]]; then
-    log_err "[trt]" "GPU ARCHITECTURE MISMATCH: engine ${engine_sm}, this GPU ${GPU_SM_ARCH:-unknown} (${DETECTED_GPU_NAME:-Unknown}); use an image built with a TRT_ENGINE_LABEL for ${GPU_SM_ARCH:-this GPU}, or run on a ${engine_sm} GPU"
+  local gpu_sm="${GPU_SM:-${GPU_SM_ARCH:-}}" set_by=""
+  [[ -z "${GPU_SM:-}" || "${GPU_SM}" == "${GPU_SM_ARCH:-}" ]] || set_by=", GPU_SM set"
+  if [[ "${engine_sm}" != "${gpu_sm}" ]]; then
+    log_err "[trt]" "GPU ARCHITECTURE MISMATCH: engine ${engine_sm}, this GPU ${gpu_sm:-unknown} (${DETECTED_GPU_NAME:-Unknown}${set_by}); use an image built with a TRT_ENGINE_LABEL for ${gpu_sm:-this GPU}, or run on a ${engine_sm} GPU"
     return 1
   fi
   if ((${#ranks[@]} != GPU_COUNT)); then
