@@ -25,7 +25,7 @@ setup() {
   assert_line --index 0 "Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]"
   assert_output --partial "docker/tool/README.md"
   assert_equal "${stderr}" ""
-  assert_equal "$(stub_call_count nvidia-smi)" 0
+  assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 
@@ -49,11 +49,17 @@ setup() {
     "src.server:app --host 127.0.0.1 --port 8000 --workers 1 --app-dir ${APP_ROOT}"
 }
 
+@test "tool-only may run several uvicorn workers (each loads its own model)" {
+  UVICORN_WORKERS=3 run -0 --separate-stderr "${MAIN}"
+  assert_equal "$(cat "${STACK_RECORDS}/uvicorn.calls")" \
+    "src.server:app --host 127.0.0.1 --port 8000 --workers 3 --app-dir ${APP_ROOT}"
+}
+
 @test "H100: GPU defaults, one GPU probe; A100: CUDA_DEVICE_MAX_CONNECTIONS; user values win" {
   stack_gpu h100
   run -0 --separate-stderr "${MAIN}"
   assert_equal "$(server_env TORCH_CUDA_ARCH_LIST) $(server_env PYTORCH_ALLOC_CONF)" "9.0 expandable_segments:True"
-  assert_equal "$(stub_call_count nvidia-smi)" 1
+  assert_equal "$(gpu_probe_calls)" "nvml=1 smi=1"
   [[ "${stderr}" != *"runs on the CPU"* ]]
   rm -f "${STACK_RECORDS}"/* "${STUB_DIR}"/nvidia-smi*
   stack_gpu a100
@@ -88,6 +94,20 @@ setup() {
   [[ "${stderr}" == *"holds a half-finished download (model.safetensors.incomplete)"* ]]
   TOOL_MODEL_PATH="${MODELS}/nowhere" run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"tool model directory TOOL_MODEL_PATH='${MODELS}/nowhere' does not exist"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "no download manifest: an error in the baked directory, a warning in one the user set" {
+  rm "${TOOL_MODEL_PATH}/.download-manifest.json"
+  run -0 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[startup] ⚠ tool model in ${TOOL_MODEL_PATH} (TOOL_MODEL_PATH, set by you) has no download manifest"* ]]
+  assert_served_without_secret
+  # The same directory as the image's own (its ENV, recorded in image.env): an error.
+  cp -R "${APP_ROOT}" "${BATS_TEST_TMPDIR}/image app"
+  printf 'TOOL_MODEL_PATH=%s\n' "${TOOL_MODEL_PATH}" >"${BATS_TEST_TMPDIR}/image app/image.env"
+  rm -f "${STACK_RECORDS}"/*
+  APP_ROOT="${BATS_TEST_TMPDIR}/image app" run -1 --separate-stderr "${BATS_TEST_TMPDIR}/image app/scripts/main.sh"
+  [[ "${stderr}" == *"[startup] ✗ tool model in ${TOOL_MODEL_PATH} has no download manifest (.download-manifest.json), which the build writes with every baked download"* ]]
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 

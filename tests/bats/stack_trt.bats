@@ -40,7 +40,7 @@ start_with() {
   assert_output --partial "docker/trt/README.md"
   run -0 --separate-stderr "${APP_ROOT}/scripts/start_server.sh" --help
   assert_line --index 0 "Usage:   start_server.sh [--help]"
-  assert_equal "$(stub_call_count nvidia-smi)" 0
+  assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 
@@ -59,7 +59,7 @@ start_with() {
   assert_served_without_secret
   [[ "${stderr}" == *"[trt] starting ${APP_ROOT}/scripts/start_server.sh"* ]]
   [[ "${stderr}" == *"[trt] ✓ engine sm90 x1 matches NVIDIA H100 80GB HBM3 x1"* ]]
-  assert_equal "$(stub_call_count nvidia-smi)" 1
+  assert_equal "$(gpu_probe_calls)" "nvml=1 smi=1"
   assert_equal "$(server_env ENGINE) $(server_env GPU_SM) $(server_env TORCH_CUDA_ARCH_LIST)" "trt sm90 9.0"
   assert_equal "$(server_env CHAT_MAX_LEN) $(server_env MAX_NUM_SEQS) $(server_env MAX_NUM_BATCHED_TOKENS)" "4096 16 8192"
   assert_equal "$(server_env TENSOR_PARALLEL_SIZE) $(server_env TRT_ENGINE_DIR)" "1 ${TRT_ENGINE_DIR}"
@@ -72,7 +72,7 @@ start_with() {
   assert_failure 1
   [[ "${stderr}" == *"[trt] ✗ GPU ARCHITECTURE MISMATCH: engine sm90, this GPU sm89 (NVIDIA L40S);"* ]]
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
-  assert_equal "$(stub_call_count nvidia-smi)" 1
+  assert_equal "$(gpu_probe_calls)" "nvml=1 smi=1"
 }
 
 @test "an engine without build_metadata.json, or without rank files, stops the start" {

@@ -33,7 +33,7 @@ start_on() {
   assert_line --index 0 "Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]"
   assert_output --partial "docker/vllm/README.md"
   assert_equal "${stderr}" ""
-  assert_equal "$(stub_call_count nvidia-smi)" 0
+  assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 
@@ -61,7 +61,7 @@ start_on() {
   assert_equal "$(server_env HF_HUB_OFFLINE)" 1
   assert_equal "$(server_env CHAT_ATTENTION_BACKEND)" "<unset>"
   assert_equal "$(server_env CHAT_QUANTIZATION)" "<unset>"
-  assert_equal "$(stub_call_count nvidia-smi)" 1
+  assert_equal "$(gpu_probe_calls)" "nvml=1 smi=1"
   [[ "${stderr}" == *"[vllm] ✓ ready to start: DEPLOY_MODE=both, GPU: NVIDIA H100 80GB HBM3 x1 (sm90), chat=Qwen/Qwen3-8B tool=ProsusAI/finbert"* ]]
 }
 
@@ -176,7 +176,22 @@ start_on() {
   [[ "${stderr}" == *"CHAT_GPU_FRAC (0.80) + TOOL_GPU_FRAC (0.20) is above 0.95 of GPU memory"* ]]
   TOOL_GPU_FRAC=half run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"TOOL_GPU_FRAC 'half' is not a fraction of GPU memory"* ]]
+  # the range src/config/settings.py accepts: 0.01 to 1
+  TOOL_GPU_FRAC=0.005 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[startup] ✗ TOOL_GPU_FRAC '0.005' is not a fraction of GPU memory; use a number from 0.01 to 1"* ]]
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+  TOOL_GPU_FRAC=0.01 run -0 --separate-stderr "${MAIN}"
+  assert_equal "$(server_env TOOL_GPU_FRAC)" 0.01
+}
+
+@test "UVICORN_WORKERS above 1 with the chat engine deployed is refused before anything starts" {
+  stack_gpu h100
+  UVICORN_WORKERS=2 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[startup] ✗ UVICORN_WORKERS=2 with DEPLOY_MODE=both: each worker would start its own chat engine on CHAT_ENGINE_PORT; keep UVICORN_WORKERS=1 and scale with more containers (replicas)"* ]]
+  assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+  UVICORN_WORKERS=1 DEPLOY_MODE=chat run -0 --separate-stderr "${MAIN}"
+  assert_served_without_secret
 }
 
 @test "bad KV_DTYPE and ENGINE=trt are errors before any server; fp8 on an A100 is a warning" {
@@ -229,5 +244,5 @@ start_on() {
   assert_explained CHAT_QUANTIZATION '<unset>' unset
   refute_output --partial "${STACK_SECRET}"
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
-  assert_equal "$(stub_call_count nvidia-smi)" 1
+  assert_equal "$(gpu_probe_calls)" "nvml=1 smi=1"
 }

@@ -176,3 +176,12 @@ def test_trt_download_venv_is_used_by_the_models_stage_only() -> None:
     assert all(x.count("/opt/dl/bin/python") == 3 for x in downloads)
     runtime = lines[max(i for i, x in enumerate(lines) if x.startswith("FROM ")):]
     assert not any("/opt/dl" in x for x in runtime)
+
+
+def test_vllm_kv_dtypes_are_the_apps() -> None:
+    from src.config.settings import KV_DTYPES
+
+    text = (ROOT / "docker/vllm/scripts/env/defaults.sh").read_text(encoding="utf-8")
+    found = re.search(r"^VLLM_KV_DTYPES=\(([^)]*)\)", text, re.MULTILINE)
+    assert found, "docker/vllm/scripts/env/defaults.sh defines no VLLM_KV_DTYPES=(...)"
+    assert tuple(found.group(1).split()) == KV_DTYPES

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
 # Start-up decisions and checks every stack's bootstrap runs, in this order:
+#   startup_check_workers      one uvicorn worker when the chat engine is deployed
 #   startup_memory_fractions   GPU memory split by deploy mode (user values win)
 #   startup_environment        HF_HUB_OFFLINE, CA bundle exports
 #   startup_check_artifacts    baked models/engines exist and match their manifest
@@ -32,7 +33,8 @@ STARTUP_COMMON_SETTINGS=(
 # Set CHAT_GPU_FRAC / TOOL_GPU_FRAC for the deploy mode: chat 0.90, tool 0.90,
 # both 0.70 + 0.20. Values the user set win; a sum above 0.95 is an error.
 # Globals:   DEPLOY_MODE (read), CHAT_GPU_FRAC, TOOL_GPU_FRAC (set)
-# Returns:   1 when a fraction is not a number in (0, 1] or the sum is above 0.95
+# Returns:   1 when a fraction is not a number from 0.01 to 1 (the range the app's
+#            src/config/settings.py accepts) or the sum is above 0.95
 startup_memory_fractions() {
   case "${DEPLOY_MODE:-both}" in
     chat) settings_default CHAT_GPU_FRAC 0.90 "deploy mode" ;;
@@ -46,8 +48,8 @@ startup_memory_fractions() {
   for name in CHAT_GPU_FRAC TOOL_GPU_FRAC; do
     [[ -z "${!name:-}" ]] && continue
     if ! [[ "${!name}" =~ ^[0-9]*\.?[0-9]+$ ]] ||
-      ! awk -v v="${!name}" 'BEGIN { exit !(v > 0 && v <= 1) }'; then
-      log_err "[startup]" "${name} '${!name}' is not a fraction of GPU memory; use a number above 0 and at most 1 (e.g. 0.70)"
+      ! awk -v v="${!name}" 'BEGIN { exit !(v >= 0.01 && v <= 1) }'; then
+      log_err "[startup]" "${name} '${!name}' is not a fraction of GPU memory; use a number from 0.01 to 1 (e.g. 0.70)"
       return 1
     fi
   done
@@ -77,7 +79,10 @@ startup_environment() {
 }
 
 # Check one baked directory: it exists, holds no half-finished download, and
-# matches its download manifest (file count and sizes).
+# matches its download manifest (file count and sizes). The build's download step
+# writes a manifest into every directory it bakes, so a missing one is an error,
+# except in a directory the user mounted (its variable set by the user): a warning.
+# Globals:   SETTING_SOURCE (read: who set the variable), APP_ROOT, PYTHONPATH
 # Arguments: label (e.g. "tool model") directory variable-name
 # Returns:   1 with a message when the check fails
 startup_check_dir() {
@@ -93,8 +98,12 @@ startup_check_dir() {
     return 1
   fi
   if [[ ! -f "${dir}/.download-manifest.json" ]]; then
-    log_warn "[startup]" "${label} in ${dir} has no download manifest; its files cannot be checked"
-    return 0
+    if [[ "${SETTING_SOURCE[${var}]:-}" == user ]]; then
+      log_warn "[startup]" "${label} in ${dir} (${var}, set by you) has no download manifest; its files cannot be checked"
+      return 0
+    fi
+    log_err "[startup]" "${label} in ${dir} has no download manifest (.download-manifest.json), which the build writes with every baked download: the image is incomplete; rebuild it (to serve a directory you mount, set ${var} to it)"
+    return 1
   fi
   local out
   if ! out="$(PYTHONPATH="${APP_ROOT:-/app}${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m pyhelpers.manifest verify "${dir}" 2>&1)"; then
@@ -119,13 +128,27 @@ startup_check_artifacts() {
   return 0
 }
 
+# Refuse several uvicorn workers when the chat engine is deployed: each worker
+# would start its own engine on CHAT_ENGINE_PORT. Tool-only may use several (each
+# loads its own copy of the model; MAX_CONCURRENT_CONNECTIONS is per worker).
+# Globals:   UVICORN_WORKERS, DEPLOY_CHAT, DEPLOY_MODE (read)
+# Returns:   1 with a message when chat is deployed with more than one worker
+startup_check_workers() {
+  local workers="${UVICORN_WORKERS:-1}"
+  [[ "${DEPLOY_CHAT:-0}" == 1 && "${workers}" =~ ^[0-9]+$ ]] || return 0 # server.sh checks the form
+  if ((10#${workers} > 1)); then
+    log_err "[startup]" "UVICORN_WORKERS=${workers} with DEPLOY_MODE=${DEPLOY_MODE:-both}: each worker would start its own chat engine on CHAT_ENGINE_PORT; keep UVICORN_WORKERS=1 and scale with more containers (replicas)"
+    return 1
+  fi
+}
+
 # Warn when /dev/shm is under 1 GiB while more than one GPU is visible
 # (NCCL and tensor parallelism need shared memory).
 # Globals:   GPU_COUNT (read), SHM_PATH (default /dev/shm; for tests)
 startup_check_shm() {
   ((${GPU_COUNT:-0} > 1)) || return 0
   local kib
-  kib="$(df -Pk "${SHM_PATH:-/dev/shm}" 2>/dev/null | awk 'NR == 2 { print $2 }')"
+  kib="$(timeout 5 df -Pk "${SHM_PATH:-/dev/shm}" 2>/dev/null | awk 'NR == 2 { print $2 }')"
   [[ "${kib}" =~ ^[0-9]+$ ]] || return 0
   if ((kib < 1048576)); then
     log_warn "[startup]" "/dev/shm is $((kib / 1024)) MiB with ${GPU_COUNT} GPUs visible; multi-GPU engines need more: run with --shm-size=16g or --ipc=host"
@@ -152,6 +175,7 @@ startup_bootstrap() {
     settings_default ENGINE "${engine}" image
   fi
   init_deploy_mode "[${stack}]" "${engine}" || return 1
+  startup_check_workers || return 1
   gpu_init_detection || return 1
   settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
   startup_memory_fractions || return 1

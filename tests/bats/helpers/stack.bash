@@ -52,6 +52,17 @@ stack_setup() {
   export HOST=127.0.0.1 WARMUP_MAX_WAIT=10
   mkdir -p "${STACK_RECORDS}" "${MODELS}"
   cp "${STACK_FIXTURES}/uvicorn" "${STUB_DIR}/uvicorn"
+  # python3 records its calls and runs the real one, so a test can count the runs of
+  # the NVML helper (python3 -m pyhelpers.gpu), the first GPU probe.
+  make_stub python3 "exec '${VENV_PYTHON}' \"\$@\""
+}
+
+# Print how many times each GPU probe ran: "nvml=N smi=M" (the NVML helper, then
+# nvidia-smi, which detection asks only when the helper has no answer).
+gpu_probe_calls() {
+  local nvml=0
+  [[ ! -f "${STUB_DIR}/python3.calls" ]] || nvml="$(grep -c -- '-m pyhelpers.gpu' "${STUB_DIR}/python3.calls")"
+  printf 'nvml=%s smi=%s\n' "${nvml}" "$(stub_call_count nvidia-smi)"
 }
 
 # A stub nvidia-smi printing a fixture of tests/bats/fixtures/nvidia-smi; "none"

@@ -2,9 +2,15 @@
 # vllm stack, last env file: plain defaults for what is still unset (source
 # "default"), then, with chat deployed, a check of the values vLLM cannot run with.
 
+# The KV cache dtypes the stack passes to vLLM: the same list as KV_DTYPES in
+# src/config/settings.py (tests/python/test_dockerfiles.py keeps them equal). vLLM has
+# no int8 KV cache, so an A100 (no FP8 hardware) keeps auto.
+VLLM_KV_DTYPES=(auto fp8 fp8_e4m3 fp8_e5m2)
+
 # Set the remaining defaults and check the chat engine settings.
 # Globals:   CHAT_MODEL_PATH, TOOL_MODEL_PATH, SERVED_MODEL_NAME, CHAT_ENGINE_PORT,
-#            TENSOR_PARALLEL_SIZE, KV_DTYPE (set unless set); CHAT_MODEL, GPU_COUNT (read)
+#            TENSOR_PARALLEL_SIZE, KV_DTYPE (set unless set); CHAT_MODEL, GPU_COUNT,
+#            VLLM_KV_DTYPES (read)
 # Outputs:   one error per bad value, naming it and what is valid; a warning for FP8 KV
 #            cache on a GPU without FP8
 # Returns:   1 when a value is not valid
@@ -16,19 +22,14 @@ vllm_defaults() {
   settings_default TENSOR_PARALLEL_SIZE 1 default
   settings_default KV_DTYPE auto default
   [[ "${DEPLOY_CHAT:-0}" == 1 ]] || return 0
-  local ok=0
-  case "${KV_DTYPE}" in
-    auto) ;;
-    fp8 | fp8_e4m3 | fp8_e5m2)
-      if [[ -n "${GPU_SM_ARCH:-}" ]] && ! gpu_supports_fp8 "${GPU_SM_ARCH}"; then
-        log_warn "[vllm]" "KV_DTYPE=${KV_DTYPE} on ${DETECTED_GPU_NAME:-this GPU} (${GPU_SM_ARCH}), which has no FP8 hardware: slower, or refused by vLLM; KV_DTYPE=auto is the preset here"
-      fi
-      ;;
-    *)
-      log_err "[vllm]" "KV_DTYPE '${KV_DTYPE}' is not valid; use one of: auto, fp8, fp8_e4m3, fp8_e5m2"
-      ok=1
-      ;;
-  esac
+  local ok=0 valid
+  valid="$(IFS=,; printf '%s' "${VLLM_KV_DTYPES[*]}")"
+  if [[ ",${valid}," != *",${KV_DTYPE},"* ]]; then
+    log_err "[vllm]" "KV_DTYPE '${KV_DTYPE}' is not valid; use one of: ${valid//,/, }"
+    ok=1
+  elif [[ "${KV_DTYPE}" == fp8* && -n "${GPU_SM_ARCH:-}" ]] && ! gpu_supports_fp8 "${GPU_SM_ARCH}"; then
+    log_warn "[vllm]" "KV_DTYPE=${KV_DTYPE} on ${DETECTED_GPU_NAME:-this GPU} (${GPU_SM_ARCH}), which has no FP8 hardware: slower, or refused by vLLM; KV_DTYPE=auto is the preset here"
+  fi
   if [[ ! "${TENSOR_PARALLEL_SIZE}" =~ ^[1-9][0-9]?$ ]]; then
     log_err "[vllm]" "TENSOR_PARALLEL_SIZE '${TENSOR_PARALLEL_SIZE}' is not valid; use a whole number from 1 to the visible GPU count (${GPU_COUNT:-0})"
     ok=1
