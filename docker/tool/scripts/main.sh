@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]
-# Summary: The tool stack's container command (PID 1 under tini): serve a small
+# Summary: The tool stack's container command (run by tini, PID 1): serve a small
 #          sequence classifier with src.server:app on uvicorn (POST /v1/classify).
 #            (no arguments)  bootstrap, require an API key, start the server
 #            --help          print this text and exit

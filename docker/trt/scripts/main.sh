@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]
-# Summary: The trt stack's container command (PID 1 under tini): serve the chat model
+# Summary: The trt stack's container command (run by tini, PID 1): serve the chat model
 #          (a pre-built TensorRT-LLM engine run by trtllm-serve) and/or the tool model
 #          with src.server:app on uvicorn, through start_server.sh, which first checks
 #          the engine against this GPU (architecture, rank count).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]
-# Summary: The vllm stack's container command (PID 1 under tini): serve the chat model
+# Summary: The vllm stack's container command (run by tini, PID 1): serve the chat model
 #          (vLLM, an internal OpenAI-compatible engine) and/or the tool model with
 #          src.server:app on uvicorn.
 #            (no arguments)  bootstrap, require an API key, start the server
