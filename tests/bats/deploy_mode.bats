@@ -120,6 +120,31 @@ setup() {
   assert_success
 }
 
+@test "validate on its own (no flags): DEPLOY_MODE decides what is checked, nothing is exported" {
+  DEPLOY_MODE=both run --separate-stderr validate_deploy_models "[x]" ""
+  assert_failure 1
+  assert_equal "${stderr}" "[x] ✗ CHAT_MODEL is not set but DEPLOY_MODE=both serves a chat model: the image was built without it; rebuild with CHAT_MODEL=<repo id> or run with DEPLOY_MODE=tool
+[x] ✗ TOOL_MODEL is not set but DEPLOY_MODE=both serves a tool model: the image was built without it; rebuild with TOOL_MODEL=<repo id> or run with DEPLOY_MODE=chat"
+  run --separate-stderr validate_deploy_models # unset DEPLOY_MODE means both
+  assert_failure 1
+  [[ "${stderr}" == *"CHAT_MODEL is not set"*"TOOL_MODEL is not set"* ]]
+  DEPLOY_MODE=" Tool " TOOL_MODEL=org/tool run --separate-stderr validate_deploy_models
+  assert_success
+  assert_equal "${stderr}" ""
+  DEPLOY_MODE=" Tool " run --separate-stderr validate_deploy_models
+  assert_failure 1
+  assert_equal "${stderr}" "[deploy] ✗ TOOL_MODEL is not set but DEPLOY_MODE=tool serves a tool model: the image was built without it; rebuild with TOOL_MODEL=<repo id> or run with DEPLOY_MODE=chat"
+  DEPLOY_MODE=chat CHAT_MODEL=org/chat run --separate-stderr validate_deploy_models "[trt]" trt
+  assert_success
+  [[ "${stderr}" == "[trt] ⚠ TRT_ENGINE_REPO is not set"* ]]
+  DEPLOY_MODE=tools run --separate-stderr validate_deploy_models "[x]"
+  assert_failure 1
+  assert_equal "${stderr}" "[x] ✗ DEPLOY_MODE 'tools' is not valid; use one of: chat, tool, both (default both)"
+  DEPLOY_MODE=" Chat " CHAT_MODEL=c
+  validate_deploy_models
+  assert_equal "${DEPLOY_MODE}|${DEPLOY_CHAT-unset}|${DEPLOY_TOOL-unset}" " Chat |unset|unset"
+}
+
 @test "validate: trt with chat and no TRT_ENGINE_REPO warns about TRT_ENGINE_DIR, still succeeds" {
   DEPLOY_MODE=chat DEPLOY_CHAT=1 DEPLOY_TOOL=0 CHAT_MODEL=org/chat
   run --separate-stderr validate_deploy_models "[trt]" trt

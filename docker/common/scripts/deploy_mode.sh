@@ -14,6 +14,8 @@
 
 # shellcheck source=docker/common/scripts/logs.sh
 source "${BASH_SOURCE[0]%/*}/logs.sh"
+# shellcheck source=docker/common/scripts/util.sh
+source "${BASH_SOURCE[0]%/*}/util.sh"
 
 # Normalize DEPLOY_MODE in place and export it: unset or empty → both; case and
 # surrounding blanks are forgiven (" Chat " → chat); anything else is an error.
@@ -22,73 +24,58 @@ source "${BASH_SOURCE[0]%/*}/logs.sh"
 # Outputs:   an error on stderr naming the value and the valid ones
 # Returns:   0 when valid, 1 otherwise (DEPLOY_MODE is then left as it was)
 normalize_deploy_mode() {
-  local prefix="${1:-[deploy]}" raw="${DEPLOY_MODE:-}" mode
-  if [[ -z "${raw}" ]]; then
-    export DEPLOY_MODE=both
-    return 0
-  fi
-  mode="${raw#"${raw%%[![:space:]]*}"}"
-  mode="${mode%"${mode##*[![:space:]]}"}"
-  mode="${mode,,}"
-  case "${mode}" in
-    chat | tool | both)
-      export DEPLOY_MODE="${mode}"
-      return 0
-      ;;
-    "")
-      log_err "${prefix}" "DEPLOY_MODE '${raw}' is blank; use chat, tool or both (or leave it unset for both)"
-      ;;
-    *)
-      # Control characters would break the one-line message: show them as '?'.
-      log_err "${prefix}" "DEPLOY_MODE '${raw//[![:print:]]/?}' is not valid; use one of: chat, tool, both (default both)"
-      ;;
-  esac
-  return 1
+  local mode
+  _deploy_parse_mode "${1:-[deploy]}" || return 1
+  export DEPLOY_MODE="${mode}"
 }
 
 # Export DEPLOY_CHAT and DEPLOY_TOOL (0 or 1) for a normalized DEPLOY_MODE.
 # Globals:   DEPLOY_MODE (read; unset means both), DEPLOY_CHAT, DEPLOY_TOOL (exported)
 # Returns:   1 when DEPLOY_MODE is not normalized (call normalize_deploy_mode first)
 set_deploy_flags() {
-  case "${DEPLOY_MODE:-both}" in
-    chat) export DEPLOY_CHAT=1 DEPLOY_TOOL=0 ;;
-    tool) export DEPLOY_CHAT=0 DEPLOY_TOOL=1 ;;
-    both) export DEPLOY_CHAT=1 DEPLOY_TOOL=1 ;;
-    *)
-      log_err "[deploy]" "DEPLOY_MODE '${DEPLOY_MODE//[![:print:]]/?}' is not normalized; call normalize_deploy_mode first"
-      return 1
-      ;;
-  esac
+  local chat tool
+  if ! _deploy_flags_of "${DEPLOY_MODE:-both}"; then
+    log_err "[deploy]" "DEPLOY_MODE '$(util_printable "${DEPLOY_MODE}")' is not normalized; call normalize_deploy_mode first"
+    return 1
+  fi
+  export DEPLOY_CHAT="${chat}" DEPLOY_TOOL="${tool}"
 }
 
 # Check that the models the deploy mode serves were built into the image: chat
 # needs CHAT_MODEL, tool needs TOOL_MODEL. With engine trt and a chat model, a
 # missing TRT_ENGINE_REPO is only a warning: the engine must then be present at
 # TRT_ENGINE_DIR. Every missing variable is reported, not only the first.
+# Called on its own (DEPLOY_CHAT or DEPLOY_TOOL unset), it derives both from
+# DEPLOY_MODE as normalize_deploy_mode would, without exporting anything.
 # Globals:   DEPLOY_MODE, DEPLOY_CHAT, DEPLOY_TOOL, CHAT_MODEL, TOOL_MODEL,
 #            TRT_ENGINE_REPO, TRT_ENGINE_DIR, ENGINE (read)
 # Arguments: [prefix] log prefix (default [deploy])
 #            [engine] vllm, trt or empty for none (default: ENGINE)
 # Outputs:   errors and the warning on stderr
-# Returns:   0 when every needed model is set, 1 otherwise
+# Returns:   0 when every needed model is set, 1 otherwise (or DEPLOY_MODE invalid)
 validate_deploy_models() {
   local prefix="${1:-[deploy]}" engine="${2-${ENGINE:-}}" mode="${DEPLOY_MODE:-both}" ok=0
+  local chat="${DEPLOY_CHAT:-}" tool="${DEPLOY_TOOL:-}"
   case "${engine}" in
     "" | vllm | trt) ;;
     *)
-      log_err "${prefix}" "ENGINE '${engine//[![:print:]]/?}' is not valid; use vllm or trt"
+      log_err "${prefix}" "ENGINE '$(util_printable "${engine}")' is not valid; use vllm or trt"
       return 1
       ;;
   esac
-  if [[ "${DEPLOY_CHAT:-0}" == 1 && -z "${CHAT_MODEL:-}" ]]; then
+  if [[ -z "${chat}" || -z "${tool}" ]]; then # called on its own: the flags come from DEPLOY_MODE
+    _deploy_parse_mode "${prefix}" || return 1
+    _deploy_flags_of "${mode}"
+  fi
+  if [[ "${chat}" == 1 && -z "${CHAT_MODEL:-}" ]]; then
     log_err "${prefix}" "CHAT_MODEL is not set but DEPLOY_MODE=${mode} serves a chat model: the image was built without it; rebuild with CHAT_MODEL=<repo id> or run with DEPLOY_MODE=tool"
     ok=1
   fi
-  if [[ "${DEPLOY_TOOL:-0}" == 1 && -z "${TOOL_MODEL:-}" ]]; then
+  if [[ "${tool}" == 1 && -z "${TOOL_MODEL:-}" ]]; then
     log_err "${prefix}" "TOOL_MODEL is not set but DEPLOY_MODE=${mode} serves a tool model: the image was built without it; rebuild with TOOL_MODEL=<repo id> or run with DEPLOY_MODE=chat"
     ok=1
   fi
-  if [[ "${engine}" == trt && "${DEPLOY_CHAT:-0}" == 1 && -z "${TRT_ENGINE_REPO:-}" ]]; then
+  if [[ "${engine}" == trt && "${chat}" == 1 && -z "${TRT_ENGINE_REPO:-}" ]]; then
     log_warn "${prefix}" "TRT_ENGINE_REPO is not set: the TensorRT-LLM engine must already be present at TRT_ENGINE_DIR (${TRT_ENGINE_DIR:-/opt/engines/trt-chat})"
   fi
   return "${ok}"
@@ -103,4 +90,41 @@ init_deploy_mode() {
   normalize_deploy_mode "${prefix}" || return 1
   set_deploy_flags || return 1
   validate_deploy_models "${prefix}" "${2-${ENGINE:-}}" || return 1
+}
+
+# Parse DEPLOY_MODE: unset or empty → both; case and surrounding blanks forgiven.
+# Globals:   DEPLOY_MODE (read); mode (the caller's local, set to chat, tool or both)
+# Arguments: prefix
+# Outputs:   an error naming the value and the valid ones
+# Returns:   0 when valid, 1 otherwise
+_deploy_parse_mode() {
+  local raw="${DEPLOY_MODE:-}"
+  mode="${raw}"
+  util_trim mode
+  mode="${mode,,}"
+  case "${raw}:${mode}" in
+    :) mode=both ;;
+    *:chat | *:tool | *:both) ;;
+    *:)
+      log_err "$1" "DEPLOY_MODE '$(util_printable "${raw}")' is blank; use chat, tool or both (or leave it unset for both)"
+      return 1
+      ;;
+    *)
+      log_err "$1" "DEPLOY_MODE '$(util_printable "${raw}")' is not valid; use one of: chat, tool, both (default both)"
+      return 1
+      ;;
+  esac
+}
+
+# The flags of a normalized mode.
+# Globals:   chat, tool (the caller's locals, set to 0 or 1)
+# Arguments: mode
+# Returns:   1 when mode is not chat, tool or both
+_deploy_flags_of() {
+  case "$1" in
+    chat) chat=1 tool=0 ;;
+    tool) chat=0 tool=1 ;;
+    both) chat=1 tool=1 ;;
+    *) return 1 ;;
+  esac
 }
