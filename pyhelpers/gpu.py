@@ -106,12 +106,23 @@ def _mig_enabled(nvml: ModuleType, handle: Any) -> bool:
     return current == nvml.NVML_DEVICE_MIG_ENABLE
 
 
+def _binding_reason(exc: AttributeError | OSError) -> str:
+    """Describe a binding that lacks a function, or a library that fails to load."""
+    if isinstance(exc, AttributeError):
+        missing = getattr(exc, "name", None) or exc
+        return (f"the NVML binding lacks {missing} (too old): "
+                "install a current nvidia-ml-py (pip install -U nvidia-ml-py)")
+    return f"NVML could not be loaded: {exc}"
+
+
 def query(nvml: ModuleType, env: dict[str, str]) -> GpuInfo:
     """Ask NVML for the visible GPUs; raise GpuQueryError when it cannot answer or sees none."""
     try:
         nvml.nvmlInit()
     except nvml.NVMLError as exc:
         raise GpuQueryError(_nvml_reason(nvml, exc)) from exc
+    except (AttributeError, OSError) as exc:
+        raise GpuQueryError(_binding_reason(exc)) from exc
     try:
         handles = visible_handles(nvml, env)
         if not handles:
@@ -128,6 +139,8 @@ def query(nvml: ModuleType, env: dict[str, str]) -> GpuInfo:
         )
     except nvml.NVMLError as exc:
         raise GpuQueryError(_nvml_reason(nvml, exc)) from exc
+    except (AttributeError, OSError) as exc:
+        raise GpuQueryError(_binding_reason(exc)) from exc
     finally:
         # A failed shutdown leaves nothing to release; the answer (or first error) counts.
         with contextlib.suppress(nvml.NVMLError):

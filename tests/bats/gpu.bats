@@ -12,8 +12,13 @@ setup() {
   unset GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT GPU_QUERY_TIMEOUT _GPU_DETECTION_DONE \
     TORCH_CUDA_ARCH_LIST PYTORCH_ALLOC_CONF PYTORCH_CUDA_ALLOC_CONF CUDA_DEVICE_MAX_CONNECTIONS \
     CUDA_VISIBLE_DEVICES PYTHONPATH
-  # By default the NVML helper is absent: APP_ROOT holds no pyhelpers/.
+  # By default the NVML helper is absent (APP_ROOT holds no pyhelpers/), and so is
+  # nvidia-smi, even on a host with a GPU: each test brings the probes it wants.
   export APP_ROOT="${BATS_TEST_TMPDIR}/no app"
+  hide_programs nvidia-smi
+  # the per-process cache of a detection run in a subshell goes here
+  export TMPDIR="${BATS_TEST_TMPDIR}/tmp dir"
+  mkdir -p "${TMPDIR}"
   set -u
   # shellcheck source=docker/common/scripts/gpu.sh
   source "${COMMON_SCRIPTS}/gpu.sh"
@@ -27,7 +32,8 @@ smi_prints() {
 
 # Put a fake pynvml on PYTHONPATH and the real helper under APP_ROOT. The fake
 # reports "name;major;minor;mib;mig;count" from FAKE_NVML, sleeps FAKE_NVML_SLEEP
-# seconds in nvmlInit, and appends a line to FAKE_NVML_LOG at every import.
+# seconds in nvmlInit, fails there as the real one does without a driver when
+# FAKE_NVML_NO_DRIVER is set, and appends a line to FAKE_NVML_LOG at every import.
 fake_nvml() {
   local dir="${BATS_TEST_TMPDIR}/fake nvml"
   mkdir -p "${dir}"
@@ -39,7 +45,12 @@ NAME, MAJOR, MINOR, MIB, MIG, COUNT = os.environ["FAKE_NVML"].split(";")
 NVML_ERROR_LIBRARY_NOT_FOUND, NVML_ERROR_DRIVER_NOT_LOADED, NVML_DEVICE_MIG_ENABLE = 12, 9, 1
 class NVMLError(Exception):
     value = 999
-def nvmlInit(): time.sleep(float(os.environ.get("FAKE_NVML_SLEEP", "0")))
+class NVMLError_LibraryNotFound(NVMLError):
+    value = NVML_ERROR_LIBRARY_NOT_FOUND
+def nvmlInit():
+    time.sleep(float(os.environ.get("FAKE_NVML_SLEEP", "0")))
+    if os.environ.get("FAKE_NVML_NO_DRIVER"):
+        raise NVMLError_LibraryNotFound()
 def nvmlShutdown(): pass
 def nvmlDeviceGetCount(): return int(COUNT)
 def nvmlDeviceGetHandleByIndex(i): return i
@@ -108,12 +119,44 @@ facts_in_new_shell() {
   assert_equal "$(stub_call_count nvidia-smi)" 1
 }
 
-@test "gpu_detect_* called first in a fresh shell detect there too (one probe per call site)" {
+@test "three \$(gpu_detect_*) before any gpu_init_detection: one probe; the shell then holds the facts" {
   smi_prints h100.csv
-  run --separate-stderr gpu_detect_name
+  fake_nvml "x;9;0;1;0;1"
+  export FAKE_NVML_NO_DRIVER=1 # the helper runs and fails, so both probes are counted
+  run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'
+    arch=\$(gpu_detect_sm_arch); name=\$(gpu_detect_name); count=\$(gpu_detect_count)
+    echo \"\${arch}|\${name}|\${count}|\$(ls -A \"\${TMPDIR}/gpu-facts.\${EUID}\")\"
+    gpu_init_detection
+    echo \"\${GPU_SM_ARCH}|\${GPU_VRAM_GB}|\$(ls -A \"\${TMPDIR}/gpu-facts.\${EUID}\")\""
   assert_success
-  assert_output "NVIDIA H100 80GB HBM3"
+  assert_line --index 0 --regexp '^sm90\|NVIDIA H100 80GB HBM3\|1\|[0-9]+\.[0-9]+$'
+  assert_line --index 1 "sm90|80|" # read back by the shell, then its file is removed
   assert_equal "$(stub_call_count nvidia-smi)" 1
+  assert_equal "$(wc -l <"${FAKE_NVML_LOG}")" 1
+  assert_equal "$(printf '%s\n' "${stderr}" | grep -c 'GPU 0: NVIDIA H100')" 1 # logged once
+  [[ "$(stat -c %a "${TMPDIR}/gpu-facts.${EUID}")" == 700 ]]
+}
+
+@test "the cache belongs to one process: another shell probes again; files of ended ones are removed" {
+  smi_prints a100.csv
+  local dir="${TMPDIR}/gpu-facts.${EUID}"
+  mkdir -m 700 "${dir}"
+  # a file left by a shell that has ended (no process has this start time)
+  printf '%s\0' sm120 "Fake" 96 1 >"${dir}/$$.1"
+  run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; echo \$(gpu_detect_name) \$(gpu_detect_name)"
+  assert_output "NVIDIA A100-SXM4-80GB NVIDIA A100-SXM4-80GB"
+  run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; echo \$(gpu_detect_count)"
+  assert_output 1
+  assert_equal "$(stub_call_count nvidia-smi)" 2 # once per process
+  [[ ! -e "${dir}/$$.1" ]]
+  # a cache directory that is a link (not the user's private one) is never used
+  rm -rf "${dir}"
+  mkdir "${BATS_TEST_TMPDIR}/elsewhere"
+  ln -s "${BATS_TEST_TMPDIR}/elsewhere" "${dir}"
+  run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; echo \$(gpu_detect_count) \$(gpu_detect_count)"
+  assert_output "1 1"
+  assert_equal "$(stub_call_count nvidia-smi)" 4
+  assert_equal "$(ls -A "${BATS_TEST_TMPDIR}/elsewhere")" ""
 }
 
 @test "NVML helper present: it answers, nvidia-smi is never run, the helper runs once" {
@@ -137,8 +180,9 @@ facts_in_new_shell() {
   [[ ! -e pwned && ! -e "${BATS_TEST_TMPDIR}/pwned" ]]
 }
 
-@test "NVML helper present but no driver (the real nvidia-ml-py): nvidia-smi answers" {
-  export APP_ROOT="${PROJECT_ROOT}"
+@test "NVML helper present but no driver: nvidia-smi answers" {
+  fake_nvml "x;9;0;1;0;1"
+  export FAKE_NVML_NO_DRIVER=1
   smi_prints l40s.csv
   LOG_LEVEL=debug run --separate-stderr gpu_init_detection
   assert_success
@@ -225,23 +269,36 @@ cat '${FIXTURES}/old-driver.csv'"
   run --separate-stderr facts_in_new_shell
   assert_success
   assert_output "|Acme Tensor X1|32|1|no"
-  [[ "${stderr}" == "[gpu] ⚠ GPU 'Acme Tensor X1' is not in the architecture table and reported no compute capability; set GPU_SM_ARCH (e.g. sm90) to choose one"* ]]
-  export GPU_SM_ARCH=sm89
+  [[ "${stderr}" == "[gpu] ⚠ GPU 'Acme Tensor X1' is not in the architecture table and reported no compute capability; set GPU_SM_ARCH (e.g. sm90) to choose one (nothing is probed then: set DETECTED_GPU_NAME, GPU_VRAM_GB and GPU_COUNT too)"* ]]
+  export GPU_SM_ARCH=sm89 DETECTED_GPU_NAME="Acme Tensor X1" GPU_VRAM_GB=32
   run --separate-stderr facts_in_new_shell
   assert_output "sm89|Acme Tensor X1|32|1|yes"
-  [[ "${stderr}" != *"⚠"* ]]
+  assert_equal "${stderr}" ""
+  assert_equal "$(stub_call_count nvidia-smi)" 1
 }
 
-@test "GPU_SM_ARCH and DETECTED_GPU_NAME from the environment win; all four set: no probe" {
+@test "GPU_SM_ARCH in the environment answers first: no probe at all, VRAM 0 and count 1 unless set" {
   smi_prints a100.csv
+  fake_nvml "NVIDIA A100-SXM4-80GB;8;0;81920;0;1"
   export GPU_SM_ARCH=sm_90 DETECTED_GPU_NAME="My GPU"
   run --separate-stderr facts_in_new_shell
-  assert_output "sm90|My GPU|80|1|yes"
-  assert_equal "$(stub_call_count nvidia-smi)" 1
+  assert_success
+  assert_output "sm90|My GPU|0|1|yes"
+  assert_equal "${stderr}" ""
+  unset DETECTED_GPU_NAME
+  run --separate-stderr facts_in_new_shell
+  assert_output "sm90|Unknown|0|1|yes"
   export GPU_VRAM_GB=012 GPU_COUNT=8
   run --separate-stderr facts_in_new_shell
-  assert_output "sm90|My GPU|12|8|yes"
+  assert_output "sm90|Unknown|12|8|yes"
   assert_equal "${stderr}" ""
+  assert_equal "$(stub_call_count nvidia-smi)" 0
+  [[ ! -e "${FAKE_NVML_LOG}" ]] # the helper never even started
+  # a name alone does not answer: the probes run and the name wins
+  unset GPU_SM_ARCH GPU_VRAM_GB GPU_COUNT
+  export DETECTED_GPU_NAME="My GPU" FAKE_NVML_NO_DRIVER=1
+  run --separate-stderr facts_in_new_shell
+  assert_output "sm80|My GPU|80|1|no"
   assert_equal "$(stub_call_count nvidia-smi)" 1
 }
 

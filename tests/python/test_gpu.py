@@ -235,6 +235,32 @@ def test_nvml_errors_are_one_line(fake_nvml: Callable[..., types.ModuleType],
         assert nvml.calls[-1] == "nvmlShutdown"  # released after a failure mid-query
 
 
+def test_old_binding_without_a_function_is_one_line(fake_nvml: Callable[..., types.ModuleType],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    nvml = fake_nvml([FakeGpu()])
+    del nvml.nvmlDeviceGetCudaComputeCapability  # as in bindings from before CUDA 11
+    status, out, err = run_main(capsys)
+    assert (status, out) == (1, "")
+    assert err == ("[gpu] ✗ the NVML binding lacks nvmlDeviceGetCudaComputeCapability (too old):"
+                   " install a current nvidia-ml-py (pip install -U nvidia-ml-py)\n")
+    assert nvml.calls[-1] == "nvmlShutdown"
+
+
+def test_library_that_fails_to_load_is_one_line(fake_nvml: Callable[..., types.ModuleType],
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    nvml = fake_nvml([FakeGpu()])
+
+    def broken() -> None:
+        raise OSError("libnvidia-ml.so.1: wrong ELF class: ELFCLASS32")
+
+    monkeypatch.setattr(nvml, "nvmlInit", broken)
+    status, out, err = run_main(capsys)
+    assert (status, out) == (1, "")
+    assert err == ("[gpu] ✗ NVML could not be loaded:"
+                   " libnvidia-ml.so.1: wrong ELF class: ELFCLASS32\n")
+
+
 def test_no_gpu(fake_nvml: Callable[..., types.ModuleType],
                 capsys: pytest.CaptureFixture[str]) -> None:
     fake_nvml([])

@@ -1,17 +1,19 @@
 # shellcheck shell=bash
 # GPU facts (architecture, name, memory, count) and the GPU-dependent defaults.
 #
-# Detection runs once per shell: gpu_init_detection asks, first that answers wins,
-#   1. the environment: GPU_SM_ARCH and DETECTED_GPU_NAME win when set; when all of
-#      GPU_SM_ARCH, DETECTED_GPU_NAME, GPU_VRAM_GB and GPU_COUNT are set (as an
-#      earlier gpu_init_detection exports them) nothing is probed at all
+# Detection runs once per process: gpu_init_detection asks, first that answers wins,
+#   1. the environment: an explicit GPU_SM_ARCH answers, and nothing is probed at all
+#      (DETECTED_GPU_NAME, else Unknown; GPU_VRAM_GB, else 0; GPU_COUNT, else 1); so
+#      does the set of all four facts an earlier gpu_init_detection exports (no GPU
+#      included). DETECTED_GPU_NAME alone wins over a probed name, but probes still run
 #   2. the NVML helper: python3 -m pyhelpers.gpu (under APP_ROOT; respects CUDA_VISIBLE_DEVICES)
 #   3. nvidia-smi --query-gpu=name,compute_cap,memory.total (lists every GPU of the driver)
 #   4. the GPU name → architecture table (gpu_name_to_sm_arch)
 # then exports GPU_SM_ARCH, DETECTED_GPU_NAME, GPU_VRAM_GB and GPU_COUNT. Every probe runs
-# under `timeout GPU_QUERY_TIMEOUT`. The gpu_detect_* functions print from that cache; one
-# called inside $(...) before gpu_init_detection would detect in the subshell and lose the
-# cache, so callers run gpu_init_detection once first (or read the exported variables).
+# under `timeout GPU_QUERY_TIMEOUT`. Later calls answer from that cache and spawn nothing.
+# A first call inside $(...) detects in a subshell, whose variables die with it: it also
+# leaves the facts in a file only this shell and its subshells find (gpu_probe.sh:
+# _gpu_cache_save), so the next $(gpu_detect_*) reads them instead of probing again.
 #
 # A library: functions only, no options set, safe under `set -u`; sourcing it again
 # keeps the cache.
@@ -21,9 +23,9 @@ source "${BASH_SOURCE[0]%/*}/logs.sh"
 # shellcheck source=docker/common/scripts/gpu_probe.sh
 source "${BASH_SOURCE[0]%/*}/gpu_probe.sh"
 
-# Detect once in this shell and export the facts. No GPU is not an error: the facts
-# become '' / Unknown / 0 / 0 and one warning says why.
-# Globals:   GPU_QUERY_TIMEOUT, APP_ROOT, PYTHONPATH, GPU_SM_ARCH, DETECTED_GPU_NAME,
+# Detect once in this process and export the facts. No GPU is not an error: the
+# facts become '' / Unknown / 0 / 0 and one warning says why.
+# Globals:   GPU_QUERY_TIMEOUT, APP_ROOT, PYTHONPATH, TMPDIR, GPU_SM_ARCH, DETECTED_GPU_NAME,
 #            GPU_VRAM_GB, GPU_COUNT (read; set values win), then the four exported;
 #            _GPU_DETECTION_DONE (set to 1)
 # Outputs:   one info line (the GPU) or one warning (no GPU); errors for bad settings
@@ -31,9 +33,13 @@ source "${BASH_SOURCE[0]%/*}/gpu_probe.sh"
 gpu_init_detection() {
   [[ "${_GPU_DETECTION_DONE:-}" == 1 ]] && return 0
   _gpu_check_config || return 1
+  _gpu_cache_load && return 0 # detected earlier in a subshell of this shell
   local name="" cap="" mib="" count="" mig="" from="" arch
   local reasons=() timed_out=0
-  if [[ -n "${GPU_SM_ARCH+x}" && -n "${DETECTED_GPU_NAME:-}" && -n "${GPU_VRAM_GB:-}" && -n "${GPU_COUNT:-}" ]]; then
+  if [[ -n "${GPU_SM_ARCH:-}" ]]; then
+    from="environment"
+    count=1 # an architecture given means a GPU; GPU_COUNT may say how many
+  elif [[ -n "${GPU_SM_ARCH+x}" && -n "${DETECTED_GPU_NAME:-}" && -n "${GPU_VRAM_GB:-}" && -n "${GPU_COUNT:-}" ]]; then
     from="environment"
   elif _gpu_probe_nvml; then
     from="NVML"
@@ -47,7 +53,7 @@ gpu_init_detection() {
     arch="sm${BASH_REMATCH[1]}${BASH_REMATCH[2]}"
   elif [[ -z "${arch}" && "${from}" != environment && -n "${DETECTED_GPU_NAME:-${name}}" ]]; then
     arch="$(gpu_name_to_sm_arch "${DETECTED_GPU_NAME:-${name}}")" ||
-      log_warn "[gpu]" "GPU '${DETECTED_GPU_NAME:-${name}}' is not in the architecture table and reported no compute capability; set GPU_SM_ARCH (e.g. sm90) to choose one"
+      log_warn "[gpu]" "GPU '${DETECTED_GPU_NAME:-${name}}' is not in the architecture table and reported no compute capability; set GPU_SM_ARCH (e.g. sm90) to choose one (nothing is probed then: set DETECTED_GPU_NAME, GPU_VRAM_GB and GPU_COUNT too)"
   fi
   if [[ "${mib}" =~ ^[0-9]+$ ]]; then
     mib="$(((10#${mib} + 512) / 1024))"
@@ -59,6 +65,7 @@ gpu_init_detection() {
   export GPU_VRAM_GB="$((10#${GPU_VRAM_GB:-${mib}}))"
   export GPU_COUNT="$((10#${GPU_COUNT:-${count:-0}}))"
   _GPU_DETECTION_DONE=1
+  ((BASH_SUBSHELL == 0)) || _gpu_cache_save
 
   local why=""
   ((${#reasons[@]} == 0)) || why="$(printf '%s; ' "${reasons[@]}")"

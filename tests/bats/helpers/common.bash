@@ -9,6 +9,7 @@
 #   STUB_DIR       an empty directory, first on PATH, for stub programs
 #                  (its path holds a space, to catch quoting bugs)
 #   PATH           STUB_DIR, the project's .venv/bin, then the system directories only
+#                  (hide_programs takes programs out of them, e.g. a real nvidia-smi)
 #   VENV_PYTHON    the project's Python (with the test dependencies)
 
 PROJECT_ROOT="$(cd "$(dirname "${BATS_TEST_FILENAME}")/../.." && pwd)"
@@ -56,4 +57,23 @@ STUB
 stub_call_count() {
   local file="${STUB_DIR}/$1.calls"
   if [[ -f "${file}" ]]; then wc -l <"${file}" | tr -d ' '; else printf '0'; fi
+}
+
+# Make programs absent, however the host is set up (a GPU host has a real
+# nvidia-smi in /usr/bin): PATH becomes STUB_DIR, .venv/bin and one directory of
+# links to everything in the system directories except the named programs. A stub
+# written into STUB_DIR afterwards still comes first.
+# Arguments: program...
+hide_programs() {
+  local system="${BATS_TEST_TMPDIR}/system bin" dir name
+  mkdir -p "${system}"
+  for dir in ${SYSTEM_PATH//:/ }; do
+    [[ -d "${dir}" && ! -L "${dir}" ]] || continue # /bin -> usr/bin: already linked
+    # the first directory of SYSTEM_PATH wins, as on PATH: later duplicates fail to link
+    ln -s "${dir}"/* "${system}/" 2>/dev/null || true
+  done
+  for name in "$@"; do
+    rm -f "${system}/${name}"
+  done
+  export PATH="${STUB_DIR}:${PROJECT_ROOT}/.venv/bin:${system}"
 }
