@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/server.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 
 # Run a container: the whole of a stack's main.sh after it has defined its usage.
-# Globals:   APP_ROOT (exported: server_app_root); TEXT_API_KEY, TEXT_API_KEY_FILE
+# Globals:   APP_ROOT (exported: util_app_root); TEXT_API_KEY, TEXT_API_KEY_FILE
 #            (checked); whatever the stack's bootstrap.sh sets
 # Arguments: stack (e.g. tool), stack_script_dir, usage_fn, start_mode
 #            (direct_common | script), [start_target], [-- container arguments…]
@@ -62,7 +62,7 @@ run_docker_main() {
     return 0
   fi
 
-  APP_ROOT="$(server_app_root)"
+  APP_ROOT="$(util_app_root)"
   export APP_ROOT
   lifecycle_bootstrap "${prefix}" "${dir}" || return 1
   case "${action}" in

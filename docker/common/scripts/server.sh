@@ -1,44 +1,33 @@
 # shellcheck shell=bash
 # Start the ASGI server (uvicorn) and its warmup probe, then supervise both:
-# forward stop signals to the server, stop the probe when the server ends, and
-# return the server's status.
+# forward stop signals to the server (SIGKILL after SERVER_STOP_TIMEOUT), stop the
+# probe when the server ends, and return the server's status.
 #
 # Configuration: SERVER_APP, HOST, PORT, UVICORN_WORKERS, APP_ROOT,
-# WARMUP_FAIL_EXIT (and the WARMUP_* variables warmup.sh reads).
+# SERVER_STOP_TIMEOUT, WARMUP_FAIL_EXIT (and the WARMUP_* variables warmup.sh reads).
 #
-# A library: functions only, safe under `set -u`. Needs logs.sh.
+# A library: functions only, safe under `set -u`. Needs logs.sh and util.sh.
 
 # shellcheck source=docker/common/scripts/logs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/logs.sh"
-
-# Print the application root: APP_ROOT, else the directory two levels above
-# this file (common/scripts/ sits in the application root of the image).
-# Globals:   APP_ROOT (read)
-# Outputs:   the directory on stdout
-server_app_root() {
-  if [[ -n "${APP_ROOT:-}" ]]; then
-    printf '%s\n' "${APP_ROOT}"
-  else
-    (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-  fi
-}
+# shellcheck source=docker/common/scripts/util.sh
+source "$(dirname "${BASH_SOURCE[0]}")/util.sh"
 
 # Check the server settings.
-# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, WARMUP_FAIL_EXIT (read)
+# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, SERVER_STOP_TIMEOUT,
+#            WARMUP_FAIL_EXIT (read)
 # Outputs:   one error line per bad value, naming the variable and what is valid
 # Returns:   0 when all are valid, 1 otherwise
 server_check_settings() {
-  local ok=0 port="${PORT:-8000}"
+  local ok=0
   if [[ ! "${SERVER_APP:-src.server:app}" =~ ^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$ ]]; then
     log_err "[server]" "SERVER_APP '${SERVER_APP}' is not valid; use module:attribute (default src.server:app)"
     ok=1
   fi
-  if [[ ! "${HOST:-0.0.0.0}" =~ ^[A-Za-z0-9._:-]+$ ]]; then
-    log_err "[server]" "HOST '${HOST}' is not valid; use an address or host name such as 0.0.0.0 (all IPv4), :: (all IPv6) or 127.0.0.1"
-    ok=1
-  fi
-  if [[ ! "${port}" =~ ^[0-9]{1,5}$ ]] || ((10#${port} < 1 || 10#${port} > 65535)); then
-    log_err "[server]" "PORT '${port}' is not valid; use a whole number from 1 to 65535 (default 8000)"
+  _server_check_address || ok=1
+  local timeout="${SERVER_STOP_TIMEOUT:-60}"
+  if [[ ! "${timeout}" =~ ^[0-9]{1,6}(\.[0-9]{1,3})?$ || "${timeout}" =~ ^[0.]+$ ]]; then
+    log_err "[server]" "SERVER_STOP_TIMEOUT '$(util_printable "${timeout}")' is not valid; use the seconds a stopping server may take before SIGKILL, more than 0 (default 60)"
     ok=1
   fi
   if [[ ! "${UVICORN_WORKERS:-1}" =~ ^[1-9][0-9]{0,2}$ ]]; then
@@ -59,12 +48,12 @@ server_check_settings() {
 # launcher counts only when it really imports uvicorn.
 # Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, APP_ROOT (read);
 #            UVICORN_CMD (set)
-# Arguments: [root_dir] the directory the app is imported from (default: server_app_root)
+# Arguments: [root_dir] the directory the app is imported from (default: util_app_root)
 # Returns:   1 on a bad setting, 127 when no launcher works (each with a message)
 resolve_uvicorn_cmd() {
   server_check_settings || return 1
   local root="${1:-}"
-  [[ -n "${root}" ]] || root="$(server_app_root)"
+  [[ -n "${root}" ]] || root="$(util_app_root)"
   if [[ ! -d "${root}" ]]; then
     log_err "[server]" "application root '${root}' is not a directory; set APP_ROOT to the directory that holds src/"
     return 1
@@ -90,14 +79,16 @@ resolve_uvicorn_cmd() {
 }
 
 # The health URL warmup.sh polls: WARMUP_URL, else /healthz on the local side
-# of HOST and PORT.
+# of HOST and PORT. The one place that builds it (server.sh and warmup.sh).
 # Globals:   WARMUP_URL, HOST, PORT (read)
-# Outputs:   the URL on stdout
+# Outputs:   the URL on stdout; an error naming HOST or PORT when one is not valid
+# Returns:   1 when HOST or PORT is not valid (and WARMUP_URL is unset)
 server_health_url() {
   if [[ -n "${WARMUP_URL:-}" ]]; then
     printf '%s\n' "${WARMUP_URL}"
     return 0
   fi
+  _server_check_address || return 1
   local host="${HOST:-0.0.0.0}"
   case "${host}" in
     0.0.0.0) host=127.0.0.1 ;;
@@ -109,13 +100,16 @@ server_health_url() {
 
 # Start the server and the warmup probe in the background, forward SIGTERM and
 # SIGINT to the server (SIGQUIT as SIGTERM: uvicorn's graceful stop), and wait.
-# When warmup gives up and WARMUP_FAIL_EXIT=1 the server is stopped. When the
-# server ends, the probe is stopped and reaped, and the traps are removed.
-# Globals:   WARMUP_FAIL_EXIT (read); SERVER_PID, WARMUP_PID (set); UVICORN_CMD
+# When warmup gives up and WARMUP_FAIL_EXIT=1 the server is stopped. A server
+# still running SERVER_STOP_TIMEOUT seconds after the first stop signal gets
+# SIGKILL. When the server ends, the probe is stopped and reaped, and the traps
+# are removed.
+# Globals:   WARMUP_FAIL_EXIT, SERVER_STOP_TIMEOUT (read); SERVER_PID, WARMUP_PID
+#            (set); UVICORN_CMD
 # Arguments: log_prefix (e.g. "[tool]"), warmup_script, [root_dir]
-# Returns:   the server's status (143 after SIGTERM); 1 when warmup gave up with
-#            WARMUP_FAIL_EXIT=1 and the server still ended with 0; 1 or 127 when
-#            nothing could start
+# Returns:   the server's status (143 after SIGTERM, 137 after the SIGKILL); 1 when
+#            warmup gave up with WARMUP_FAIL_EXIT=1 and the server still ended
+#            with 0; 1 or 127 when nothing could start
 start_server_with_warmup() {
   if (($# < 2)); then
     log_err "[server]" "usage: start_server_with_warmup <log_prefix> <warmup_script> [root_dir]"
@@ -131,9 +125,10 @@ start_server_with_warmup() {
     return 1
   fi
   resolve_uvicorn_cmd "${3:-}" || return
-  url="$(server_health_url)"
+  url="$(server_health_url)" || return 1
 
   _SERVER_SIGNAL=""
+  _SERVER_WATCHDOG_PID=""
   SERVER_PID=""
   trap '_server_forward TERM' TERM
   trap '_server_forward INT' INT
@@ -145,8 +140,9 @@ start_server_with_warmup() {
   WARMUP_URL="${url}" "${warmup}" "${SERVER_PID}" &
   WARMUP_PID=$!
 
-  local pending=("${SERVER_PID}" "${WARMUP_PID}") finished status server_status="" gave_up=0
+  local pending finished status server_status="" gave_up=0
   while [[ -z "${server_status}" ]]; do
+    pending=("${SERVER_PID}" ${WARMUP_PID:+"${WARMUP_PID}"} ${_SERVER_WATCHDOG_PID:+"${_SERVER_WATCHDOG_PID}"})
     finished=""
     status=0
     wait -n -p finished "${pending[@]}" || status=$?
@@ -154,18 +150,23 @@ start_server_with_warmup() {
       continue # a trapped signal interrupted wait; the trap has forwarded it
     elif [[ "${finished}" == "${SERVER_PID}" ]]; then
       server_status="${status}"
+    elif [[ "${finished}" == "${_SERVER_WATCHDOG_PID}" ]]; then
+      _SERVER_WATCHDOG_PID=""
+      log_err "${prefix}" "the server (PID ${SERVER_PID}) did not stop within SERVER_STOP_TIMEOUT=${SERVER_STOP_TIMEOUT:-60} s: sending SIGKILL"
+      kill -KILL "${SERVER_PID}" 2>/dev/null || true # it may have ended just now: wait says how
     else
-      pending=("${SERVER_PID}")
       WARMUP_PID=""
       _server_after_warmup "${prefix}" "${status}" || gave_up=1
     fi
   done
 
-  if [[ -n "${WARMUP_PID}" ]]; then
-    kill -TERM "${WARMUP_PID}" 2>/dev/null || true # it may be ending on its own
-    wait "${WARMUP_PID}" 2>/dev/null || true       # reaped; its status no longer matters
-    WARMUP_PID=""
-  fi
+  local pid
+  for pid in ${WARMUP_PID:+"${WARMUP_PID}"} ${_SERVER_WATCHDOG_PID:+"${_SERVER_WATCHDOG_PID}"}; do
+    kill -TERM "${pid}" 2>/dev/null || true # it may be ending on its own
+    wait "${pid}" 2>/dev/null || true       # reaped; its status no longer matters
+  done
+  WARMUP_PID=""
+  _SERVER_WATCHDOG_PID=""
   trap - TERM INT QUIT
   if ((server_status == 0 && gave_up)); then
     server_status=1
@@ -186,7 +187,7 @@ _server_after_warmup() {
   esac
   if [[ "${WARMUP_FAIL_EXIT:-0}" == 1 ]]; then
     log_err "${prefix}" "warmup failed (status ${status}) and WARMUP_FAIL_EXIT=1: stopping the server (PID ${SERVER_PID}) so the container exits"
-    kill -TERM "${SERVER_PID}" 2>/dev/null || true # it may have exited meanwhile
+    _server_stop TERM
     return 1
   fi
   log_warn "${prefix}" "warmup failed (status ${status}); the server keeps running (WARMUP_FAIL_EXIT=1 stops it instead)"
@@ -202,5 +203,35 @@ _server_forward() {
     return 0
   fi
   log_info "[server]" "SIG$1: stopping the server (PID ${SERVER_PID})"
+  _server_stop "$1"
+}
+
+# Send a stop signal to the server and, on the first one, start the watchdog:
+# a `sleep SERVER_STOP_TIMEOUT` that start_server_with_warmup waits for beside the
+# server; when it ends first, the server gets SIGKILL (status 137).
+# Globals:   SERVER_PID, SERVER_STOP_TIMEOUT (read); _SERVER_WATCHDOG_PID (set)
+# Arguments: signal name
+_server_stop() {
   kill -s "$1" "${SERVER_PID}" 2>/dev/null || true # already gone: wait reports its status
+  if [[ -z "${_SERVER_WATCHDOG_PID:-}" ]]; then
+    sleep "${SERVER_STOP_TIMEOUT:-60}" 3>&- &
+    _SERVER_WATCHDOG_PID=$!
+  fi
+}
+
+# Check HOST and PORT.
+# Globals:   HOST, PORT (read)
+# Outputs:   one error line per bad value
+# Returns:   0 when both are valid, 1 otherwise
+_server_check_address() {
+  local ok=0 port="${PORT:-8000}"
+  if [[ ! "${HOST:-0.0.0.0}" =~ ^[A-Za-z0-9._:-]+$ ]]; then
+    log_err "[server]" "HOST '$(util_printable "${HOST}")' is not valid; use an address or host name such as 0.0.0.0 (all IPv4), :: (all IPv6) or 127.0.0.1"
+    ok=1
+  fi
+  if [[ ! "${port}" =~ ^[0-9]{1,5}$ ]] || ((10#${port} < 1 || 10#${port} > 65535)); then
+    log_err "[server]" "PORT '$(util_printable "${port}")' is not valid; use a whole number from 1 to 65535 (default 8000)"
+    ok=1
+  fi
+  return "${ok}"
 }

@@ -14,6 +14,9 @@
 # A library: functions only, safe under `set -u`; sourcing it again keeps what
 # was recorded.
 
+# shellcheck source=docker/common/scripts/util.sh
+source "${BASH_SOURCE[0]%/*}/util.sh"
+
 declare -gA SETTING_SOURCE 2>/dev/null || true # an older bash without -g: the array is made on first use
 
 # Mark every listed variable that is already set (and non-empty): "image" when
@@ -22,12 +25,13 @@ declare -gA SETTING_SOURCE 2>/dev/null || true # an older bash without -g: the a
 # Globals:   SETTING_SOURCE (written), APP_ROOT (read)
 # Arguments: variable names...
 settings_record_user() {
-  local name line
+  local name line image_env
   local -A baked=()
-  if [[ -r "${APP_ROOT:-/app}/image.env" ]]; then
+  image_env="$(util_app_root)/image.env"
+  if [[ -r "${image_env}" ]]; then
     while IFS= read -r line; do
       [[ "${line}" == [A-Za-z_]*=* ]] && baked["${line%%=*}"]="${line#*=}"
-    done <"${APP_ROOT:-/app}/image.env"
+    done <"${image_env}"
   fi
   for name in "$@"; do
     [[ -n "${!name:-}" && -z "${SETTING_SOURCE[${name}]:-}" ]] || continue

@@ -11,6 +11,8 @@
 
 # shellcheck source=docker/common/scripts/logs.sh
 source "${BASH_SOURCE[0]%/*}/logs.sh"
+# shellcheck source=docker/common/scripts/util.sh
+source "${BASH_SOURCE[0]%/*}/util.sh"
 # shellcheck source=docker/common/scripts/settings.sh
 source "${BASH_SOURCE[0]%/*}/settings.sh"
 # shellcheck source=docker/common/scripts/deploy_mode.sh
@@ -106,7 +108,7 @@ startup_check_dir() {
     return 1
   fi
   local out
-  if ! out="$(PYTHONPATH="${APP_ROOT:-/app}${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m pyhelpers.manifest verify "${dir}" 2>&1)"; then
+  if ! out="$(PYTHONPATH="$(util_app_root)${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m pyhelpers.manifest verify "${dir}" 2>&1)"; then
     log_err "[startup]" "${label} in ${dir} does not match its download manifest: ${out##*$'\n'}"
     return 1
   fi
