@@ -2,24 +2,27 @@
 
 download_snapshot() wraps huggingface_hub.snapshot_download(local_dir=...): it resolves the
 revision to a commit, checks free space, retries transient failures, turns Hub errors into one
-line each (DownloadError) and writes target_dir/.download-manifest.json.
+line each (DownloadError) and writes target_dir/.download-manifest.json. Works with
+huggingface_hub 0.x (requests) and 1.x/2.x (httpx, httpx2): the network error types come from
+whichever HTTP client is installed.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import os
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-import httpx2
 from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
+    HFValidationError,
     LocalEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
@@ -27,7 +30,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import RepoFile, RepoFolder
 from huggingface_hub.utils import filter_repo_objects
 
-from pyhelpers.build_log import debug_enabled, log_err, log_info, log_success, log_warn
+from pyhelpers.build_log import BuildError, log_info, log_success, log_warn
 from pyhelpers.manifest import ManifestError, build_manifest, write_manifest
 
 SECRET_FILE_DEFAULT = "/run/secrets/hf_token"  # noqa: S105 (a path, not a secret)
@@ -38,7 +41,22 @@ _AUTH_ADVICE = "pass HF_TOKEN as a build secret (docker build --secret id=hf_tok
 T = TypeVar("T")
 
 
-class DownloadError(Exception):
+def _transport_error_types() -> tuple[type[BaseException], ...]:
+    """Return the network error types of the HTTP clients installed (httpx2, httpx, requests)."""
+    found: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"),
+                         ("requests", "ConnectionError"), ("requests", "Timeout")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue  # that client is not installed: huggingface_hub does not use it
+    return tuple(found)
+
+
+TRANSPORT_ERRORS = _transport_error_types()
+
+
+class DownloadError(BuildError):
     """An expected download failure; its message is the one line a build log shows."""
 
 
@@ -80,8 +98,7 @@ def _is_transient(exc: BaseException) -> bool:
         status = exc.response.status_code if exc.response is not None else 0
         return status == 429 or status >= 500
     # snapshot_download reports an unreachable Hub as LocalEntryNotFoundError.
-    return isinstance(exc, (httpx2.TransportError, LocalEntryNotFoundError, ConnectionError,
-                            TimeoutError))
+    return isinstance(exc, (LocalEntryNotFoundError, *TRANSPORT_ERRORS))
 
 
 def _sleep(seconds: float) -> None:
@@ -111,9 +128,13 @@ def _with_retries(what: str, func: Callable[[], T], prefix: str) -> T:
 
 def _hub_error(
     exc: Exception, api: HfApi, repo_id: str, revision: str, token: str | None
-) -> Exception:
-    """Return a DownloadError with one clear line for a known Hub error, else `exc` itself."""
+) -> DownloadError | None:
+    """Return a DownloadError with one clear line for a known Hub error, else None."""
     where = hub_endpoint()
+    if isinstance(exc, HFValidationError):
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return DownloadError(f"{repo_id!r}@{revision!r} is not a valid repo id or revision for "
+                             f"the Hub: {first}")
     if isinstance(exc, GatedRepoError):
         if token:
             return DownloadError(f"{repo_id} is gated and the token has no access: accept its "
@@ -134,14 +155,24 @@ def _hub_error(
             return DownloadError(f"the Hub token was rejected by {where} (401): "
                                  f"check HF_TOKEN or the hf_token secret")
         return DownloadError(f"{repo_id}: {str(exc).splitlines()[0]}")
-    return exc
+    return None
+
+
+def _raise_hub_error(
+    exc: Exception, api: HfApi, repo_id: str, revision: str, token: str | None
+) -> NoReturn:
+    """Raise the one-line DownloadError for a known Hub error; re-raise anything else as is."""
+    err = _hub_error(exc, api, repo_id, revision, token)
+    if err is None:
+        raise exc
+    raise err from exc
 
 
 def _repo_exists(api: HfApi, repo_id: str, token: str | None) -> bool:
     """Return True when `repo_id` answers at its default revision."""
     try:
         api.repo_info(repo_id, revision=constants.DEFAULT_REVISION, token=token or False)
-    except (HfHubHTTPError, httpx2.TransportError):
+    except (HfHubHTTPError, HFValidationError, *TRANSPORT_ERRORS):
         return False
     return True
 
@@ -184,7 +215,7 @@ def list_subfolders(repo_id: str, path: str, revision: str | None = None,
         if isinstance(exc, HfHubHTTPError) and exc.response is not None \
                 and exc.response.status_code == 404 and _repo_exists(api, repo_id, token):
             return []
-        raise _hub_error(exc, api, repo_id, rev, token) from exc
+        _raise_hub_error(exc, api, repo_id, rev, token)
     return sorted(e.path.rsplit("/", 1)[-1] for e in entries if isinstance(e, RepoFolder))
 
 
@@ -216,7 +247,7 @@ def download_snapshot(
     except DownloadError:
         raise
     except Exception as exc:
-        raise _hub_error(exc, api, repo_id, rev, token) from exc
+        _raise_hub_error(exc, api, repo_id, rev, token)
     files = list(filter_repo_objects(
         [f for f in tree if isinstance(f, RepoFile)], allow_patterns=allow_patterns,
         ignore_patterns=ignore_patterns, key=lambda f: f.path))
@@ -236,7 +267,7 @@ def download_snapshot(
     except DownloadError:
         raise
     except Exception as exc:
-        raise _hub_error(exc, api, repo_id, rev, token) from exc
+        _raise_hub_error(exc, api, repo_id, rev, token)
     shutil.rmtree(target / ".cache" / "huggingface", ignore_errors=True)
     cache_dir = target / ".cache"
     if cache_dir.is_dir() and not any(cache_dir.iterdir()):
@@ -268,7 +299,8 @@ def verify_files_exist(
     """
     root = Path(target_dir)
     if not root.is_dir():
-        raise DownloadError(f"directory {str(root)!r} does not exist")
+        raise DownloadError(f"directory {str(root)!r} does not exist (required: "
+                            f"{required_patterns or []}, extension: {file_extension or 'any'})")
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     files = [f for f in files if not f.startswith(".cache/")]
     if file_extension:
@@ -284,14 +316,3 @@ def verify_files_exist(
         matched.extend(h for h in hits if h not in matched)
     return matched if required_patterns else files
 
-
-def run_entry(main: Callable[[], None], prefix: str) -> int:
-    """Run an entry point's `main`; known failures become one line on stderr and status 1."""
-    try:
-        main()
-    except (DownloadError, ManifestError, ValueError) as exc:
-        if debug_enabled():
-            raise
-        log_err(prefix, str(exc))
-        return 1
-    return 0

@@ -12,20 +12,21 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pyhelpers.build_log import debug_enabled, log_err, log_success
+from pyhelpers.build_log import BuildError, debug_enabled, log_err, log_info, log_success
 
 MANIFEST_NAME = ".download-manifest.json"
 FORMAT_VERSION = 1
 _SKIP_DIRS = (".cache",)
 
 
-class ManifestError(Exception):
+class ManifestError(BuildError):
     """A manifest is missing or unreadable, or a directory does not match it."""
 
 
@@ -123,7 +124,26 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise ManifestError(f"manifest {str(path)!r} is not readable JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise ManifestError(f"manifest {str(path)!r} has no 'files' list")
+    for index, entry in enumerate(data["files"]):
+        if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+                and isinstance(entry.get("size"), int) and isinstance(entry.get("sha256"), str)):
+            raise ManifestError(f"manifest {str(path)!r}: files[{index}] is not an entry with "
+                                f"'path', 'size' and 'sha256': {str(entry)[:120]}")
     return data
+
+
+def copy_with_manifest(src: Path, target: Path, reference: str, log_prefix: str) -> Path:
+    """Copy a local model directory into `target` and write its manifest; return `target`.
+
+    `reference` is what the manifest records as the source (never a build host's path).
+    """
+    size = sum((Path(src) / rel).stat().st_size for rel in list_files(Path(src)))
+    log_info(log_prefix, f"copying the local model {reference} ({size / 2**20:.1f} MiB) → {target}")
+    shutil.copytree(src, target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(*_SKIP_DIRS, MANIFEST_NAME))
+    source = {"repo_id": None, "local_source": reference, "revision": None, "commit": None}
+    write_manifest(target, build_manifest(target, list_files(target), source))
+    return target
 
 
 def verify_manifest(directory: Path, checksums: bool = False) -> int:

@@ -29,6 +29,60 @@ setup() {
     "$(build_expected_context download/fetch.py wheels/torch-2.0-cp311-none-linux_x86_64.whl)"
 }
 
+# A local model directory a user points CHAT_MODEL or TOOL_MODEL at.
+make_local_model() {
+  local dir="$1"
+  mkdir -p "${dir}/sub"
+  printf '{}' >"${dir}/config.json"
+  printf 'w%.0s' {1..2048} >"${dir}/model.safetensors"
+  printf 'v' >"${dir}/sub/vocab.txt"
+  ln -s sub/vocab.txt "${dir}/vocab.txt" # a link inside the directory is followed
+}
+
+@test "a local model directory goes into the context as local/<kind>/; Docker sees local:<name>, never the host path" {
+  build_env_vllm
+  local host="${BATS_TEST_TMPDIR}/host models"
+  make_local_model "${host}/my-chat"
+  make_local_model "${host}/my-tool"
+  export CHAT_MODEL="${host}/my-chat" TOOL_MODEL="${host}/my-tool"
+  run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_success
+  assert_equal "$(cat "${STUB_DIR}/docker.build.context")" "$(build_expected_context download/fetch.py \
+    local/chat/config.json local/chat/model.safetensors local/chat/sub/vocab.txt local/chat/vocab.txt \
+    local/tool/config.json local/tool/model.safetensors local/tool/sub/vocab.txt local/tool/vocab.txt)"
+  [[ "${stderr}" == *"copying the local chat model 'my-chat' (2.1KiB) into the build context as local/chat/"* ]]
+  run cat "${STUB_DIR}/docker.build.args"
+  assert_line "CHAT_MODEL=local:my-chat"
+  assert_line "TOOL_MODEL=local:my-tool"
+  assert_line "text-inference.chat-model=local:my-chat"
+  assert_line "text-inference.tool-model=local:my-tool"
+  refute_output --partial "host models"
+  assert_equal "$(build_leftover_contexts)" ""
+  # DRY_RUN prints the command and the context: still no host path in either
+  DRY_RUN=1 run -0 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  refute_output --partial "host models"
+  assert_output --partial "--build-arg CHAT_MODEL=local:my-chat"
+  assert_line "local/tool/model.safetensors"
+}
+
+@test "a local model with a link leading outside it is refused: nothing built, no context left" {
+  build_env_tool
+  local host="${BATS_TEST_TMPDIR}/host models"
+  make_local_model "${host}/my-tool"
+  printf 'secret' >"${BATS_TEST_TMPDIR}/outside.txt"
+  ln -s ../../outside.txt "${host}/my-tool/sub/escape.txt"
+  TOOL_MODEL="${host}/my-tool" run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  [[ "${stderr}" == *"local tool model '${host}/my-tool': the link 'sub/escape.txt' points outside the directory"* ]]
+  assert_equal "$(stub_call_count docker)" 0
+  assert_equal "$(build_leftover_contexts)" ""
+  rm "${host}/my-tool/sub/escape.txt"
+  ln -s nowhere "${host}/my-tool/dangling"
+  TOOL_MODEL="${host}/my-tool" run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  [[ "${stderr}" == *"the link 'dangling' points outside the directory (or nowhere)"* ]]
+}
+
 @test "prepare_build_context_common called directly: prints the dir, sets BUILD_CONTEXT_DIR, under set -u" {
   set -u
   # shellcheck source=docker/common/scripts/build/context.sh

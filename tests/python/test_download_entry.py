@@ -19,6 +19,7 @@ CHAT = ROOT / "docker/vllm/download/chat.py"
 TRT_MODEL = ROOT / "docker/trt/download/model.py"
 TRT_ENGINE = ROOT / "docker/trt/download/engine.py"
 TOKEN = "hf_EntryPointSecret987"
+L80, L90, L120 = (f"sm{n}_trt-llm-1.2.1_cuda12.9" for n in (80, 90, 120))
 
 
 def run(script: Path, hub: HubMirror, tmp_path: Path, pythonpath: Path | None = ROOT,
@@ -117,7 +118,7 @@ def trt_repo_files() -> dict[str, bytes | str]:
     """A TRT engine repo: tokenizer and config at the top, engines nested by label."""
     files: dict[str, bytes | str] = {"config.json": "{}", "tokenizer.json": "{}",
                                      "README.md": "r", ".gitattributes": "*.engine lfs"}
-    for label in ("sm90_tp1", "sm120_tp1"):
+    for label in (L90, L120):
         base = f"trt-llm/engines/{label}"
         files[f"{base}/rank0.engine"] = os.urandom(5000)
         files[f"{base}/config.json"] = json.dumps({"label": label})
@@ -138,13 +139,13 @@ def test_trt_engine_is_flattened(hub: HubMirror, tmp_path: Path) -> None:
     sha = hub.publish("acme/trt-e", trt_repo_files())
     out = tmp_path / "engines" / "trt-chat"
     proc = run(TRT_ENGINE, hub, tmp_path, TRT_ENGINE_REPO="acme/trt-e",
-               TRT_ENGINE_LABEL="sm120_tp1", TRT_ENGINE_DIR=str(out))
+               TRT_ENGINE_LABEL=L120, TRT_ENGINE_DIR=str(out))
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "build_metadata.json",
                                                      "config.json", "rank0.engine"]
-    assert json.loads((out / "config.json").read_text()) == {"label": "sm120_tp1"}
+    assert json.loads((out / "config.json").read_text()) == {"label": L120}
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["commit"] == sha and manifest["engine_label"] == "sm120_tp1"
+    assert manifest["commit"] == sha and manifest["engine_label"] == L120
     assert verify_manifest(out, checksums=True) == 3
     assert [p.name for p in out.parent.iterdir()] == ["trt-chat"], "staging dir removed"
 
@@ -153,9 +154,9 @@ def test_trt_engine_missing_label_lists_real_ones(hub: HubMirror, tmp_path: Path
     hub.publish("acme/trt-l", trt_repo_files())
     out = tmp_path / "engines" / "trt-chat"
     proc = run(TRT_ENGINE, hub, tmp_path, TRT_ENGINE_REPO="acme/trt-l",
-               TRT_ENGINE_LABEL="sm80_tp1", TRT_ENGINE_DIR=str(out))
-    assert_one_line_failure(proc, "TRT_ENGINE_LABEL 'sm80_tp1'",
-                            "labels there: sm120_tp1, sm90_tp1")
+               TRT_ENGINE_LABEL=L80, TRT_ENGINE_DIR=str(out))
+    assert_one_line_failure(proc, f"TRT_ENGINE_LABEL {L80!r}",
+                            f"labels there: {L120}, {L90}")
     assert not out.exists()
 
 
@@ -182,9 +183,81 @@ def test_image_layout_runs_without_the_repository(hub: HubMirror, tmp_path: Path
     hub.publish("acme/trt-app", trt_repo_files())
     out = tmp_path / "engine"
     proc = run(app / "download/engine.py", hub, tmp_path, pythonpath=app,
-               TRT_ENGINE_REPO="acme/trt-app", TRT_ENGINE_LABEL="sm90_tp1", TRT_ENGINE_DIR=str(out))
+               TRT_ENGINE_REPO="acme/trt-app", TRT_ENGINE_LABEL=L90, TRT_ENGINE_DIR=str(out))
     assert proc.returncode == 0, proc.stderr
     hub.publish("acme/tool-app", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
     proc = run(app / "common/download/tool.py", hub, tmp_path, pythonpath=app,
                TOOL_MODEL="acme/tool-app", TOOL_MODEL_PATH=str(tmp_path / "tool"))
     assert proc.returncode == 0, proc.stderr
+
+
+def local_chat_dir(parent: Path) -> Path:
+    """A small quantized chat model directory on disk, as a user would point CHAT_MODEL at."""
+    src = parent / "my chat-model"
+    src.mkdir(parents=True)
+    (src / "config.json").write_text(json.dumps({"quantization_config": {"quant_method": "awq"}}))
+    (src / "tokenizer.json").write_text("{}")
+    (src / "model.safetensors").write_bytes(b"weights" * 100)
+    return src
+
+
+def test_chat_model_local_dir_is_copied(hub: HubMirror, tmp_path: Path) -> None:
+    src = local_chat_dir(tmp_path)
+    out = tmp_path / "chat"
+    proc = run(CHAT, hub, tmp_path, CHAT_MODEL=str(src), CHAT_MODEL_PATH=str(out),
+               HF_ENDPOINT="http://127.0.0.1:9")  # no Hub call: an unreachable one would fail
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "model.safetensors").read_bytes() == b"weights" * 100
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["quant_method"] == "awq" and manifest["repo_id"] is None
+    assert verify_manifest(out, checksums=True) == 3
+
+
+@pytest.mark.parametrize(("script", "kind", "path_var"), [
+    (CHAT, "chat", "CHAT_MODEL_PATH"), (TOOL, "tool", "TOOL_MODEL_PATH")])
+def test_build_context_reference_is_copied_from_local_models_dir(
+    hub: HubMirror, tmp_path: Path, script: Path, kind: str, path_var: str
+) -> None:
+    host = local_chat_dir(tmp_path / "host")
+    build_local = tmp_path / "build" / "local"
+    shutil.copytree(host, build_local / kind)
+    out = tmp_path / kind
+    model = "CHAT_MODEL" if kind == "chat" else "TOOL_MODEL"
+    proc = run(script, hub, tmp_path, LOCAL_MODELS_DIR=str(build_local), HF_ENDPOINT="http://127.0.0.1:9",
+               **{model: "local:my chat-model", path_var: str(out)})
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["local_source"] == "local:my chat-model"
+    assert str(tmp_path) not in json.dumps(manifest)
+    assert verify_manifest(out, checksums=True) == 3
+
+
+@pytest.mark.parametrize("script", [CHAT, TOOL])
+def test_local_reference_without_the_directory_is_one_line(
+    hub: HubMirror, tmp_path: Path, script: Path
+) -> None:
+    proc = run(script, hub, tmp_path, LOCAL_MODELS_DIR=str(tmp_path / "nothing"),
+               CHAT_MODEL="local:x", TOOL_MODEL="local:x", CHAT_MODEL_PATH=str(tmp_path / "c"),
+               TOOL_MODEL_PATH=str(tmp_path / "t"))
+    kind = "chat" if script == CHAT else "tool"
+    assert_one_line_failure(proc, "'local:x' names a local", f"{tmp_path / 'nothing' / kind}")
+    assert not (tmp_path / "c").exists() and not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("value", ["relative/dir", "/no/such/dir", "/tmp/../etc"])
+def test_tool_model_path_that_is_not_an_absolute_dir_fails(
+    hub: HubMirror, tmp_path: Path, value: str
+) -> None:
+    (tmp_path / "relative" / "dir").mkdir(parents=True)
+    proc = run(TOOL, hub, tmp_path, TOOL_MODEL=value, TOOL_MODEL_PATH=str(tmp_path / "t"),
+               HF_ENDPOINT="http://127.0.0.1:9", HF_DOWNLOAD_RETRIES="0")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "t").exists()
+
+
+def test_trt_engine_label_follows_the_validator_rule(hub: HubMirror, tmp_path: Path) -> None:
+    proc = run(TRT_ENGINE, hub, tmp_path, TRT_ENGINE_REPO="acme/trt-x",
+               TRT_ENGINE_LABEL="sm90_tp1", TRT_ENGINE_DIR=str(tmp_path / "e"),
+               HF_ENDPOINT="http://127.0.0.1:9")
+    assert_one_line_failure(proc, "TRT_ENGINE_LABEL 'sm90_tp1' is not valid",
+                            "sm{arch}_trt-llm-{version}_cuda{version}")

@@ -208,6 +208,10 @@ def test_token_never_in_output_or_manifest(
 def test_verify_files_exist(tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match=r"directory '.*nowhere' does not exist"):
         verify_files_exist(tmp_path / "nowhere")
+    with pytest.raises(DownloadError) as err:
+        verify_files_exist(tmp_path / "nowhere", ["config.json", "*.bin"], ".bin")
+    assert "nowhere" in str(err.value) and "['config.json', '*.bin']" in str(err.value)
+    assert "extension: .bin" in str(err.value)
     (tmp_path / "sub").mkdir()
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "sub/pytorch_model.bin").write_bytes(b"w")
@@ -218,3 +222,39 @@ def test_verify_files_exist(tmp_path: Path) -> None:
         verify_files_exist(tmp_path, ["config.json", "tokenizer.json"])
     with pytest.raises(DownloadError, match=r"no '\*\.onnx' file in"):
         verify_files_exist(tmp_path, file_extension=".onnx")
+
+
+@pytest.mark.parametrize("repo_id", ["acme/bad--name", "a/b/c", "acme/" + "x" * 120, "-acme/x"])
+def test_malformed_repo_id_is_one_line_and_not_its_own_cause(
+    hub: HubMirror, tmp_path: Path, repo_id: str
+) -> None:
+    with pytest.raises(DownloadError) as err:
+        download_snapshot(repo_id, tmp_path / "out")
+    message = str(err.value)
+    assert f"{repo_id!r}@'main' is not a valid repo id or revision" in message
+    assert "\n" not in message
+    assert err.value.__cause__ is not None and err.value.__cause__ is not err.value
+    assert type(err.value.__cause__).__name__ == "HFValidationError"
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_errors_pass_through_unchanged(
+    hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boom = RuntimeError("unexpected")
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise boom
+
+    monkeypatch.setattr(hubmod.HfApi, "repo_info", fail)
+    with pytest.raises(RuntimeError) as err:
+        download_snapshot("acme/anything", tmp_path / "out")
+    assert err.value is boom and err.value.__cause__ is None
+
+
+def test_transport_errors_of_the_installed_client_are_retried() -> None:
+    import httpx2
+
+    assert httpx2.TransportError in hubmod.TRANSPORT_ERRORS
+    assert hubmod._is_transient(httpx2.ConnectError("refused"))
+    assert not hubmod._is_transient(ValueError("bad"))

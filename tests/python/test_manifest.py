@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pyhelpers.manifest import (
     MANIFEST_NAME,
     ManifestError,
     build_manifest,
+    copy_with_manifest,
     list_files,
     rebase_manifest,
     verify_manifest,
@@ -93,3 +95,31 @@ def test_rebase_drops_the_prefix(tmp_path: Path) -> None:
     assert [f["path"] for f in rebase_manifest(manifest, "sub")["files"]] == ["w.bin"]
     with pytest.raises(ManifestError, match="not under 'other'"):
         rebase_manifest(manifest, "other")
+
+
+@pytest.mark.parametrize("entry", [{"path": "config.json"}, {"size": 2, "sha256": "0" * 64},
+                                   {"path": "config.json", "size": "2", "sha256": "0" * 64},
+                                   "config.json"])
+def test_malformed_entry_is_one_line_not_a_key_error(tmp_path: Path, entry: object) -> None:
+    root = make_dir(tmp_path)
+    (root / MANIFEST_NAME).write_text(json.dumps({"files": [entry]}))
+    proc = verify_cli(root)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "files[0] is not an entry with 'path', 'size' and 'sha256'" in proc.stderr
+
+
+def test_copy_with_manifest_records_the_reference_not_the_path(tmp_path: Path) -> None:
+    src = tmp_path / "host models" / "my-model"
+    (src / ".cache").mkdir(parents=True)
+    (src / "config.json").write_text("{}")
+    (src / ".cache" / "junk").write_text("x")
+    (src / MANIFEST_NAME).write_text("stale")
+    target = tmp_path / "baked"
+    copy_with_manifest(src, target, "local:my-model", "[test]")
+    manifest = json.loads((target / MANIFEST_NAME).read_text())
+    assert manifest["local_source"] == "local:my-model" and manifest["repo_id"] is None
+    assert str(tmp_path) not in json.dumps(manifest)
+    assert [f["path"] for f in manifest["files"]] == ["config.json"]
+    assert not (target / ".cache").exists()
+    assert verify_manifest(target, checksums=True) == 1

@@ -67,12 +67,13 @@ HOSTILE_IDS = [
 ]
 
 
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     """Run validate.py in isolated mode without site-packages (stdlib only), with env."""
     clean = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     clean.update(env)
     return subprocess.run(
         [sys.executable, "-I", "-S", str(SCRIPT), *args],
+        cwd=cwd,
         env=clean,
         capture_output=True,
         text=True,
@@ -165,11 +166,11 @@ def test_hostile_chat_ids_are_rejected_with_the_valid_shape(bad: str) -> None:
 def test_hostile_ids_through_the_cli_never_pass_nor_echo_raw_control_characters(
     bad: str, tmp_path: Path
 ) -> None:
-    res = run_cli(DEPLOY_MODE="tool", TOOL_MODEL=bad, ALLOW_UNLISTED_MODELS="1")
+    res = run_cli(DEPLOY_MODE="tool", TOOL_MODEL=bad, ALLOW_UNLISTED_MODELS="1", cwd=tmp_path)
     assert res.returncode == 1
     assert len(res.stderr.splitlines()) == 2  # the mode line and one error line
     assert "is not a valid Hugging Face repo id" in res.stderr
-    assert not any(tmp_path.iterdir())
+    assert not any(tmp_path.iterdir())  # nothing made where it ran (a '../x' or '$(touch x)')
 
 
 def test_repo_id_length_limit_is_96() -> None:
@@ -371,3 +372,25 @@ def test_default_root_is_the_repository_the_script_sits_in(tmp_path: Path) -> No
     )
     assert res.returncode == 1
     assert f"ROOT_DIR {str(copy)!r} holds no src/config/models.py" in res.stderr
+
+
+def test_a_local_chat_directory_is_for_vllm_only(tmp_path: Path) -> None:
+    res = run_cli(ENGINE="vllm", DEPLOY_MODE="chat", CHAT_MODEL=str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "is a local directory" in res.stderr
+    res = run_cli(ENGINE="trt", DEPLOY_MODE="chat", CHAT_MODEL=str(tmp_path),
+                  TRT_ENGINE_REPO="yapwithai/qwen3-30b-trt-awq",
+                  TRT_ENGINE_LABEL="sm90_trt-llm-0.17.0_cuda12.8")
+    assert res.returncode == 1
+    assert f"CHAT_MODEL {str(tmp_path)!r} is a local directory, which only ENGINE=vllm" \
+        in res.stderr
+
+
+def test_local_directory_rule_is_the_one_the_entry_points_use(tmp_path: Path) -> None:
+    from pyhelpers import model_ref
+
+    assert Path(validate.model_ref().__file__) == Path(model_ref.__file__)
+    for value in (str(tmp_path), f"{tmp_path}/../{tmp_path.name}", "relative/dir", "/no/such"):
+        assert validate.model_ref().is_local_dir(value) == model_ref.is_local_dir(value)
+    assert validate.model_ref().is_local_dir(str(tmp_path))
+    assert not validate.model_ref().is_local_dir(f"{tmp_path}/../{tmp_path.name}")

@@ -1,31 +1,49 @@
-"""The documented entry surface of the build-time download helpers.
+"""The documented entry surface of the build-time download helpers, and their one import guard.
 
-The logic lives in pyhelpers (hub.py, build_log.py); this module re-exports it under the names
-the download scripts and their documentation use. Run with PYTHONPATH set to the repository root
-(the images set PYTHONPATH=/app).
+The logic lives in pyhelpers (hub.py, manifest.py, model_ref.py, build_log.py); this module
+re-exports it under the names the download scripts and their documentation use. Every entry
+point imports pyhelpers through this module only, so a missing PYTHONPATH gives one line here.
+Run with PYTHONPATH set to the repository root (the Dockerfiles' models stage sets
+PYTHONPATH=/build).
 """
 
 try:
-    from pyhelpers.build_log import log_skip, log_success
+    from pyhelpers.build_log import log_skip, log_success, log_warn, run_entry
     from pyhelpers.hub import (
         DownloadError,
         download_snapshot,
         get_hf_token,
-        run_entry,
+        list_subfolders,
         verify_files_exist,
     )
+    from pyhelpers.manifest import (
+        copy_with_manifest,
+        read_manifest,
+        rebase_manifest,
+        write_manifest,
+    )
+    from pyhelpers.model_ref import TRT_LABEL_HELP, is_trt_label, local_model_dir
 except ImportError as exc:
     raise SystemExit(
         f"cannot import pyhelpers ({exc}); run with PYTHONPATH set to the repository root "
-        "(the images set PYTHONPATH=/app)"
+        "(the Dockerfiles' models stage sets PYTHONPATH=/build)"
     ) from None
 
 __all__ = [
+    "TRT_LABEL_HELP",
     "DownloadError",
+    "copy_with_manifest",
     "download_snapshot",
     "get_hf_token",
+    "is_trt_label",
+    "list_subfolders",
+    "local_model_dir",
     "log_skip",
     "log_success",
+    "log_warn",
+    "read_manifest",
+    "rebase_manifest",
     "run_entry",
     "verify_files_exist",
+    "write_manifest",
 ]

@@ -6,7 +6,7 @@ the environment or from the flag of the same name (the flag wins):
 
   ENGINE            --engine            vllm | trt (needed when a chat model is deployed)
   DEPLOY_MODE       --deploy-mode       chat | tool | both
-  CHAT_MODEL        --chat-model        allowlisted repo id, or an absolute path to a directory
+  CHAT_MODEL        --chat-model        allowlisted repo id, or (vllm) an absolute directory path
   TOOL_MODEL        --tool-model        allowlisted repo id, or an absolute path to a directory
   TRT_ENGINE_REPO   --trt-engine-repo   repo with pre-built engines (default: CHAT_MODEL)
   TRT_ENGINE_LABEL  --trt-engine-label  sm{arch}_trt-llm-{version}_cuda{version}
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import importlib.util
 import os
 import re
@@ -35,15 +36,9 @@ PREFIX = "[validate]"
 REPO_ID_MAX_LEN = 96
 _PART = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?"
 REPO_ID_RE = re.compile(rf"{_PART}/{_PART}")
-TRT_LABEL_RE = re.compile(
-    r"sm\d{2,3}[a-z]?_trt-llm-\d+(?:\.\d+){1,3}(?:(?:rc|\.post|\.dev)\d+)?_cuda\d+\.\d+(?:\.\d+)?"
-)
 REPO_ID_HELP = (
     "use owner/name with letters, digits, '-', '_' and '.', no '--' or '..', "
     f"at most {REPO_ID_MAX_LEN} characters (example: Qwen/Qwen3-8B-AWQ)"
-)
-TRT_LABEL_HELP = (
-    "use sm{arch}_trt-llm-{version}_cuda{version} (example: sm90_trt-llm-0.17.0_cuda12.8)"
 )
 DEFAULT_ROOT = Path(__file__).resolve().parents[3]
 
@@ -73,6 +68,16 @@ class Settings:
     allow_unlisted: bool
 
 
+def _load_file(path: Path, name: str) -> ModuleType:
+    """Import one standard-library-only Python file as module `name`, without sys.path."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"cannot load {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_models(root_dir: Path) -> ModuleType:
     """Import src/config/models.py from root_dir without touching sys.path."""
     path = root_dir / "src" / "config" / "models.py"
@@ -81,12 +86,18 @@ def load_models(root_dir: Path) -> ModuleType:
             f"ROOT_DIR {str(root_dir)!r} holds no src/config/models.py; "
             "set ROOT_DIR to the repository root"
         )
-    spec = importlib.util.spec_from_file_location("src_config_models", path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot load {str(path)!r} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_file(path, "src_config_models")
+
+
+# The rules for a local model directory and a TRT engine label live in pyhelpers/model_ref.py
+# (standard library only), shared with the download entry points.
+@functools.cache
+def model_ref() -> ModuleType:
+    """Import pyhelpers/model_ref.py from this file's repository, without sys.path."""
+    path = DEFAULT_ROOT / "pyhelpers" / "model_ref.py"
+    if not path.is_file():
+        raise ConfigError(f"{str(path)!r} is missing; run the validator from a complete checkout")
+    return _load_file(path, "pyhelpers_model_ref")
 
 
 def repo_id_problem(value: str) -> str | None:
@@ -98,19 +109,13 @@ def repo_id_problem(value: str) -> str | None:
     return None
 
 
-def is_local_dir(value: str) -> bool:
-    """Whether value names an existing directory by an absolute path without '..'."""
-    path = Path(value)
-    return path.is_absolute() and ".." not in path.parts and path.is_dir()
-
-
 def check_model(
     name: str, value: str, allowed: tuple[str, ...], what: str, allow_unlisted: bool
 ) -> Result:
     """Check one model variable: a local directory, or a well-formed allowlisted repo id."""
     if not value:
         return Result("fail", f"{name} is empty; set it to one of the {what}: {', '.join(allowed)}")
-    if is_local_dir(value):
+    if model_ref().is_local_dir(value):
         return Result("ok", f"{name} {value!r} is a local directory")
     problem = repo_id_problem(value)
     if problem:
@@ -168,6 +173,15 @@ def _check_chat(settings: Settings, models: ModuleType) -> list[Result]:
             )
         ]
     allowed = models.chat_models_for_engine(settings.engine)
+    if settings.engine == "trt" and model_ref().is_local_dir(settings.chat_model):
+        return [
+            Result(
+                "fail",
+                f"CHAT_MODEL {settings.chat_model!r} is a local directory, which only ENGINE=vllm "
+                "can bake; TensorRT-LLM takes the tokenizer and engine from TRT_ENGINE_REPO "
+                f"(one of: {', '.join(allowed)})",
+            )
+        ]
     results = [
         check_model(
             "CHAT_MODEL",
@@ -188,10 +202,13 @@ def _check_chat(settings: Settings, models: ModuleType) -> list[Result]:
     label = settings.trt_engine_label
     if not label:
         results.append(
-            Result("fail", f"TRT_ENGINE_LABEL is required with ENGINE=trt: {TRT_LABEL_HELP}")
+            Result("fail", "TRT_ENGINE_LABEL is required with ENGINE=trt: "
+                   f"{model_ref().TRT_LABEL_HELP}")
         )
-    elif not TRT_LABEL_RE.fullmatch(label):
-        results.append(Result("fail", f"TRT_ENGINE_LABEL {label!r} is not valid: {TRT_LABEL_HELP}"))
+    elif not model_ref().is_trt_label(label):
+        results.append(
+            Result("fail", f"TRT_ENGINE_LABEL {label!r} is not valid: {model_ref().TRT_LABEL_HELP}")
+        )
     else:
         results.append(Result("ok", f"TRT_ENGINE_LABEL {label!r}"))
     return results

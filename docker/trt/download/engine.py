@@ -12,35 +12,33 @@ Environment:
   TRT_ENGINE_REVISION  branch, tag or commit (default main)
   TRT_ENGINE_DIR       where the engine goes (default /opt/engines/trt-chat)
   HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
-Run with PYTHONPATH set to the repository root (the images set PYTHONPATH=/app).
+Run with PYTHONPATH set to the repository root (the models stage sets PYTHONPATH=/build).
 """
 
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-try:
-    from pyhelpers.build_log import log_success
-    from pyhelpers.hub import (
-        DownloadError,
-        download_snapshot,
-        list_subfolders,
-        run_entry,
-        verify_files_exist,
-    )
-    from pyhelpers.manifest import read_manifest, rebase_manifest, write_manifest
-except ImportError as exc:
-    raise SystemExit(f"engine.py: cannot import pyhelpers ({exc}); run with PYTHONPATH set to "
-                     "the repository root (the images set PYTHONPATH=/app)") from None
+from utils import (
+    TRT_LABEL_HELP,
+    DownloadError,
+    download_snapshot,
+    is_trt_label,
+    list_subfolders,
+    log_success,
+    read_manifest,
+    rebase_manifest,
+    run_entry,
+    verify_files_exist,
+    write_manifest,
+)
 
 PREFIX = "[trt-engine]"
 ENGINES_ROOT = "trt-llm/engines"
 REQUIRED = ["rank*.engine", "config.json", "build_metadata.json"]
-_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def read_settings() -> tuple[str, str, str | None, Path]:
@@ -50,9 +48,9 @@ def read_settings() -> tuple[str, str, str | None, Path]:
     if not repo:
         raise ValueError("TRT_ENGINE_REPO is empty; set it to the Hub repo holding "
                          f"{ENGINES_ROOT}/<label>/ (owner/name)")
-    if not _LABEL_RE.match(label):
-        raise ValueError(f"TRT_ENGINE_LABEL {label!r} is not valid; use the name of a folder "
-                         f"under {ENGINES_ROOT}/ in {repo} (letters, digits, . _ -)")
+    if not is_trt_label(label):
+        raise ValueError(f"TRT_ENGINE_LABEL {label!r} is not valid: {TRT_LABEL_HELP} (a folder "
+                         f"under {ENGINES_ROOT}/ in {repo})")
     revision = os.environ.get("TRT_ENGINE_REVISION", "").strip() or None
     target = Path(os.environ.get("TRT_ENGINE_DIR") or "/opt/engines/trt-chat")
     return repo, label, revision, target

@@ -9,19 +9,14 @@ Environment:
   TRT_ENGINE_REVISION  branch, tag or commit (default main)
   CHAT_MODEL_PATH      where the files go (default /opt/models/chat)
   HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
-Run with PYTHONPATH set to the repository root (the images set PYTHONPATH=/app).
+Run with PYTHONPATH set to the repository root (the models stage sets PYTHONPATH=/build).
 """
 
 import os
 import sys
 from pathlib import Path
 
-try:
-    from pyhelpers.build_log import log_success
-    from pyhelpers.hub import download_snapshot, run_entry, verify_files_exist
-except ImportError as exc:
-    raise SystemExit(f"model.py: cannot import pyhelpers ({exc}); run with PYTHONPATH set to "
-                     "the repository root (the images set PYTHONPATH=/app)") from None
+from utils import download_snapshot, log_success, run_entry, verify_files_exist
 
 PREFIX = "[trt-model]"
 IGNORE = ["README*", ".gitattributes", "trt-llm/**"]

@@ -2,13 +2,15 @@
 """Bake the vLLM chat model into the image: CHAT_MODEL → CHAT_MODEL_PATH.
 
 Environment:
-  CHAT_MODEL           Hub repo id (owner/name); required
+  CHAT_MODEL           Hub repo id (owner/name); an absolute path to a local directory, or
+                       local:<name> (the build context's local/chat/, under LOCAL_MODELS_DIR),
+                       copied instead of downloaded; required
   CHAT_MODEL_PATH      where the model goes (default /opt/models/chat)
   CHAT_MODEL_REVISION  branch, tag or commit (default main)
   HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
 Afterwards config.json, a tokenizer and weights must be present; the quantization method of
 config.json is recorded in the manifest (an unquantized model is a warning).
-Run with PYTHONPATH set to the repository root (the images set PYTHONPATH=/app).
+Run with PYTHONPATH set to the repository root (the models stage sets PYTHONPATH=/build).
 """
 
 import json
@@ -16,13 +18,18 @@ import os
 import sys
 from pathlib import Path
 
-try:
-    from pyhelpers.build_log import log_success, log_warn
-    from pyhelpers.hub import DownloadError, download_snapshot, run_entry, verify_files_exist
-    from pyhelpers.manifest import read_manifest, write_manifest
-except ImportError as exc:
-    raise SystemExit(f"chat.py: cannot import pyhelpers ({exc}); run with PYTHONPATH set to "
-                     "the repository root (the images set PYTHONPATH=/app)") from None
+from utils import (
+    DownloadError,
+    copy_with_manifest,
+    download_snapshot,
+    local_model_dir,
+    log_success,
+    log_warn,
+    read_manifest,
+    run_entry,
+    verify_files_exist,
+    write_manifest,
+)
 
 PREFIX = "[vllm-model]"
 REQUIRED = [
@@ -48,10 +55,14 @@ def main() -> None:
     model = os.environ.get("CHAT_MODEL", "").strip()
     if not model:
         raise ValueError("CHAT_MODEL is empty; set it to the Hub repo of the chat model "
-                         "(owner/name)")
+                         "(owner/name) or a local directory")
     target = Path(os.environ.get("CHAT_MODEL_PATH") or "/opt/models/chat")
-    revision = os.environ.get("CHAT_MODEL_REVISION", "").strip() or None
-    download_snapshot(model, target, revision=revision, log_prefix=PREFIX)
+    local = local_model_dir(model, "chat")
+    if local is not None:
+        copy_with_manifest(local, target, model, PREFIX)
+    else:
+        revision = os.environ.get("CHAT_MODEL_REVISION", "").strip() or None
+        download_snapshot(model, target, revision=revision, log_prefix=PREFIX)
     verify_files_exist(target, REQUIRED)
     method = quant_method(target)
     manifest = read_manifest(target)

@@ -2,9 +2,10 @@
 # The build context: a fresh temporary directory holding exactly what a
 # stack's Dockerfile copies, laid out as the image's /app:
 #   Dockerfile .dockerignore requirements.txt src/ pyhelpers/ scripts/
-#   common/scripts/ common/download/ [download/] [wheels/]
+#   common/scripts/ common/download/ [download/] [wheels/] [local/chat/] [local/tool/]
 # Caches (__pycache__, *.pyc, .pytest_cache, .ruff_cache, .mypy_cache) and tests
-# are left out. Runtime tests assemble the image layout with the same function.
+# are left out; symbolic links are copied as the files they point to. Runtime
+# tests assemble the image layout with the same function.
 #
 # A library: functions and constants only, no options set, safe under `set -u`.
 
@@ -83,11 +84,47 @@ _build_context_copy_tree() {
   fi
   for pattern in "${BUILD_CONTEXT_EXCLUDES[@]}"; do excludes+=(--exclude="${pattern}"); done
   mkdir -p -- "${dst}" || return 1
-  tar -C "${src}" "${excludes[@]}" -cf - . | tar -C "${dst}" -xf -
+  # --dereference: a link (download/utils.py → common/download/utils.py) becomes a file.
+  tar -C "${src}" --dereference "${excludes[@]}" -cf - . | tar -C "${dst}" -xf -
   if [[ "${PIPESTATUS[*]}" != "0 0" ]]; then
     log_err "[build]" "copying '${src}' into the build context failed"
     return 1
   fi
+}
+
+# Copy a local model directory (a CHAT_MODEL or TOOL_MODEL that validate.py
+# accepted as an absolute path to a directory) into the context as local/<kind>/,
+# where the Dockerfile's models stage picks it up, and print the neutral value
+# the build passes to Docker instead of the host path: local:<basename>.
+# Symbolic links are followed when they stay inside the directory; one that
+# points outside it (or nowhere) is an error. Nothing is left out (a model's
+# own tests or caches are its files).
+# Arguments: context_dir kind(chat|tool) source_dir
+# Outputs:   local:<basename> on stdout; a progress line with the size on stderr
+# Returns:   1 with a message naming the link or the failed copy
+build_context_add_local_model() {
+  local dir="$1" kind="$2" src="$3" real link target size name
+  real="$(realpath -e -- "${src}")" || {
+    log_err "[build]" "local ${kind} model '${src}' cannot be resolved"
+    return 1
+  }
+  while IFS= read -r -d '' link; do
+    target="$(realpath -e -- "${link}" 2>/dev/null || true)" # a dangling link: empty, refused below
+    if [[ -z "${target}" || ("${target}" != "${real}" && "${target}" != "${real}/"*) ]]; then
+      log_err "[build]" "local ${kind} model '${src}': the link '${link#"${real}/"}' points outside the directory (or nowhere); copy the file in instead"
+      return 1
+    fi
+  done < <(find "${real}" -type l -print0)
+  size="$(find -L "${real}" -type f -printf '%s\n' | awk '{ total += $1 } END { print total + 0 }')"
+  name="$(basename -- "${real}")"
+  log_info "[build]" "copying the local ${kind} model '${name}' ($(numfmt --to=iec-i --suffix=B "${size:-0}")) into the build context as local/${kind}/"
+  mkdir -p -- "${dir}/local/${kind}" || return 1
+  tar -C "${real}" --dereference -cf - . | tar -C "${dir}/local/${kind}" -xf -
+  if [[ "${PIPESTATUS[*]}" != "0 0" ]]; then
+    log_err "[build]" "copying the local ${kind} model '${src}' into the build context failed"
+    return 1
+  fi
+  printf 'local:%s\n' "${name}"
 }
 
 # Print the files of a context, one relative path a line, sorted.

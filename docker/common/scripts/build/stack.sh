@@ -69,6 +69,14 @@ build_stack_main() {
   local include_download=1
   if [[ "${stack}" == tool ]]; then include_download=0; fi
   prepare_build_context_common "${stack_dir}" "${stack_dir}/requirements.txt" "${include_download}" >/dev/null || return 1
+  # validate.py accepted an absolute path only as a local directory: it goes into the
+  # context, and Docker sees local:<basename>, never the host path.
+  if [[ "${chat}" == /* ]]; then
+    CHAT_MODEL="$(build_context_add_local_model "${BUILD_CONTEXT_DIR}" chat "${chat}")" || return 1
+  fi
+  if [[ "${tool}" == /* ]]; then
+    TOOL_MODEL="$(build_context_add_local_model "${BUILD_CONTEXT_DIR}" tool "${tool}")" || return 1
+  fi
   _build_collect_args "${stack}" "${stack_dir}" "${image}" "${chat}" "${tool}" "${trt_repo}" "${trt_label}" || return 1
   build_args_add_extra "${extra[@]}" || return 1
 

@@ -1,0 +1,1 @@
+../../common/download/utils.py
