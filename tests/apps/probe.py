@@ -11,11 +11,13 @@ test can check behaviour from outside the server process:
   PROBE_READY_AFTER  seconds the late app answers 503 before 200 (default 2)
 
 Apps: healthy, crashing (exits with status 3 one second after start), late,
-never (always 503) and hanging (/healthz never answers).
+never (always 503), hanging (/healthz never answers) and stubborn (healthy, but
+ignores SIGTERM once started: only SIGKILL stops it).
 """
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -113,8 +115,14 @@ async def _hang(receive: Receive, send: Send) -> None:
         pass
 
 
+def _ignore_sigterm() -> None:
+    """Ignore SIGTERM from now on (uvicorn installed its handler before startup)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 healthy = _app(_ok)
 crashing = _app(_unavailable, _crash_soon)
 late = _app(_late, _plan_switch)
 never = _app(_unavailable)
 hanging = _app(_hang)
+stubborn = _app(_ok, _ignore_sigterm)

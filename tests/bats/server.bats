@@ -89,7 +89,7 @@ main_status() {
 @test "bad settings: status 1 naming each variable and its value; nothing starts" {
   local setting
   for setting in PORT=abc PORT=70000 PORT=0 UVICORN_WORKERS=0 "HOST=a b" SERVER_APP=app \
-    WARMUP_FAIL_EXIT=yes; do
+    WARMUP_FAIL_EXIT=yes SERVER_STOP_TIMEOUT=0 SERVER_STOP_TIMEOUT=-1 SERVER_STOP_TIMEOUT=5s; do
     run --separate-stderr env "${setting}" bash -c 'source "$1/server.sh"; start_server_with_warmup "[t]" "$2"' \
       _ "${COMMON_SCRIPTS}" "${STUB_DIR}/warmup"
     assert_failure 1
@@ -108,21 +108,49 @@ main_status() {
   assert_output "http://[::1]:${PORT}/healthz"
   HOST=10.1.2.3 WARMUP_URL=http://x:1/ready run -0 server_health_url
   assert_output "http://x:1/ready"
+  HOST=10.1.2.3 run -0 server_health_url
+  assert_output "http://10.1.2.3:${PORT}/healthz"
+  PORT=80x run -1 --separate-stderr server_health_url
+  assert_output ""
+  assert_equal "${stderr}" "[server] ✗ PORT '80x' is not valid; use a whole number from 1 to 65535 (default 8000)"
 }
 
 @test "SIGINT and SIGQUIT reach the server: its shutdown hook runs, all ends within 5 s" {
   local signal
   for signal in INT QUIT; do
     rm -f "${PROBE_DIR}/shutdown" "${PROBE_DIR}/pid"
-    SERVER_APP=tests.apps.probe:healthy start_main
+    SERVER_STOP_TIMEOUT=47.25 SERVER_APP=tests.apps.probe:healthy start_main
     wait_for 15 grep -q "healthy after" "${PROBE_DIR}/main.log" || fail "$(cat "${PROBE_DIR}/main.log")"
     kill -s "${signal}" "${MAIN_PID}"
     main_status 5
     [[ "${MAIN_STATUS}" == 0 || "${MAIN_STATUS}" == 130 || "${MAIN_STATUS}" == 143 ]] || fail "SIG${signal}: status ${MAIN_STATUS}"
     assert_equal "$(record shutdown)" clean
-    grep -q "SIG" "${PROBE_DIR}/main.log"
+    run grep -c "^\[server\] SIG${signal}: stopping the server (PID $(record pid))\$" "${PROBE_DIR}/main.log"
+    assert_output 1
+    run ! grep -q "SIGKILL" "${PROBE_DIR}/main.log"
     assert_nothing_left
+    run ! pgrep -f "sleep 47.25" # the stop watchdog ended with the server
   done
+}
+
+@test "a server that ignores SIGTERM gets SIGKILL after SERVER_STOP_TIMEOUT: status 137, nothing left" {
+  SERVER_STOP_TIMEOUT=1 SERVER_APP=tests.apps.probe:stubborn start_main
+  wait_for 15 grep -q "healthy after" "${PROBE_DIR}/main.log" || fail "$(cat "${PROBE_DIR}/main.log")"
+  local server start took
+  server="$(record pid)"
+  start="${EPOCHREALTIME}"
+  kill -TERM "${MAIN_PID}"
+  main_status 5
+  took="$(seconds_between "${EPOCHREALTIME}" "${start}")"
+  assert_equal "${MAIN_STATUS}" 137
+  at_most 1 "${took}"   # the timeout was given in full
+  at_most "${took}" 2.5 # and not much more
+  run grep -c "^\[test\] ✗ the server (PID ${server}) did not stop within SERVER_STOP_TIMEOUT=1 s: sending SIGKILL\$" "${PROBE_DIR}/main.log"
+  assert_output 1
+  grep -q "the server exited with status 137" "${PROBE_DIR}/main.log"
+  [[ ! -e "${PROBE_DIR}/shutdown" ]]
+  harness_gone "${server}"
+  assert_nothing_left
 }
 
 @test "the server crashes 1 s after start: its status comes back within 2 s, warmup is gone" {

@@ -132,7 +132,7 @@ start_server_with_warmup() {
   SERVER_PID=""
   trap '_server_forward TERM' TERM
   trap '_server_forward INT' INT
-  trap '_server_forward TERM' QUIT
+  trap '_server_forward QUIT' QUIT
   log_info "${prefix}" "starting the server: ${UVICORN_CMD[*]}"
   "${UVICORN_CMD[@]}" &
   SERVER_PID=$!
@@ -194,16 +194,17 @@ _server_after_warmup() {
   return 0
 }
 
-# Trap handler: send a signal to the server, or remember it until the server runs.
+# Trap handler: send a signal to the server (QUIT as TERM, uvicorn's graceful
+# stop), or remember it until the server runs.
 # Globals:   SERVER_PID (read); _SERVER_SIGNAL (set when there is no server yet)
-# Arguments: signal name
+# Arguments: the signal received (TERM, INT or QUIT)
 _server_forward() {
   if [[ -z "${SERVER_PID:-}" ]]; then
     _SERVER_SIGNAL="$1"
     return 0
   fi
   log_info "[server]" "SIG$1: stopping the server (PID ${SERVER_PID})"
-  _server_stop "$1"
+  if [[ "$1" == QUIT ]]; then _server_stop TERM; else _server_stop "$1"; fi
 }
 
 # Send a stop signal to the server and, on the first one, start the watchdog:
