@@ -38,17 +38,17 @@ main() {
       ;;
   esac
   build_init_router_defaults
-  local stack
+  local stack engines
   if [[ "${DEPLOY_MODE}" == tool ]]; then
     stack=tool
-  elif [[ " ${BUILD_DEPLOY_MODES[*]} " != *" ${DEPLOY_MODE} "* ]]; then
-    log_err "[build]" "DEPLOY_MODE '${DEPLOY_MODE}' is not valid; use one of: ${BUILD_DEPLOY_MODES[*]}"
-    return 1
-  elif [[ " ${BUILD_ENGINES[*]} " == *" ${ENGINE} "* ]]; then
-    stack="${ENGINE}"
   else
-    log_err "[build]" "ENGINE '${ENGINE}' is not valid; use one of: ${BUILD_ENGINES[*]} (or DEPLOY_MODE=tool for the tool stack)"
-    return 1
+    # Any other DEPLOY_MODE goes to the engine's stack, whose validation checks it.
+    engines="$(build_valid_values engines)" || return 1
+    if [[ " ${engines} " != *" ${ENGINE} "* ]]; then
+      log_err "[build]" "ENGINE '${ENGINE}' is not valid; use one of: ${engines// /, } (or DEPLOY_MODE=tool for the tool stack)"
+      return 1
+    fi
+    stack="${ENGINE}"
   fi
   export ENGINE DEPLOY_MODE
   log_info "[build]" "ENGINE=${ENGINE} DEPLOY_MODE=${DEPLOY_MODE} → docker/${stack}/build.sh"

@@ -63,6 +63,9 @@ first_build_args() {
   export HF_TOKEN="hf_SeCrEt_t0ken_value" DOCKER_USERNAME=myuser DOCKER_TOKEN="dckr_SeCrEt" PUSH=1
   run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
   assert_success
+  # the real build's own output (stdout and stderr), before anything else replaces it
+  assert_output "myuser/yap-text-api:vllm-qwen3"
+  [[ -n "${stderr}" && "${stderr}" != *"hf_SeCrEt"* && "${stderr}" != *"dckr_SeCrEt"* ]]
   run first_build_args
   assert_line "--secret"
   assert_line "id=hf_token,env=HF_TOKEN"
@@ -213,6 +216,20 @@ first_build_args() {
   assert_output ""
   [[ "${stderr}" == *"push of myuser/yap-text-api:tool-finbert failed twice"* ]]
   assert_equal "$(grep -c '^push' "${STUB_DIR}/docker.calls")" 2
+}
+
+@test "push fails, then the fresh login fails: said so, no second push, never 'failed twice'" {
+  build_env_tool
+  mkdir -p "${HOME}/.docker"
+  printf '{"auths": {"https://index.docker.io/v1/": {}}}\n' >"${HOME}/.docker/config.json"
+  PUSH=1 DOCKER_USERNAME=myuser DOCKER_TOKEN=tok_SeCrEt DOCKER_STUB_PUSH_FAILS=1 DOCKER_STUB_LOGIN_RC=1 \
+    run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  [[ "${stderr}" == *"docker login to Docker Hub as myuser failed (status 1)"* ]]
+  [[ "${stderr}" == *"push of myuser/yap-text-api:tool-finbert failed and the fresh login failed too, so it was not retried"* ]]
+  [[ "${stderr}" != *"failed twice"* && "${stderr}" != *"tok_SeCrEt"* ]]
+  run grep -E '^(login|push)' "${STUB_DIR}/docker.calls"
+  assert_output $'push myuser/yap-text-api:tool-finbert\nlogin --username myuser --password-stdin'
 }
 
 @test "a failed docker build: status 1, no push, context removed" {

@@ -71,14 +71,27 @@ setup() {
 @test "ENGINE=tensorflow: error lists vllm and trt, status 1, docker never called" {
   ENGINE=tensorflow DEPLOY_MODE=chat run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
   assert_failure 1
-  assert_equal "${stderr}" "[build] ✗ ENGINE 'tensorflow' is not valid; use one of: vllm trt (or DEPLOY_MODE=tool for the tool stack)"
+  assert_equal "${stderr}" "[build] ✗ ENGINE 'tensorflow' is not valid; use one of: vllm, trt (or DEPLOY_MODE=tool for the tool stack)"
   assert_equal "$(stub_call_count docker)" 0
 }
 
-@test "DEPLOY_MODE=all: error names the valid modes, docker never called" {
+@test "the valid engines are src/config/models.py's list, not a copy" {
+  sed -i 's/^CHAT_ENGINES: tuple\[str, \.\.\.\] = ("vllm", "trt")$/CHAT_ENGINES: tuple[str, ...] = ("vllm",)/' \
+    "${FIXTURE_REPO}/src/config/models.py"
+  grep -qx 'CHAT_ENGINES: tuple\[str, ...\] = ("vllm",)' "${FIXTURE_REPO}/src/config/models.py"
+  build_env_trt
+  run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  assert_equal "${stderr}" "[build] ✗ ENGINE 'trt' is not valid; use one of: vllm (or DEPLOY_MODE=tool for the tool stack)"
+  assert_equal "$(stub_call_count docker)" 0
+}
+
+@test "DEPLOY_MODE=all: validation names the valid modes (from models.py), docker never called" {
   DEPLOY_MODE=all run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
   assert_failure 1
-  assert_equal "${stderr}" "[build] ✗ DEPLOY_MODE 'all' is not valid; use one of: chat tool both"
+  assert_output ""
+  [[ "${stderr}" == *"[validate] ✗ DEPLOY_MODE 'all' is not valid; use one of: chat, tool, both"* ]]
+  [[ "${stderr}" == *"[build] ✗ model validation failed; nothing was built"* ]]
   assert_equal "$(stub_call_count docker)" 0
 }
 
@@ -94,5 +107,52 @@ setup() {
   run --separate-stderr "${FIXTURE_REPO}/docker/vllm/build.sh" --bogus
   assert_failure 1
   [[ "${stderr}" == *"unknown argument '--bogus'"* ]]
+  assert_equal "$(stub_call_count docker)" 0
+}
+
+# Print every docker/build.sh command of the READMEs' code blocks and of
+# `docker/build.sh --help`, one a line (continuation lines joined, <placeholders>
+# filled in).
+readme_build_examples() {
+  {
+    awk '/^```/ { inside = !inside; next } inside { print }' "${PROJECT_ROOT}/README.md" "${PROJECT_ROOT}"/docker/*/README.md
+    "${PROJECT_ROOT}/docker/build.sh" --help | sed -n '/^Examples:/,$p'
+  } | sed -e ':a' -e '/\\$/N; s/\\\n//; ta' | sed -E 's/^ +//; s/ +/ /g; s/<[^>]*>/placeholder/g' |
+    grep -E '^([A-Z_]+=[^ ]* )+docker/build\.sh( |$)'
+}
+
+@test "every README and --help example of docker/build.sh runs with DRY_RUN=1 (no Docker, no DOCKER_USERNAME needed)" {
+  local examples example count=0
+  examples="$(readme_build_examples)"
+  [[ -n "${examples}" ]]
+  while IFS= read -r example; do
+    count=$((count + 1))
+    run --separate-stderr env -i PATH="${PATH}" HOME="${HOME}" TMPDIR="${TMPDIR}" \
+      bash -c "cd \"\${1}\" && DRY_RUN=1 ${example}" _ "${PROJECT_ROOT}"
+    if ((status != 0)); then
+      printf 'example failed: %s\n%s\n' "${example}" "${stderr}" >&2
+      return 1
+    fi
+    assert_line --regexp '^docker build '
+  done <<<"${examples}"
+  ((count >= 10)) # the READMEs and --help hold at least this many
+  assert_equal "$(stub_call_count docker)" 0
+}
+
+@test "DRY_RUN=1 with PUSH=1 needs no DOCKER_USERNAME and shows the push that would follow" {
+  build_env_tool
+  DRY_RUN=1 PUSH=1 run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_success
+  assert_line "docker push yap-text-api:tool-finbert"
+  [[ "${stderr}" == *"a real push needs DOCKER_USERNAME (or IMAGE_REPO)"* ]]
+  DRY_RUN=1 PUSH=1 DOCKER_USERNAME=myuser run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_line "docker push myuser/yap-text-api:tool-finbert"
+  [[ "${stderr}" != *"a real push needs"* ]]
+  DRY_RUN=1 PUSH=0 run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  refute_line --partial "docker push"
+  # a real build still requires it
+  PUSH=1 run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  [[ "${stderr}" == *"DOCKER_USERNAME is required when pushing (PUSH=1)"* ]]
   assert_equal "$(stub_call_count docker)" 0
 }

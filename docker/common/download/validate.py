@@ -15,7 +15,8 @@ the environment or from the flag of the same name (the flag wins):
                                              allowlisted (a private mirror), with a warning
 
 Prints one "[validate] ✓ …", "⚠ …" or "✗ …" line per check on stderr; exits 0 when
-all pass, 1 otherwise. LOG_LEVEL=debug shows a traceback for unexpected errors.
+all pass, 1 otherwise. `--list engines` or `--list deploy-modes` prints the valid values
+(space-separated, from src/config/models.py) on stdout instead, for the build scripts. LOG_LEVEL=debug shows a traceback for unexpected errors.
 """
 
 from __future__ import annotations
@@ -230,6 +231,7 @@ def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.N
     ):
         flag = "--" + var.lower().replace("_", "-")
         parser.add_argument(flag, dest=var.lower(), default=environ.get(var, ""), metavar=var)
+    parser.add_argument("--list", choices=("engines", "deploy-modes"), default="")
     parser.add_argument(
         "--allow-unlisted",
         action="store_true",
@@ -243,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, os.environ)
     try:
         models = load_models(Path(args.root_dir) if args.root_dir else DEFAULT_ROOT)
+        if args.list:
+            values = models.CHAT_ENGINES if args.list == "engines" else models.DEPLOY_MODES
+            print(" ".join(values))
+            return 0
         settings = Settings(
             args.engine,
             args.deploy_mode,

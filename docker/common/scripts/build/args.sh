@@ -8,8 +8,8 @@
 #
 # A library: functions and constants only, no options set, safe under `set -u`.
 
-# shellcheck source=docker/common/scripts/logs.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../logs.sh"
+# shellcheck source=docker/common/scripts/build/defaults.sh
+source "$(dirname "${BASH_SOURCE[0]}")/defaults.sh"
 
 # Variables whose values must never reach argv, build arguments or labels.
 BUILD_SECRET_VARS=(HF_TOKEN TEXT_API_KEY DOCKER_PASSWORD DOCKER_TOKEN)
@@ -22,7 +22,9 @@ BUILD_LABEL_NS="text-inference"
 # Check TAG against the tag policy and print the full image reference.
 # The tag must be a valid Docker tag and start with tool- (DEPLOY_MODE=tool),
 # or with the engine's name (vllm-, trt-) for chat and both.
-# Globals:   TAG, DEPLOY_MODE, ENGINE, IMAGE_REPO, DOCKER_USERNAME, IMAGE_NAME, PUSH (read)
+# DOCKER_USERNAME (or IMAGE_REPO) is required when pushing, except in a dry run.
+# Globals:   TAG, DEPLOY_MODE, ENGINE, IMAGE_REPO, DOCKER_USERNAME, IMAGE_NAME, PUSH,
+#            DRY_RUN (read)
 # Outputs:   the reference (repository:tag) on stdout; errors on stderr
 # Returns:   0 when valid, 1 otherwise
 build_resolve_image() {
@@ -45,15 +47,16 @@ build_resolve_image() {
   if [[ -n "${IMAGE_REPO:-}" ]]; then
     repo="${IMAGE_REPO}"
   elif [[ -n "${DOCKER_USERNAME:-}" ]]; then
-    repo="${DOCKER_USERNAME}/${IMAGE_NAME:-yap-text-api}"
-  elif [[ "${PUSH:-1}" == 1 ]]; then
+    repo="${DOCKER_USERNAME}/${IMAGE_NAME:-${BUILD_DEFAULT_IMAGE_NAME}}"
+  elif [[ "${PUSH:-1}" == 1 && "${DRY_RUN:-0}" != 1 ]]; then
     log_err "[build]" "DOCKER_USERNAME is required when pushing (PUSH=1); set DOCKER_USERNAME, or IMAGE_REPO=<registry>/<path> for a private registry, or PUSH=0 to build only"
     return 1
   else
-    repo="${IMAGE_NAME:-yap-text-api}"
+    # PUSH=0, or DRY_RUN=1 (nothing is pushed; the dry run says what a push would need)
+    repo="${IMAGE_NAME:-${BUILD_DEFAULT_IMAGE_NAME}}"
   fi
   if [[ ! "${repo}" =~ ${BUILD_REPO_RE} ]]; then
-    log_err "[build]" "image repository '${repo}' (from IMAGE_REPO, or DOCKER_USERNAME/IMAGE_NAME) is not valid; use lower-case [registry[:port]/]user/name (example: myuser/yap-text-api)"
+    log_err "[build]" "image repository '${repo}' (from IMAGE_REPO, or DOCKER_USERNAME/IMAGE_NAME) is not valid; use lower-case [registry[:port]/]user/name (example: myuser/${BUILD_DEFAULT_IMAGE_NAME})"
     return 1
   fi
   printf '%s:%s\n' "${repo}" "${tag}"
@@ -73,14 +76,12 @@ init_build_args() {
 # Arguments: variable names...
 # Returns:   1 (adding nothing more) when a name is a secret variable
 build_args_add() {
-  local name secret
+  local name
   for name in "$@"; do
-    for secret in "${BUILD_SECRET_VARS[@]}"; do
-      if [[ "${name}" == "${secret}" ]]; then
-        log_err "[build]" "${name} is a secret and never a build argument; it goes in as a BuildKit secret"
-        return 1
-      fi
-    done
+    if _build_secret_in "${name}" >/dev/null; then
+      log_err "[build]" "${name} is a secret and never a build argument; it goes in as a BuildKit secret"
+      return 1
+    fi
     if [[ -n "${!name:-}" ]]; then BUILD_ARGS+=(--build-arg "${name}=${!name}"); fi
   done
   return 0
@@ -96,7 +97,7 @@ build_args_add() {
 # Arguments: stack repository_root [variables to describe (DEPLOY_MODE, CHAT_MODEL …)]
 # Returns:   1 when a named variable is a secret
 build_args_add_labels() {
-  local stack="$1" root="$2" name value label secret
+  local stack="$1" root="$2" name value label
   shift 2
   BUILD_DATE="${BUILD_DATE:-$(TZ=UTC date +%Y-%m-%dT%H:%M:%SZ)}"
   if command -v git >/dev/null 2>&1; then
@@ -108,7 +109,7 @@ build_args_add_labels() {
     SOURCE_URL="${BASH_REMATCH[1]}${BASH_REMATCH[2]}"
   fi
   BUILD_ARGS+=(
-    --label "org.opencontainers.image.title=${IMAGE_NAME:-yap-text-api}"
+    --label "org.opencontainers.image.title=${IMAGE_NAME:-${BUILD_DEFAULT_IMAGE_NAME}}"
     --label "org.opencontainers.image.description=text inference, ${stack} stack, DEPLOY_MODE=${DEPLOY_MODE:-}"
     --label "org.opencontainers.image.created=${BUILD_DATE}"
     --label "org.opencontainers.image.version=${TAG:-}"
@@ -116,12 +117,10 @@ build_args_add_labels() {
   if [[ -n "${SOURCE_URL:-}" ]]; then BUILD_ARGS+=(--label "org.opencontainers.image.source=${SOURCE_URL}"); fi
   if [[ -n "${VCS_REF:-}" ]]; then BUILD_ARGS+=(--label "org.opencontainers.image.revision=${VCS_REF}"); fi
   for name in "$@"; do
-    for secret in "${BUILD_SECRET_VARS[@]}"; do
-      if [[ "${name}" == "${secret}" ]]; then
-        log_err "[build]" "${name} is a secret and never an image label"
-        return 1
-      fi
-    done
+    if _build_secret_in "${name}" >/dev/null; then
+      log_err "[build]" "${name} is a secret and never an image label"
+      return 1
+    fi
     value="${!name:-}"
     [[ -n "${value}" ]] || continue
     label="${name,,}"
@@ -157,12 +156,28 @@ build_args_add_extra() {
   local arg secret position=0
   for arg in "$@"; do
     position=$((position + 1))
-    for secret in "${BUILD_SECRET_VARS[@]}"; do
-      if [[ "${arg}" == *"${secret}="* || (-n "${!secret:-}" && "${arg}" == *"${!secret}"*) ]]; then
-        log_err "[build]" "extra docker build argument #${position} carries ${secret}; secrets never go in as arguments (HF_TOKEN reaches the build as the hf_token secret by itself)"
-        return 1
-      fi
-    done
+    if secret="$(_build_secret_in "${arg}" --values)"; then
+      log_err "[build]" "extra docker build argument #${position} carries ${secret}; secrets never go in as arguments (HF_TOKEN reaches the build as the hf_token secret by itself)"
+      return 1
+    fi
   done
   BUILD_ARGS+=("$@")
+}
+
+# Print the secret variable (BUILD_SECRET_VARS) that a word names: the name
+# itself or NAME=…; with --values, also one whose value the word holds.
+# Globals:   BUILD_SECRET_VARS and, with --values, their values (read)
+# Arguments: word [--values]
+# Outputs:   the variable's name (never its value); nothing when none
+# Returns:   0 when the word names or carries a secret, 1 otherwise
+_build_secret_in() {
+  local word="$1" values="${2:-}" secret
+  for secret in "${BUILD_SECRET_VARS[@]}"; do
+    if [[ "${word}" == "${secret}" || "${word}" == *"${secret}="* ||
+      ("${values}" == --values && -n "${!secret:-}" && "${word}" == *"${!secret}"*) ]]; then
+      printf '%s\n' "${secret}"
+      return 0
+    fi
+  done
+  return 1
 }

@@ -31,7 +31,7 @@ prepare_build_context_common() {
     log_err "[build]" "stack directory '${stack_dir}' does not exist"
     return 1
   fi
-  root="$(cd "${stack_dir}/../.." && pwd)"
+  root="$(build_repo_root "${stack_dir}")" || return 1
   dir="$(mktemp -d "${TMPDIR:-/tmp}/${prefix}.XXXXXX")" || {
     log_err "[build]" "cannot make a temporary directory under ${TMPDIR:-/tmp} (TMPDIR)"
     return 1
@@ -43,6 +43,15 @@ prepare_build_context_common() {
     return 1
   fi
   printf '%s\n' "${dir}"
+}
+
+# Print the repository root of a stack directory (docker/<stack>, two levels
+# below it), as an absolute path.
+# Arguments: stack_dir
+# Outputs:   the root on stdout
+# Returns:   1 when the directory cannot be entered
+build_repo_root() {
+  (cd "$1/../.." && pwd)
 }
 
 # Copy every piece of the context into dir.

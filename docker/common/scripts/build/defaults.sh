@@ -8,13 +8,11 @@
 # shellcheck source=docker/common/scripts/logs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../logs.sh"
 
-# The stacks docker/build.sh can route to, the chat engines and the deploy modes
-# (read by the scripts that source this file).
+# The stacks docker/build.sh can route to. The valid engines and deploy modes are
+# in src/config/models.py alone (build_valid_values in validate.sh prints them).
 BUILD_STACKS=(vllm trt tool)
-# shellcheck disable=SC2034
-BUILD_ENGINES=(vllm trt)
-# shellcheck disable=SC2034
-BUILD_DEPLOY_MODES=(chat tool both)
+# The image name when IMAGE_NAME is not set (repository DOCKER_USERNAME/IMAGE_NAME).
+BUILD_DEFAULT_IMAGE_NAME="yap-text-api"
 
 # Set the router's defaults: ENGINE=vllm, DEPLOY_MODE=both.
 # Globals:   ENGINE, DEPLOY_MODE (written when unset or empty)
@@ -48,7 +46,7 @@ build_init_defaults() {
   if [[ -z "${TAG:-}" ]]; then
     if [[ "${DEPLOY_MODE}" == tool ]]; then TAG="tool-latest"; else TAG="${stack}-${DEPLOY_MODE}"; fi
   fi
-  IMAGE_NAME="${IMAGE_NAME:-yap-text-api}"
+  IMAGE_NAME="${IMAGE_NAME:-${BUILD_DEFAULT_IMAGE_NAME}}"
   PLATFORM="${PLATFORM:-linux/amd64}"
   PUSH="${PUSH:-1}"
   DRY_RUN="${DRY_RUN:-0}"

@@ -145,7 +145,11 @@ docker_push_image() {
     return 0
   fi
   log_warn "[build]" "push of ${image} failed; logging in again and retrying once"
-  if ensure_docker_login --force "${image}" && _docker_run_waited "${limit}" push "${image}"; then
+  if ! ensure_docker_login --force "${image}"; then
+    log_err "[build]" "push of ${image} failed and the fresh login failed too, so it was not retried; fix the credentials (DOCKER_USERNAME, DOCKER_TOKEN) and push the image built locally: docker push ${image}"
+    return 1
+  fi
+  if _docker_run_waited "${limit}" push "${image}"; then
     log_success "[build]" "pushed ${image} (second attempt)"
     return 0
   fi

@@ -81,7 +81,7 @@ build_stack_main() {
   build_args_add_extra "${extra[@]}" || return 1
 
   if [[ "${DRY_RUN}" == 1 ]]; then
-    _build_print_dry_run
+    _build_print_dry_run "${image}"
     return 0
   fi
   require_docker || return $?
@@ -98,10 +98,7 @@ build_stack_main() {
 # Returns:   1 with a message naming the variable otherwise
 _build_check_stack() {
   local stack="$1"
-  if [[ " ${BUILD_DEPLOY_MODES[*]} " != *" ${DEPLOY_MODE} "* ]]; then
-    log_err "[build]" "DEPLOY_MODE '${DEPLOY_MODE}' is not valid; use one of: ${BUILD_DEPLOY_MODES[*]}"
-    return 1
-  fi
+  # A DEPLOY_MODE that is no mode at all is validate.py's to report (one check, one list).
   if [[ "${stack}" == tool && "${DEPLOY_MODE}" != tool ]]; then
     log_err "[build]" "DEPLOY_MODE '${DEPLOY_MODE}' cannot be built by the tool stack (tool only); use docker/build.sh with ENGINE=vllm or ENGINE=trt for chat"
     return 1
@@ -118,7 +115,7 @@ _build_check_stack() {
 _build_collect_args() {
   local stack="$1" stack_dir="$2" image="$3"
   local root
-  root="$(cd "${stack_dir}/../.." && pwd)"
+  root="$(build_repo_root "${stack_dir}")" || return 1
   local described=(DEPLOY_MODE)
   if [[ "${stack}" != tool ]]; then described+=(ENGINE); fi
   if [[ -n "$4" ]]; then described+=(CHAT_MODEL CHAT_MODEL_REVISION); fi
@@ -133,11 +130,13 @@ _build_collect_args() {
   build_args_add_host_options
 }
 
-# DRY_RUN=1: print the exact docker build command (secrets by name only) and
-# the files of the context.
-# Globals:   BUILD_ARGS, BUILD_CONTEXT_DIR (read)
+# DRY_RUN=1: print the exact docker build command (secrets by name only), the
+# push that would follow (PUSH=1), and the files of the context. Nothing needs
+# DOCKER_USERNAME here; a push without it or IMAGE_REPO is flagged with a warning.
+# Globals:   BUILD_ARGS, BUILD_CONTEXT_DIR, PUSH, DOCKER_USERNAME, IMAGE_REPO (read)
+# Arguments: image
 _build_print_dry_run() {
-  local cmd="docker build" arg quote="'" escaped="'\\''"
+  local image="$1" cmd="docker build" arg quote="'" escaped="'\\''"
   for arg in "${BUILD_ARGS[@]}" "${BUILD_CONTEXT_DIR}"; do
     if [[ "${arg}" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
       cmd+=" ${arg}"
@@ -147,6 +146,12 @@ _build_print_dry_run() {
   done
   log_info "[build]" "DRY_RUN=1: nothing is built; the command and the context's files follow on stdout"
   printf '%s\n' "${cmd}"
+  if [[ "${PUSH}" == 1 ]]; then
+    printf 'docker push %s\n' "${image}"
+    if [[ -z "${DOCKER_USERNAME:-}" && -z "${IMAGE_REPO:-}" ]]; then
+      log_warn "[build]" "a real push needs DOCKER_USERNAME (or IMAGE_REPO) for the repository and a login; PUSH=0 builds only"
+    fi
+  fi
   printf '# build context files:\n'
   build_context_list "${BUILD_CONTEXT_DIR}"
 }
