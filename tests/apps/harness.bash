@@ -8,15 +8,25 @@
 #   PORT        a free TCP port on 127.0.0.1 (asked from the OS; also in HARNESS_PORT)
 #   HOST        127.0.0.1
 #   APP_ROOT    the repository root, so SERVER_APP=tests.apps.probe:<app> imports
+# scripts/bench/startup.sh sources it too, for harness_free_port.
+
+# shellcheck source=docker/common/scripts/util.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../docker/common/scripts/util.sh" # util_pid_gone
 
 # Make the record directory and pick a free port.
 harness_setup() {
   export PROBE_DIR="${BATS_TEST_TMPDIR}/probe records"
   mkdir -p "${PROBE_DIR}"
-  PORT="$("${VENV_PYTHON}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  PORT="$(harness_free_port "${VENV_PYTHON}")"
   export PORT HOST=127.0.0.1 APP_ROOT="${PROJECT_ROOT}"
   HARNESS_PORT="${PORT}"
   HARNESS_PIDS=()
+}
+
+# Print a TCP port on 127.0.0.1 that is free now (the OS picks it).
+# Arguments: python (a Python 3 interpreter)
+harness_free_port() {
+  "$1" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # Start a test app under uvicorn in the background, its log in $PROBE_DIR/server.log.
@@ -41,7 +51,7 @@ harness_teardown() {
   local pid
   for pid in "${HARNESS_PIDS[@]}" $(harness_port_pids); do
     kill -TERM "${pid}" 2>/dev/null || continue
-    wait_for 5 harness_gone "${pid}" || kill -KILL "${pid}" 2>/dev/null || true # already gone
+    wait_for 5 util_pid_gone "${pid}" || kill -KILL "${pid}" 2>/dev/null || true # already gone
   done
 }
 
@@ -55,15 +65,6 @@ wait_for() {
     ((${EPOCHREALTIME/./} < deadline)) || return 1
     sleep 0.05
   done
-}
-
-# Whether a process is gone (a zombie counts as gone).
-# Arguments: pid
-harness_gone() {
-  local stat=""
-  read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
-  stat="${stat##*) }"
-  [[ "${stat:0:1}" == Z ]]
 }
 
 # Print the PIDs of processes whose command line holds "--port $PORT" or

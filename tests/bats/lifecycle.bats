@@ -74,7 +74,7 @@ bootstrap_runs() {
   refute_output --partial "${SECRET}"
   kill -TERM "${main}"
   local start="${EPOCHREALTIME}" status=0
-  wait_for 5 harness_gone "${main}" || fail "still running 5 s after SIGTERM"
+  wait_for 5 util_pid_gone "${main}" || fail "still running 5 s after SIGTERM"
   wait "${main}" || status=$?
   assert_equal "${status}" 143
   at_most "$(seconds_between "${EPOCHREALTIME}" "${start}")" 5

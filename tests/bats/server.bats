@@ -39,7 +39,7 @@ start_main() {
 # Globals:   MAIN_STATUS (set: its exit status)
 # Returns:   1 when it is still running at the deadline
 main_status() {
-  wait_for "$1" harness_gone "${MAIN_PID}" || return 1
+  wait_for "$1" util_pid_gone "${MAIN_PID}" || return 1
   MAIN_STATUS=0
   wait "${MAIN_PID}" || MAIN_STATUS=$?
 }
@@ -149,7 +149,7 @@ main_status() {
   assert_output 1
   grep -q "the server exited with status 137" "${PROBE_DIR}/main.log"
   [[ ! -e "${PROBE_DIR}/shutdown" ]]
-  harness_gone "${server}"
+  util_pid_gone "${server}"
   assert_nothing_left
 }
 

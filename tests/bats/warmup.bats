@@ -78,7 +78,7 @@ ready_at() {
 @test "the server's process is gone (a zombie too): status 2 at once, not after WARMUP_MAX_WAIT" {
   sleep 0.2 3>&- &
   local gone=$!
-  wait_for 5 harness_gone "${gone}" # exited, not yet reaped: a zombie
+  wait_for 5 util_pid_gone "${gone}" # exited, not yet reaped: a zombie
   local start="${EPOCHREALTIME}"
   run --separate-stderr "${WARMUP}" "${gone}"
   assert_failure 2
@@ -87,6 +87,72 @@ ready_at() {
   WARMUP_SERVER_PID="${gone}" run --separate-stderr "${WARMUP}"
   assert_failure 2
   at_most "$(seconds_between "${EPOCHREALTIME}" "${start}")" 2
+}
+
+# Print how many checks warmup has logged (LOG_LEVEL=debug) in $PROBE_DIR/warmup.log.
+checks_logged() {
+  grep -c "check [0-9]*: status" "${PROBE_DIR}/warmup.log" || true # none yet: grep -c prints 0
+}
+
+# Whether warmup has logged more than the given number of checks.
+more_checks_than() {
+  (($(checks_logged) > $1))
+}
+
+# Print the time between consecutive checks of a warmup debug log (pause plus request).
+# Arguments: the log text
+check_gaps() {
+  sed -n 's/.*check [0-9]*: status 503 after \([0-9.]*\) s/\1/p' <<<"$1" |
+    awk 'NR > 1 { printf "%.3f\n", $1 - last } { last = $1 }'
+}
+
+@test "default pauses never pass 0.4 s; a server killed during a pause ends warmup with 2 at once" {
+  harness_start_app never
+  wait_for 10 test -s "${PROBE_DIR}/pid"
+  LOG_LEVEL=debug "${WARMUP}" "${APP_PID}" 2>"${PROBE_DIR}/warmup.log" 3>&- &
+  local probe=$! start="${EPOCHREALTIME}"
+  harness_track "${probe}"
+  sleep 6 # let the pauses grow to their longest (a tenth of the time waited: 0.6 s uncapped)
+  local seen
+  seen="$(checks_logged)"
+  wait_for 2 more_checks_than "${seen}" # a check just ended: a pause begins
+  local killed="${EPOCHREALTIME}" status=0
+  kill -KILL "${APP_PID}"
+  wait_for 2 util_pid_gone "${probe}"
+  local took
+  took="$(seconds_between "${EPOCHREALTIME}" "${killed}")"
+  wait "${probe}" || status=$?
+  assert_equal "${status}" 2
+  at_most "${took}" 0.3 # the server is checked every 0.1 s during a pause, not at its end
+  grep -q "the server (PID ${APP_PID}) exited after" "${PROBE_DIR}/warmup.log"
+  # the time between two checks: pause plus request, never above the 0.4 s pause plus a margin
+  local gaps
+  gaps="$(check_gaps "$(<"${PROBE_DIR}/warmup.log")")"
+  echo "started ${start}; gaps: $(tr '\n' ' ' <<<"${gaps}")" >&3
+  at_most "$(sort -g <<<"${gaps}" | tail -n 1)" 0.55
+  at_most 0.35 "$(tail -n 1 <<<"${gaps}")" # and they did grow, past the first 0.1 s
+}
+
+@test "WARMUP_WAIT_INTERVAL set: it is the longest pause" {
+  harness_start_app never
+  wait_for 10 test -s "${PROBE_DIR}/pid"
+  LOG_LEVEL=debug WARMUP_WAIT_INTERVAL=0.15 WARMUP_MAX_WAIT=2.5 run --separate-stderr "${WARMUP}"
+  assert_failure 1
+  local gaps
+  gaps="$(check_gaps "${stderr}")"
+  echo "gaps: $(tr '\n' ' ' <<<"${gaps}")" >&3
+  at_most "$(sort -g <<<"${gaps}" | tail -n 1)" 0.22 # 0.15 s, plus the request
+  at_most 0.13 "$(sort -g <<<"${gaps}" | tail -n 1)" # grown from 0.1 s to it
+}
+
+@test "without WARMUP_URL it polls the URL server.sh derives from HOST and PORT" {
+  harness_start_app healthy
+  HOST=0.0.0.0 run --separate-stderr env -u WARMUP_URL "${WARMUP}" "${APP_PID}"
+  assert_success
+  [[ "${stderr}" == *"[warmup] ✓ http://127.0.0.1:${PORT}/healthz healthy after "* ]] || fail "${stderr}"
+  PORT=80x run --separate-stderr env -u WARMUP_URL "${WARMUP}"
+  assert_failure 64
+  assert_equal "${stderr}" "[server] ✗ PORT '80x' is not valid; use a whole number from 1 to 65535 (default 8000)"
 }
 
 @test "bad configuration: status 64 and one line naming the variable and its value" {
@@ -129,9 +195,9 @@ ready_at() {
   child="$(ps -o pid= --ppid "${probe}" | tr -d ' ')"
   [[ -n "${child}" ]]
   kill -TERM "${probe}"
-  wait_for 1 harness_gone "${probe}"
+  wait_for 1 util_pid_gone "${probe}"
   local status=0
   wait "${probe}" || status=$?
   assert_equal "${status}" 143
-  wait_for 1 harness_gone "${child}"
+  wait_for 1 util_pid_gone "${child}"
 }

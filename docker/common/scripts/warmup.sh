@@ -2,16 +2,18 @@
 # Usage:   warmup.sh [--help] [server_pid]
 # Summary: Wait until the server answers WARMUP_URL with a 2xx status, then log
 #          how long it took. The first checks come 0.1 s apart; the pause grows
-#          to a tenth of the time waited so far, never more than
-#          WARMUP_WAIT_INTERVAL, so a server that turns healthy in its first
-#          4 s is seen within 0.5 s, and a slow one within a tenth of its start.
-#          Given the server's PID (argument, or WARMUP_SERVER_PID) it stops as
-#          soon as that process is gone. Uses curl, else Python's urllib.
+#          to a tenth of the time waited so far, never more than 0.4 s, so the
+#          server is seen healthy within 0.5 s however long it takes to start.
+#          WARMUP_WAIT_INTERVAL, when set, is the longest pause instead (5: fewer
+#          checks, seen up to ~5 s late). Given the server's PID (argument, or
+#          WARMUP_SERVER_PID) it checks every 0.1 s, pauses included, that the
+#          process still runs, and stops when it is gone. Uses curl, else
+#          Python's urllib.
 #
 # Environment:
-#   WARMUP_URL               URL to poll (default http://127.0.0.1:${PORT:-8000}/healthz)
+#   WARMUP_URL               URL to poll (default http://<HOST, 0.0.0.0 as 127.0.0.1>:${PORT:-8000}/healthz)
 #   WARMUP_MAX_WAIT          seconds of wall-clock time before giving up (default 300)
-#   WARMUP_WAIT_INTERVAL     longest pause between checks, seconds (default 5)
+#   WARMUP_WAIT_INTERVAL     longest pause between checks, seconds (unset: 0.4)
 #   WARMUP_REQUEST_TIMEOUT   time limit of one check, seconds (default 2)
 #   WARMUP_SERVER_PID        PID of the server (the argument wins)
 #
@@ -21,12 +23,14 @@ set -Eeuo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly SCRIPT_DIR
-# shellcheck source=docker/common/scripts/logs.sh
-source "${SCRIPT_DIR}/logs.sh"
+# shellcheck source=docker/common/scripts/server.sh
+source "${SCRIPT_DIR}/server.sh" # server_health_url, and logs.sh and util.sh
 
 readonly PREFIX="[warmup]"
-readonly FIRST_PAUSE_US=100000 # the first pauses: 0.1 s
-readonly PAUSE_SHARE=10        # later pauses: the time waited so far / 10
+readonly FIRST_PAUSE_US=100000       # the first pauses: 0.1 s
+readonly PAUSE_SHARE=10              # later pauses: the time waited so far / 10
+readonly DEFAULT_MAX_PAUSE_US=400000 # unset WARMUP_WAIT_INTERVAL: 0.4 s, so never 0.5 s late
+readonly ALIVE_EVERY_US=100000       # how often a pause checks that the server runs
 readonly PROGRESS_EVERY_US=30000000
 readonly MIN_REQUEST_US=250000 # a check at the deadline still gets this long
 
@@ -84,15 +88,18 @@ parse_seconds() {
 # Arguments: [server_pid]
 # Returns:   1 with a message naming the variable when a value is not valid
 read_config() {
-  URL="${WARMUP_URL:-http://127.0.0.1:${PORT:-8000}/healthz}"
+  URL="$(server_health_url)" || return 1
   if [[ ! "${URL}" =~ ^https?://[^[:space:]]+$ ]]; then
-    log_err "${PREFIX}" "WARMUP_URL '${URL}' is not valid; use an http:// or https:// URL (default http://127.0.0.1:\${PORT}/healthz)"
+    log_err "${PREFIX}" "WARMUP_URL '$(util_printable "${URL}")' is not valid; use an http:// or https:// URL (default http://127.0.0.1:\${PORT}/healthz)"
     return 1
   fi
   parse_seconds WARMUP_MAX_WAIT "${WARMUP_MAX_WAIT:-300}" || return 1
   MAX_WAIT_US="${PARSED_US}"
-  parse_seconds WARMUP_WAIT_INTERVAL "${WARMUP_WAIT_INTERVAL:-5}" || return 1
-  MAX_PAUSE_US="${PARSED_US}"
+  MAX_PAUSE_US="${DEFAULT_MAX_PAUSE_US}"
+  if [[ -n "${WARMUP_WAIT_INTERVAL:-}" ]]; then
+    parse_seconds WARMUP_WAIT_INTERVAL "${WARMUP_WAIT_INTERVAL}" || return 1
+    MAX_PAUSE_US="${PARSED_US}"
+  fi
   parse_seconds WARMUP_REQUEST_TIMEOUT "${WARMUP_REQUEST_TIMEOUT:-2}" || return 1
   REQUEST_US="${PARSED_US}"
   local name
@@ -148,17 +155,26 @@ probe_once() {
   [[ "${HTTP_STATUS}" =~ ^2[0-9][0-9]$ ]]
 }
 
-# Pause as a child that stop_child can end.
-# Globals:   CHILD_PID (set while it runs)
+# Pause, checking every ALIVE_EVERY_US that the server still runs. The pause is
+# `read -t` on a pipe nobody writes to: no process to start or to leave behind,
+# and a trapped signal ends it at once.
+# Globals:   PAUSE_FD (read; opened by main)
 # Arguments: microseconds
+# Returns:   1 as soon as the server is gone, 0 after the full pause
 pause_for() {
-  sleep "$(fmt_s "$1")" &
-  CHILD_PID=$!
-  wait "${CHILD_PID}"
-  CHILD_PID=""
+  local end slice
+  now_us
+  end=$((NOW_US + $1))
+  while ((NOW_US < end)); do
+    slice=$((end - NOW_US))
+    ((slice < ALIVE_EVERY_US)) || slice="${ALIVE_EVERY_US}"
+    read -r -t "$(fmt_s "${slice}")" -u "${PAUSE_FD}" || true # the time-out is the pause
+    server_alive || return 1
+    now_us
+  done
 }
 
-# On SIGTERM or SIGINT: end the running request or pause, then exit 128+N.
+# On SIGTERM or SIGINT: end the running request, then exit 128+N.
 # Globals:   CHILD_PID (read)
 # Arguments: exit status
 stop_child() {
@@ -170,13 +186,7 @@ stop_child() {
 # Globals:   SERVER_PID (read; empty: always running)
 # Returns:   0 when it runs or no PID was given
 server_alive() {
-  [[ -z "${SERVER_PID}" ]] && return 0
-  kill -0 "${SERVER_PID}" 2>/dev/null || return 1
-  local stat=""
-  # the process may vanish between the two checks; then stat stays empty
-  read -r stat 2>/dev/null <"/proc/${SERVER_PID}/stat" || true
-  stat="${stat##*) }"
-  [[ "${stat:0:1}" != Z && "${stat:0:1}" != X ]]
+  [[ -z "${SERVER_PID}" ]] || ! util_pid_gone "${SERVER_PID}"
 }
 
 main() {
@@ -187,6 +197,7 @@ main() {
   choose_prober || return 127
   trap 'stop_child 143' TERM
   trap 'stop_child 130' INT
+  exec {PAUSE_FD}<> <(:) # a pipe that stays empty: pause_for waits on it
 
   local start checks=0 elapsed pause limit next_progress="${PROGRESS_EVERY_US}" answer="no answer"
   now_us
@@ -224,7 +235,7 @@ main() {
     ((pause > FIRST_PAUSE_US)) || pause="${FIRST_PAUSE_US}"
     ((pause < MAX_PAUSE_US)) || pause="${MAX_PAUSE_US}"
     ((pause < MAX_WAIT_US - elapsed)) || pause=$((MAX_WAIT_US - elapsed))
-    pause_for "${pause}"
+    pause_for "${pause}" || true # the server is gone: the check at the top reports it
   done
 }
 
