@@ -394,3 +394,12 @@ def test_local_directory_rule_is_the_one_the_entry_points_use(tmp_path: Path) ->
         assert validate.model_ref().is_local_dir(value) == model_ref.is_local_dir(value)
     assert validate.model_ref().is_local_dir(str(tmp_path))
     assert not validate.model_ref().is_local_dir(f"{tmp_path}/../{tmp_path.name}")
+
+
+def test_list_prints_the_models_py_values_for_the_build_scripts() -> None:
+    res = run_cli("--list", "engines")
+    engines = validate.load_models(ROOT).CHAT_ENGINES
+    assert res.returncode == 0 and res.stdout == " ".join(engines) + "\n" == "vllm trt\n"
+    res = run_cli("--list", "deploy-modes")
+    assert res.returncode == 0 and res.stdout == "chat tool both\n"
+    assert run_cli("--list", "tags").returncode == 2
