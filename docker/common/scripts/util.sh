@@ -28,10 +28,11 @@ util_app_root() {
 # in place; an array element such as 'fields[1]' works too.
 # Arguments: name of the variable
 util_trim() {
-  local _util_value="${!1-}"
-  _util_value="${_util_value#"${_util_value%%[![:space:]]*}"}"
-  _util_value="${_util_value%"${_util_value##*[![:space:]]}"}"
-  printf -v "$1" '%s' "${_util_value}"
+  # positional parameters, not locals: a local would hide a caller's variable of that name
+  set -- "$1" "${!1-}"
+  set -- "$1" "${2#"${2%%[![:space:]]*}"}"
+  set -- "$1" "${2%"${2##*[![:space:]]}"}"
+  printf -v "$1" '%s' "$2"
 }
 
 # Print a value with every non-printable character (new line, escape …) as '?',
