@@ -13,8 +13,10 @@
 #          into the project virtual environment .venv and checkov into its own,
 #          .venv/tools/checkov (a new run only reinstalls when requirements-dev.txt
 #          or requirements-checkov.txt changed).
-#          It ends with one line, "N passed, N failed[, N skipped]", counting bats
-#          and pytest tests and one test per lint check, and exits 1 when any failed.
+#          It ends with one line, "N passed, N failed[, N skipped]", summing the bats
+#          and pytest tests; failed lint checks get their own line just before it
+#          ("lint: N failed (names)"). It exits 1 when any test or lint check failed.
+#          Every external program that can hang runs under `timeout`.
 #
 # Environment:
 #   TEST_PYTHON   the Python that makes .venv (default: python3 on PATH)
@@ -46,6 +48,7 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 FAILED_SUITES=()
+LINT_FAILED=()
 
 # Print the Usage/Summary block at the top of this file.
 usage() {
@@ -82,21 +85,20 @@ ensure_venv() {
   [[ -r "${venv}/.requirements.sha256" ]] && have="$(cat "${venv}/.requirements.sha256")"
   [[ "${want}" == "${have}" && -x "${venv}/bin/python" ]] && return 0
   log_section "installing ${requirements##*/} into ${venv#"${ROOT}"/} (it changed or is new)"
-  [[ -x "${venv}/bin/python" ]] || "${TEST_PYTHON:-python3}" -m venv "${venv}"
+  [[ -x "${venv}/bin/python" ]] || timeout 300 "${TEST_PYTHON:-python3}" -m venv "${venv}"
   timeout 600 "${venv}/bin/python" -m pip install -q --disable-pip-version-check -U pip
   timeout 3000 "${venv}/bin/python" -m pip install -q --disable-pip-version-check -r "${requirements}"
   printf '%s\n' "${want}" >"${venv}/.requirements.sha256"
 }
 
-# Record the outcome of one counted check.
+# Record the outcome of one lint check (not a test: the closing line does not count it).
+# Globals:   LINT_FAILED (appended to on failure)
 # Arguments: name status
-count_check() {
+lint_result() {
   if (($2 == 0)); then
-    PASSED=$((PASSED + 1))
     log_success "$1"
   else
-    FAILED=$((FAILED + 1))
-    FAILED_SUITES+=("$1")
+    LINT_FAILED+=("$1")
     log_err "$1 failed"
   fi
 }
@@ -118,14 +120,14 @@ run_lint() {
   log_section "lint: shellcheck, ruff, hadolint, kubernetes"
   local files=() status=0
   mapfile -t files < <(list_shell_files | sort)
-  (cd "${ROOT}" && shellcheck --external-sources "${files[@]}") || status=$?
-  count_check "shellcheck (${#files[@]} files)" "${status}"
+  (cd "${ROOT}" && timeout 600 shellcheck --external-sources "${files[@]}") || status=$?
+  lint_result "shellcheck (${#files[@]} files)" "${status}"
   status=0
-  (cd "${ROOT}" && ruff check --quiet .) || status=$?
-  count_check "ruff check" "${status}"
+  (cd "${ROOT}" && timeout 300 ruff check --quiet .) || status=$?
+  lint_result "ruff check" "${status}"
   status=0
-  (cd "${ROOT}" && hadolint docker/*/Dockerfile) || status=$?
-  count_check "hadolint (docker/*/Dockerfile)" "${status}"
+  (cd "${ROOT}" && timeout 300 hadolint docker/*/Dockerfile) || status=$?
+  lint_result "hadolint (docker/*/Dockerfile)" "${status}"
   run_k8s_checks
 }
 
@@ -143,14 +145,14 @@ run_k8s_checks() {
       >"${out}/${overlay}.yaml" 2>"${out}/${overlay}.err" || status=$?
     ((status == 0)) || cat "${out}/${overlay}.err" >&2
     rm -f "${out}/${overlay}.err"
-    count_check "kubectl kustomize overlays/${overlay}" "${status}"
+    lint_result "kubectl kustomize overlays/${overlay}" "${status}"
   done
   status=0
   timeout 120 kubernetes-validate --quiet --strict -k "${K8S_VERSION}" "${out}"/*.yaml || status=$?
-  count_check "kubernetes-validate --strict (Kubernetes ${K8S_VERSION})" "${status}"
+  lint_result "kubernetes-validate --strict (Kubernetes ${K8S_VERSION})" "${status}"
   status=0
   _checkov --framework kubernetes -d "${out}" || status=$?
-  count_check "checkov: rendered manifests" "${status}"
+  lint_result "checkov: rendered manifests" "${status}"
   rm -rf "${out}"
   for stack in vllm trt tool; do
     if [[ -f "${ROOT}/docker/${stack}/Dockerfile" ]]; then
@@ -160,13 +162,10 @@ run_k8s_checks() {
     fi
   done
   ((${#missing[@]} == 0)) || log_warn "checkov skips ${missing[*]}: not written yet"
-  if ((${#dockerfiles[@]} == 0)); then
-    SKIPPED=$((SKIPPED + 1))
-    return 0
-  fi
+  ((${#dockerfiles[@]} > 0)) || return 0
   status=0
   _checkov --framework dockerfile "${dockerfiles[@]}" || status=$?
-  count_check "checkov: Dockerfiles ($((${#dockerfiles[@]} / 2)))" "${status}"
+  lint_result "checkov: Dockerfiles ($((${#dockerfiles[@]} / 2)))" "${status}"
 }
 
 # Run checkov offline, printing only failed checks. Arguments: checkov options...
@@ -265,10 +264,15 @@ main() {
   done
 
   ((${#FAILED_SUITES[@]} == 0)) || log_err "failed: ${FAILED_SUITES[*]}"
+  if ((${#LINT_FAILED[@]} > 0)); then
+    local names
+    names="$(printf '%s, ' "${LINT_FAILED[@]}")"
+    printf 'lint: %d failed (%s)\n' "${#LINT_FAILED[@]}" "${names%, }"
+  fi
   local summary="${PASSED} passed, ${FAILED} failed"
   ((SKIPPED == 0)) || summary+=", ${SKIPPED} skipped"
   printf '%s\n' "${summary}"
-  ((FAILED == 0))
+  ((FAILED == 0 && ${#LINT_FAILED[@]} == 0))
 }
 
 main "$@"
