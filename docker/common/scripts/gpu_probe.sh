@@ -116,11 +116,20 @@ _gpu_note_failure() {
 # Set the caller's `cache` to this shell's cache file (see the top of this file).
 # Returns:   1 when /proc cannot tell the shell's start time (then there is no cache)
 _gpu_cache_path() {
+  local start
+  _gpu_start_time "$$" || return 1
+  cache="${TMPDIR:-/tmp}/gpu-facts.${EUID}/$$.${start}"
+}
+
+# Set the caller's `start` to a process's start time (field 22 of /proc/<pid>/stat).
+# Arguments: pid
+# Returns:   1 when there is no such process (or no /proc)
+_gpu_start_time() {
   local stat fields=()
-  read -r stat 2>/dev/null <"/proc/$$/stat" || return 1
-  read -r -a fields <<<"${stat##*) }" # fields[19] is field 22 of stat: the start time
-  [[ -n "${fields[19]:-}" ]] || return 1
-  cache="${TMPDIR:-/tmp}/gpu-facts.${EUID}/$$.${fields[19]}"
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  read -r -a fields <<<"${stat##*) }" # fields[0] is field 3 (the state)
+  start="${fields[19]:-}"
+  [[ -n "${start}" ]]
 }
 
 # Whether the cache directory is the user's own, private one.
@@ -149,7 +158,7 @@ _gpu_cache_load() {
 # files of processes that have ended. Any failure only means no cache.
 # Globals:   GPU_SM_ARCH, DETECTED_GPU_NAME, GPU_VRAM_GB, GPU_COUNT, TMPDIR (read)
 _gpu_cache_save() {
-  local cache dir entry name stat fields stale=()
+  local cache dir entry name start stale=()
   _gpu_cache_path || return 0
   dir="${cache%/*}"
   [[ -d "${dir}" ]] || mkdir -m 700 -- "${dir}" 2>/dev/null || true # a sibling may have made it
@@ -157,11 +166,8 @@ _gpu_cache_save() {
   for entry in "${dir}"/*; do
     [[ -f "${entry}" ]] || continue
     name="${entry##*/}"
-    fields=()
-    if read -r stat 2>/dev/null <"/proc/${name%%.*}/stat"; then
-      read -r -a fields <<<"${stat##*) }"
-    fi
-    [[ "${name}" == "${name%%.*}.${fields[19]:-none}" ]] || stale+=("${entry}")
+    _gpu_start_time "${name%%.*}" || start=none
+    [[ "${name}" == "${name%%.*}.${start}" ]] || stale+=("${entry}")
   done
   ((${#stale[@]} == 0)) || rm -f -- "${stale[@]}"
   # written aside, then renamed: a subshell running beside this one never reads half a file
