@@ -4,7 +4,8 @@
 Usage: PYTHONPATH=. .venv/bin/python scripts/bench/download.py [--mib 200] [--runs 5]
 Publishes a fixture repo (4 LFS files, --mib MiB in all) to an Olah mirror in a temp dir,
 downloads it with each function --runs times, interleaved (the side that goes first alternates
-from round to round), into fresh dirs, prints the median times and the throughput ratio (target: >= 0.95), then deletes everything it made.
+from round to round), into fresh dirs, prints the median times and the throughput ratio
+(target: >= 0.95), then deletes everything it made.
 Not part of the test suite.
 """
 

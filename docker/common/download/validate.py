@@ -16,7 +16,8 @@ the environment or from the flag of the same name (the flag wins):
 
 Prints one "[validate] ✓ …", "⚠ …" or "✗ …" line per check on stderr; exits 0 when
 all pass, 1 otherwise. `--list engines` or `--list deploy-modes` prints the valid values
-(space-separated, from src/config/models.py) on stdout instead, for the build scripts. LOG_LEVEL=debug shows a traceback for unexpected errors.
+(space-separated, from src/config/models.py) on stdout instead, for the build scripts.
+LOG_LEVEL=debug shows a traceback for unexpected errors.
 """
 
 from __future__ import annotations
