@@ -17,8 +17,10 @@ CONTAINER_PATH=/e2e/stub:/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:
 setup_file() {
   e2e_setup_file
   [[ -z "${E2E_NO_ENGINE:-}" ]] || return 0
-  local wheels py="${VENV_PYTHON}" trt_src="${BATS_FILE_TMPDIR}/trt repo"
-  wheels="$(wheelhouse_ensure --app-only "${PROJECT_ROOT}/docker/vllm/requirements.txt")"
+  local vllm_wheels trt_wheels py="${VENV_PYTHON}" trt_src="${BATS_FILE_TMPDIR}/trt repo"
+  # one wheelhouse per stack: their app pins differ (trt's follow tensorrt_llm's metadata)
+  vllm_wheels="$(wheelhouse_ensure --app-only "${PROJECT_ROOT}/docker/vllm/requirements.txt")"
+  trt_wheels="$(wheelhouse_ensure --app-only "${PROJECT_ROOT}/docker/trt/requirements.txt")"
   hub_fixture_publish_tiny "${E2E_MIRRORS}" e2e/tiny-chat >/dev/null
   # the trt repo: tokenizer and config at the top, one engine folder per label
   HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error "${py}" "${PROJECT_ROOT}/scripts/lib/tiny_model.py" "${trt_src}" >/dev/null
@@ -32,14 +34,13 @@ setup_file() {
   e2e_hub_start
   E2E_VLLM_IMAGE="tid-e2e:vllm-e2e-${E2E_RUN_ID}"
   E2E_TRT_IMAGE="tid-e2e:trt-e2e-${E2E_RUN_ID}"
-  local common=(IMAGE_REPO=tid-e2e DEPLOY_MODE=chat ALLOW_UNLISTED_MODELS=1 "HF_ENDPOINT=${HUB_FIXTURE_URL}"
-    "PIP_WHEELHOUSE=${wheels}")
+  local common=(IMAGE_REPO=tid-e2e DEPLOY_MODE=chat ALLOW_UNLISTED_MODELS=1 "HF_ENDPOINT=${HUB_FIXTURE_URL}")
   local status=0
-  e2e_build "${common[@]}" ENGINE=vllm CHAT_MODEL=e2e/tiny-chat "TAG=vllm-e2e-${E2E_RUN_ID}" \
+  e2e_build "${common[@]}" "PIP_WHEELHOUSE=${vllm_wheels}" ENGINE=vllm CHAT_MODEL=e2e/tiny-chat "TAG=vllm-e2e-${E2E_RUN_ID}" \
     -- --build-arg INSTALL_ENGINE=0 --progress plain >/dev/null 2>"${BATS_FILE_TMPDIR}/vllm.log" || status=$?
   printf '%s\n' "${status}" >"${BATS_FILE_TMPDIR}/vllm.status"
   status=0
-  e2e_build "${common[@]}" ENGINE=trt CHAT_MODEL=e2e/tiny-trt "TRT_ENGINE_LABEL=${TRT_LABEL}" \
+  e2e_build "${common[@]}" "PIP_WHEELHOUSE=${trt_wheels}" ENGINE=trt CHAT_MODEL=e2e/tiny-trt "TRT_ENGINE_LABEL=${TRT_LABEL}" \
     "TAG=trt-e2e-${E2E_RUN_ID}" -- --build-arg INSTALL_ENGINE=0 --progress plain \
     >/dev/null 2>"${BATS_FILE_TMPDIR}/trt.log" || status=$?
   printf '%s\n' "${status}" >"${BATS_FILE_TMPDIR}/trt.status"
