@@ -100,9 +100,15 @@ def running_app(env: dict[str, str]) -> Iterator[str]:
         raise SystemExit(f"bench: server.sh found no uvicorn command: {found.stderr.decode()}")
     argv = found.stdout.decode().split("\0")[:-1]
     print(f"app: {shlex.join(argv)}", flush=True)
-    # The app's access log goes where server.sh sends it in a container (stderr), here nowhere.
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True,
-                            stderr=subprocess.DEVNULL)
+    # The app's output, its access log included, goes into a pipe that another process reads,
+    # as in a container (where Docker reads it): here grep, counting the access lines.
+    read_end, write_end = os.pipe()
+    counter = subprocess.Popen(["grep", "-c", '"POST /v1/chat/completions '], stdin=read_end,
+                               stdout=subprocess.PIPE)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=write_end,
+                            stderr=subprocess.STDOUT)
+    os.close(read_end)
+    os.close(write_end)  # the app holds the only write end now: grep ends when the app does
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url)
@@ -110,6 +116,8 @@ def running_app(env: dict[str, str]) -> Iterator[str]:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+        lines = counter.communicate(timeout=30)[0].decode().strip()
+        print(f"app: {lines} access log lines for /v1/chat/completions", flush=True)
 
 
 def main() -> int:
