@@ -31,7 +31,8 @@ from huggingface_hub.hf_api import RepoFile, RepoFolder
 from huggingface_hub.utils import filter_repo_objects
 
 from pyhelpers.build_log import BuildError, log_info, log_success, log_warn
-from pyhelpers.manifest import ManifestError, build_manifest, write_manifest
+from pyhelpers.manifest import ManifestError, build_manifest, copy_with_manifest, write_manifest
+from pyhelpers.model_ref import local_model_dir
 
 SECRET_FILE_DEFAULT = "/run/secrets/hf_token"  # noqa: S105 (a path, not a secret)
 DEFAULT_RETRIES = 3
@@ -285,6 +286,20 @@ def download_snapshot(
     write_manifest(target, manifest)
     log_success(log_prefix, f"{repo_id}@{commit[:12]}: {len(files)} files in {target}")
     return target
+
+
+def bake_model(reference: str, target_dir: str | Path, kind: str, revision: str | None,
+               log_prefix: str) -> Path:
+    """Put the model a reference names into `target_dir`, with its manifest; return the dir.
+
+    A local model directory (pyhelpers.model_ref.local_model_dir: an absolute path, or the
+    build context's copy named local:<name>) is copied; a Hub repo id is downloaded at
+    `revision` (None: main). `kind` is "chat" or "tool".
+    """
+    local = local_model_dir(reference, kind)
+    if local is not None:
+        return copy_with_manifest(local, Path(target_dir), reference, log_prefix)
+    return download_snapshot(reference, target_dir, revision=revision, log_prefix=log_prefix)
 
 
 def verify_files_exist(

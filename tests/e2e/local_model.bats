@@ -33,20 +33,11 @@ teardown_file() {
 }
 
 setup() {
-  common_setup
-  TEXT_API_KEY="e2e-key-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-  export TEXT_API_KEY
-}
-
-# Skip without an engine; fail when the suite's image did not build.
-need_image() {
-  need_engine
-  (($(cat "${BATS_FILE_TMPDIR}/build.status") == 0)) ||
-    fail "the image did not build: $(tail -n 8 "${BATS_FILE_TMPDIR}/build.log")"
+  e2e_setup
 }
 
 @test "build: the local directory goes in through the context, known only as local:weather-tiny" {
-  need_image
+  need_built build "the image"
   assert_equal "$(cat "${BATS_FILE_TMPDIR}/build.out")" "${E2E_IMAGE}"
   run cat "${BATS_FILE_TMPDIR}/build.log"
   assert_output --partial "copying the local tool model 'weather-tiny'"
@@ -63,7 +54,7 @@ need_image() {
 }
 
 @test "run: /v1/classify answers with the local model's own labels" {
-  need_image
+  need_built build "the image"
   local port cid
   port="$(container_free_port)"
   cid="$(e2e_start "${E2E_IMAGE}" "${port}")"

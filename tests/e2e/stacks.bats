@@ -61,17 +61,7 @@ teardown_file() {
 }
 
 setup() {
-  common_setup
-  TEXT_API_KEY="e2e-key-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-  export TEXT_API_KEY
-}
-
-# Fail with the build log's tail when a stack's image did not build.
-# Arguments: stack
-need_stack_image() {
-  need_engine
-  (($(cat "${BATS_FILE_TMPDIR}/$1.status") == 0)) ||
-    fail "the $1 image did not build: $(grep -v '^#' "${BATS_FILE_TMPDIR}/$1.log" | tail -n 8)"
+  e2e_setup
 }
 
 # Start a stack image with the stub GPU and the fake chat engine.
@@ -85,7 +75,7 @@ start_stack() {
 }
 
 @test "vllm: INSTALL_ENGINE=0 builds without vLLM; stub GPU and engine: healthy, chat answers" {
-  need_stack_image vllm
+  need_built vllm "the vllm image"
   run -0 container_docker run --rm --network host --entrypoint /opt/venv/bin/python "${E2E_VLLM_IMAGE}" \
     -c 'import importlib.util as u; print([u.find_spec(m) is None for m in ("vllm", "torch")])'
   assert_output "[True, True]"
@@ -100,7 +90,7 @@ start_stack() {
 }
 
 @test "trt: INSTALL_ENGINE=0 builds with the sm90 engine; stub H100 and engine: healthy" {
-  need_stack_image trt
+  need_built trt "the trt image"
   run -0 container_docker run --rm --network host --entrypoint cat "${E2E_TRT_IMAGE}" \
     /opt/engines/trt-chat/build_metadata.json
   assert_output --partial '"sm_arch": "sm90"'
@@ -112,7 +102,7 @@ start_stack() {
 }
 
 @test "trt: an sm90 engine on a stub A100 (sm80) stops the container with the mismatch message" {
-  need_stack_image trt
+  need_built trt "the trt image"
   start_stack "${E2E_TRT_IMAGE}" a100
   local deadline=$((SECONDS + 30))
   while [[ "$(container_docker inspect -f '{{.State.Running}}' "${CID}")" == true ]] && ((SECONDS < deadline)); do

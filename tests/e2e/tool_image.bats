@@ -38,16 +38,7 @@ teardown_file() {
 }
 
 setup() {
-  common_setup
-  TEXT_API_KEY="e2e-key-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-  export TEXT_API_KEY
-}
-
-# Skip without an engine; fail when the suite's image did not build.
-need_image() {
-  need_engine
-  (($(cat "${BATS_FILE_TMPDIR}/build.status") == 0)) ||
-    fail "the tool image did not build (see the first test): $(tail -n 5 "${BATS_FILE_TMPDIR}/build.log")"
+  e2e_setup
 }
 
 # Start the suite's image on a free port and wait until /healthz answers 2xx.
@@ -73,7 +64,7 @@ start_healthy() {
 }
 
 @test "token: nowhere in docker history, docker inspect, or any layer of docker save" {
-  need_image
+  need_built build "the tool image (see the first test)"
   run -0 container_docker history --no-trunc "${E2E_IMAGE}"
   refute_output --partial "${E2E_HF_TOKEN}"
   run -0 container_docker inspect "${E2E_IMAGE}"
@@ -95,7 +86,7 @@ start_healthy() {
 }
 
 @test "run: healthy within 60 s; /v1/classify answers with the key, 401 without; /livez 200" {
-  need_image
+  need_built build "the tool image (see the first test)"
   start_healthy
   run -0 container_curl_key "http://127.0.0.1:${PORT}/v1/classify" -H 'Content-Type: application/json' \
     -d '{"input": ["a great movie", "a bad day"]}'
@@ -115,7 +106,7 @@ start_healthy() {
 }
 
 @test "user: runs as uid 10001; also with --read-only and a tmpfs /tmp" {
-  need_image
+  need_built build "the tool image (see the first test)"
   start_healthy --read-only --tmpfs /tmp
   run -0 container_docker exec "${CID}" id -u
   assert_output 10001
@@ -129,7 +120,7 @@ start_healthy() {
 }
 
 @test "stop: docker stop ends it with 0 or 143 in under 10 s; no process is left before that" {
-  need_image
+  need_built build "the tool image (see the first test)"
   start_healthy
   # while it serves: tini, main.sh and uvicorn (plus nothing else once warmup is done)
   local deadline=$((SECONDS + 10))
@@ -157,7 +148,7 @@ start_healthy() {
 }
 
 @test "bad input: no TEXT_API_KEY exits 1 within 5 s; DEPLOY_MODE=bogus exits 1; --help exits 0" {
-  need_image
+  need_built build "the tool image (see the first test)"
   local start="${SECONDS}"
   run -1 env -u TEXT_API_KEY timeout 30 "${DOCKER}" run --rm --network host "${E2E_IMAGE}"
   ((SECONDS - start <= 5)) || fail "took $((SECONDS - start))s"
@@ -174,7 +165,7 @@ start_healthy() {
 }
 
 @test "rebuild after a change under src/: the download step is CACHED, under 20% of the cold build" {
-  need_image
+  need_built build "the tool image (see the first test)"
   local settings=()
   mapfile -t settings <"${BATS_FILE_TMPDIR}/settings"
   local marker="# e2e rebuild marker ${E2E_RUN_ID}"
@@ -198,7 +189,7 @@ start_healthy() {
 }
 
 @test "HEALTHCHECK: the image's own health check turns healthy" {
-  need_image
+  need_built build "the tool image (see the first test)"
   start_healthy
   run -0 container_docker inspect -f '{{json .Config.Healthcheck.Test}}' "${E2E_IMAGE}"
   assert_output --partial "/healthz"

@@ -16,15 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from utils import (
-    copy_with_manifest,
-    download_snapshot,
-    local_model_dir,
-    log_skip,
-    log_success,
-    run_entry,
-    verify_files_exist,
-)
+from utils import bake_model, log_skip, log_success, run_entry, verify_files_exist
 
 PREFIX = "[tool-model]"
 REQUIRED = ["config.json", "*.safetensors|pytorch_model.bin"]
@@ -37,12 +29,8 @@ def main() -> None:
     if not model:
         log_skip(PREFIX, "TOOL_MODEL is empty: no tool model baked in")
         return
-    local = local_model_dir(model, "tool")
-    if local is not None:
-        copy_with_manifest(local, target, model, PREFIX)
-    else:
-        revision = os.environ.get("TOOL_MODEL_REVISION", "").strip() or None
-        download_snapshot(model, target, revision=revision, log_prefix=PREFIX)
+    revision = os.environ.get("TOOL_MODEL_REVISION", "").strip() or None
+    bake_model(model, target, "tool", revision, PREFIX)
     files = verify_files_exist(target, REQUIRED)
     log_success(PREFIX, f"tool model ready in {target}: {', '.join(files)}")
 

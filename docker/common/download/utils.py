@@ -11,18 +11,14 @@ try:
     from pyhelpers.build_log import log_skip, log_success, log_warn, run_entry
     from pyhelpers.hub import (
         DownloadError,
+        bake_model,
         download_snapshot,
         get_hf_token,
         list_subfolders,
         verify_files_exist,
     )
-    from pyhelpers.manifest import (
-        copy_with_manifest,
-        read_manifest,
-        rebase_manifest,
-        write_manifest,
-    )
-    from pyhelpers.model_ref import TRT_LABEL_HELP, is_trt_label, local_model_dir
+    from pyhelpers.manifest import read_manifest, rebase_manifest, write_manifest
+    from pyhelpers.model_ref import TRT_LABEL_HELP, is_trt_label
 except ImportError as exc:
     raise SystemExit(
         f"cannot import pyhelpers ({exc}); run with PYTHONPATH set to the repository root "
@@ -32,12 +28,11 @@ except ImportError as exc:
 __all__ = [
     "TRT_LABEL_HELP",
     "DownloadError",
-    "copy_with_manifest",
+    "bake_model",
     "download_snapshot",
     "get_hf_token",
     "is_trt_label",
     "list_subfolders",
-    "local_model_dir",
     "log_skip",
     "log_success",
     "log_warn",

@@ -20,9 +20,7 @@ from pathlib import Path
 
 from utils import (
     DownloadError,
-    copy_with_manifest,
-    download_snapshot,
-    local_model_dir,
+    bake_model,
     log_success,
     log_warn,
     read_manifest,
@@ -57,12 +55,8 @@ def main() -> None:
         raise ValueError("CHAT_MODEL is empty; set it to the Hub repo of the chat model "
                          "(owner/name) or a local directory")
     target = Path(os.environ.get("CHAT_MODEL_PATH") or "/opt/models/chat")
-    local = local_model_dir(model, "chat")
-    if local is not None:
-        copy_with_manifest(local, target, model, PREFIX)
-    else:
-        revision = os.environ.get("CHAT_MODEL_REVISION", "").strip() or None
-        download_snapshot(model, target, revision=revision, log_prefix=PREFIX)
+    revision = os.environ.get("CHAT_MODEL_REVISION", "").strip() or None
+    bake_model(model, target, "chat", revision, PREFIX)
     verify_files_exist(target, REQUIRED)
     method = quant_method(target)
     manifest = read_manifest(target)

@@ -75,6 +75,24 @@ need_engine() {
   [[ -z "${E2E_NO_ENGINE:-}" ]] || skip "${E2E_NO_ENGINE}"
 }
 
+# Per-test setup of the suites that run an image: common_setup and a fresh random API key.
+# Globals:   TEXT_API_KEY (exported)
+e2e_setup() {
+  common_setup
+  TEXT_API_KEY="e2e-key-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+  export TEXT_API_KEY
+}
+
+# Skip without an engine; fail with the last lines of the build log when an image the suite
+# built in setup_file did not build (BATS_FILE_TMPDIR/<name>.status holds its status, <name>.log
+# its log).
+# Arguments: name what (for the message, e.g. "the tool image")
+need_built() {
+  need_engine
+  (($(cat "${BATS_FILE_TMPDIR}/$1.status") == 0)) ||
+    fail "$2 did not build: $(grep -v '^#' "${BATS_FILE_TMPDIR}/$1.log" | tail -n 8)"
+}
+
 # Build through the repository copy's docker/build.sh with the air-gapped settings
 # (host network, host CA bundle, local base, no push); extra settings as NAME=value arguments.
 # Arguments: NAME=value... [-- docker build options...]
