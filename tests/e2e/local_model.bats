@@ -20,11 +20,8 @@ setup_file() {
   timeout 300 "${VENV_PYTHON}" "${PROJECT_ROOT}/scripts/lib/tiny_model.py" "${E2E_HOST_DIR}" \
     --labels "${LABELS}" --seed 3 >/dev/null
   E2E_IMAGE="tid-e2e:tool-local-${E2E_RUN_ID}"
-  local status=0
-  e2e_build DEPLOY_MODE=tool IMAGE_REPO=tid-e2e "TAG=tool-local-${E2E_RUN_ID}" "TOOL_MODEL=${E2E_HOST_DIR}" \
-    "PIP_WHEELHOUSE=${wheels}" -- --progress plain \
-    >"${BATS_FILE_TMPDIR}/build.out" 2>"${BATS_FILE_TMPDIR}/build.log" || status=$?
-  printf '%s\n' "${status}" >"${BATS_FILE_TMPDIR}/build.status"
+  e2e_build_kept build DEPLOY_MODE=tool IMAGE_REPO=tid-e2e "TAG=tool-local-${E2E_RUN_ID}" \
+    "TOOL_MODEL=${E2E_HOST_DIR}" "PIP_WHEELHOUSE=${wheels}" -- --progress plain
   export E2E_HOST_DIR E2E_IMAGE
 }
 
@@ -37,7 +34,7 @@ setup() {
 }
 
 @test "build: the local directory goes in through the context, known only as local:weather-tiny" {
-  need_built build "the image"
+  need_built build "the local-model image"
   assert_equal "$(cat "${BATS_FILE_TMPDIR}/build.out")" "${E2E_IMAGE}"
   run cat "${BATS_FILE_TMPDIR}/build.log"
   assert_output --partial "copying the local tool model 'weather-tiny'"
@@ -54,7 +51,7 @@ setup() {
 }
 
 @test "run: /v1/classify answers with the local model's own labels" {
-  need_built build "the image"
+  need_built build "the local-model image"
   local port cid
   port="$(container_free_port)"
   cid="$(e2e_start "${E2E_IMAGE}" "${port}")"

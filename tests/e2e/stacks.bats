@@ -35,15 +35,11 @@ setup_file() {
   E2E_VLLM_IMAGE="tid-e2e:vllm-e2e-${E2E_RUN_ID}"
   E2E_TRT_IMAGE="tid-e2e:trt-e2e-${E2E_RUN_ID}"
   local common=(IMAGE_REPO=tid-e2e DEPLOY_MODE=chat ALLOW_UNLISTED_MODELS=1 "HF_ENDPOINT=${HUB_FIXTURE_URL}")
-  local status=0
-  e2e_build "${common[@]}" "PIP_WHEELHOUSE=${vllm_wheels}" ENGINE=vllm CHAT_MODEL=e2e/tiny-chat "TAG=vllm-e2e-${E2E_RUN_ID}" \
-    -- --build-arg INSTALL_ENGINE=0 --progress plain >/dev/null 2>"${BATS_FILE_TMPDIR}/vllm.log" || status=$?
-  printf '%s\n' "${status}" >"${BATS_FILE_TMPDIR}/vllm.status"
-  status=0
-  e2e_build "${common[@]}" "PIP_WHEELHOUSE=${trt_wheels}" ENGINE=trt CHAT_MODEL=e2e/tiny-trt "TRT_ENGINE_LABEL=${TRT_LABEL}" \
-    "TAG=trt-e2e-${E2E_RUN_ID}" -- --build-arg INSTALL_ENGINE=0 --progress plain \
-    >/dev/null 2>"${BATS_FILE_TMPDIR}/trt.log" || status=$?
-  printf '%s\n' "${status}" >"${BATS_FILE_TMPDIR}/trt.status"
+  local engine_off=(-- --build-arg INSTALL_ENGINE=0 --progress plain)
+  e2e_build_kept vllm "${common[@]}" "PIP_WHEELHOUSE=${vllm_wheels}" ENGINE=vllm CHAT_MODEL=e2e/tiny-chat \
+    "TAG=vllm-e2e-${E2E_RUN_ID}" "${engine_off[@]}"
+  e2e_build_kept trt "${common[@]}" "PIP_WHEELHOUSE=${trt_wheels}" ENGINE=trt CHAT_MODEL=e2e/tiny-trt \
+    "TRT_ENGINE_LABEL=${TRT_LABEL}" "TAG=trt-e2e-${E2E_RUN_ID}" "${engine_off[@]}"
   # stub nvidia-smi answering from the bats fixtures; the container mounts one of these dirs
   local gpu
   for gpu in h100 a100; do

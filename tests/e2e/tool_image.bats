@@ -25,10 +25,8 @@ setup_file() {
   E2E_BUILD_SETTINGS=(DEPLOY_MODE=tool IMAGE_REPO=tid-e2e "TAG=tool-e2e-${E2E_RUN_ID}" "TOOL_MODEL=${REPO_ID}"
     TOOL_MODEL_REVISION=v1 ALLOW_UNLISTED_MODELS=1 "HF_ENDPOINT=${HUB_FIXTURE_URL}" "PIP_WHEELHOUSE=${wheels}")
   printf '%s\n' "${E2E_BUILD_SETTINGS[@]}" >"${BATS_FILE_TMPDIR}/settings"
-  local start="${EPOCHREALTIME}" status=0
-  HF_TOKEN="${E2E_HF_TOKEN}" e2e_build "${E2E_BUILD_SETTINGS[@]}" -- --no-cache --progress plain \
-    >"${BATS_FILE_TMPDIR}/build.out" 2>"${BATS_FILE_TMPDIR}/build.log" || status=$?
-  printf '%s\n' "${status}" >"${BATS_FILE_TMPDIR}/build.status"
+  local start="${EPOCHREALTIME}"
+  HF_TOKEN="${E2E_HF_TOKEN}" e2e_build_kept build "${E2E_BUILD_SETTINGS[@]}" -- --no-cache --progress plain
   awk -v a="${start}" -v b="${EPOCHREALTIME}" 'BEGIN { printf "%.2f\n", b - a }' >"${BATS_FILE_TMPDIR}/build.seconds"
   export E2E_TAG_SHA E2E_MAIN_SHA E2E_HF_TOKEN E2E_IMAGE
 }
@@ -64,7 +62,7 @@ start_healthy() {
 }
 
 @test "token: nowhere in docker history, docker inspect, or any layer of docker save" {
-  need_built build "the tool image (see the first test)"
+  need_built build "the tool image"
   run -0 container_docker history --no-trunc "${E2E_IMAGE}"
   refute_output --partial "${E2E_HF_TOKEN}"
   run -0 container_docker inspect "${E2E_IMAGE}"
@@ -86,7 +84,7 @@ start_healthy() {
 }
 
 @test "run: healthy within 60 s; /v1/classify answers with the key, 401 without; /livez 200" {
-  need_built build "the tool image (see the first test)"
+  need_built build "the tool image"
   start_healthy
   run -0 container_curl_key "http://127.0.0.1:${PORT}/v1/classify" -H 'Content-Type: application/json' \
     -d '{"input": ["a great movie", "a bad day"]}'
@@ -106,7 +104,7 @@ start_healthy() {
 }
 
 @test "user: runs as uid 10001; also with --read-only and a tmpfs /tmp" {
-  need_built build "the tool image (see the first test)"
+  need_built build "the tool image"
   start_healthy --read-only --tmpfs /tmp
   run -0 container_docker exec "${CID}" id -u
   assert_output 10001
@@ -120,7 +118,7 @@ start_healthy() {
 }
 
 @test "stop: docker stop ends it with 0 or 143 in under 10 s; no process is left before that" {
-  need_built build "the tool image (see the first test)"
+  need_built build "the tool image"
   start_healthy
   # while it serves: tini, main.sh and uvicorn (plus nothing else once warmup is done)
   local deadline=$((SECONDS + 10))
@@ -148,7 +146,7 @@ start_healthy() {
 }
 
 @test "bad input: no TEXT_API_KEY exits 1 within 5 s; DEPLOY_MODE=bogus exits 1; --help exits 0" {
-  need_built build "the tool image (see the first test)"
+  need_built build "the tool image"
   local start="${SECONDS}"
   run -1 env -u TEXT_API_KEY timeout 30 "${DOCKER}" run --rm --network host "${E2E_IMAGE}"
   ((SECONDS - start <= 5)) || fail "took $((SECONDS - start))s"
@@ -165,7 +163,7 @@ start_healthy() {
 }
 
 @test "rebuild after a change under src/: the download step is CACHED, under 20% of the cold build" {
-  need_built build "the tool image (see the first test)"
+  need_built build "the tool image"
   local settings=()
   mapfile -t settings <"${BATS_FILE_TMPDIR}/settings"
   local marker="# e2e rebuild marker ${E2E_RUN_ID}"
@@ -189,7 +187,7 @@ start_healthy() {
 }
 
 @test "HEALTHCHECK: the image's own health check turns healthy" {
-  need_built build "the tool image (see the first test)"
+  need_built build "the tool image"
   start_healthy
   run -0 container_docker inspect -f '{{json .Config.Healthcheck.Test}}' "${E2E_IMAGE}"
   assert_output --partial "/healthz"

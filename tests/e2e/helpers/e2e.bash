@@ -83,9 +83,19 @@ e2e_setup() {
   export TEXT_API_KEY
 }
 
-# Skip without an engine; fail with the last lines of the build log when an image the suite
-# built in setup_file did not build (BATS_FILE_TMPDIR/<name>.status holds its status, <name>.log
-# its log).
+# Build with e2e_build in setup_file and keep the outcome for the tests: build.sh's stdout in
+# BATS_FILE_TMPDIR/<name>.out, its log in <name>.log, its status in <name>.status (need_built
+# reads them). A failed build is not setup_file's failure: each test that needs it says why.
+# Arguments: name NAME=value... [-- docker build options...]
+e2e_build_kept() {
+  local name="$1" status=0
+  shift
+  e2e_build "$@" >"${BATS_FILE_TMPDIR}/${name}.out" 2>"${BATS_FILE_TMPDIR}/${name}.log" || status=$?
+  printf '%s\n' "${status}" >"${BATS_FILE_TMPDIR}/${name}.status"
+}
+
+# Skip without an engine; fail with the last lines of the build log when an image that
+# e2e_build_kept built in setup_file did not build.
 # Arguments: name what (for the message, e.g. "the tool image")
 need_built() {
   need_engine
