@@ -8,9 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from src.config.models import VLLM_DEVICES
+
 DEPLOY_MODES = ("chat", "tool", "both")
 ENGINES = ("vllm", "trt")
 KV_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
+# vLLM's --dtype choices.
+CHAT_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
+# A byte count as vLLM's --kv-cache-memory-bytes reads it: digits, or a number with a decimal
+# (k, m, g, t) or binary (K, M, G, T: whole numbers only) suffix.
+_BYTES = re.compile(r"[0-9]+|[0-9]+(\.[0-9]+)?[kmgt]|[0-9]+[KMGT]", re.ASCII)
 # Variables whose values are secrets: never in argv, logs, labels, manifests or a child's env.
 SECRET_VARS = ("TEXT_API_KEY", "HF_TOKEN", "DOCKER_PASSWORD", "DOCKER_TOKEN")
 _WORD = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -26,6 +33,7 @@ class Settings:
 
     deploy_mode: str = "both"
     engine: str = "vllm"
+    vllm_device: str = "cuda"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     chat_model_path: str = "/opt/models/chat"
     served_model_name: str = "chat"
@@ -38,6 +46,9 @@ class Settings:
     chat_max_len: int | None = None
     chat_quantization: str | None = None
     kv_dtype: str | None = None
+    chat_kv_cache_bytes: str | None = None
+    chat_dtype: str | None = None
+    chat_enforce_eager: bool = False
     chat_attention_backend: str | None = None
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
@@ -122,6 +133,23 @@ def _word(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _bytes(env: Mapping[str, str], name: str) -> str | None:
+    """An optional byte count in vLLM's form (65536, 64M, 2G, 1.5g); None when unset."""
+    value = _get(env, name)
+    if value and (not _BYTES.fullmatch(value) or not float(value.rstrip("kmgtKMGT")) > 0):
+        raise SettingsError(
+            f"{name}={value!r} is not valid; expected a byte count above 0: digits, or with a "
+            "suffix K, M, G, T (powers of 1024, whole numbers) or k, m, g, t (powers of 1000), "
+            "e.g. 2G"
+        )
+    return value or None
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """A 0/1 switch; unset is 0."""
+    return _choice(env, name, ("0", "1"), "0") == "1"
+
+
 def log_settings(env: Mapping[str, str]) -> tuple[str, bool]:
     """LOG_LEVEL as a logging level name (info when unset or unknown) and LOG_FORMAT=json."""
     level = _get(env, "LOG_LEVEL").upper() or "INFO"
@@ -174,6 +202,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     settings = Settings(
         deploy_mode=_choice(env, "DEPLOY_MODE", DEPLOY_MODES, "both"),
         engine=_choice(env, "ENGINE", ENGINES, "vllm"),
+        vllm_device=_choice(env, "VLLM_DEVICE", VLLM_DEVICES, VLLM_DEVICES[0]),
         api_keys=load_api_keys(env),
         chat_model_path=_model_dir(env, "CHAT_MODEL_PATH", "CHAT_MODEL", "/opt/models/chat"),
         served_model_name=_get(env, "SERVED_MODEL_NAME") or chat_model or "chat",
@@ -186,6 +215,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         chat_max_len=_number(env, "CHAT_MAX_LEN", int, 16),
         chat_quantization=_word(env, "CHAT_QUANTIZATION"),
         kv_dtype=_choice(env, "KV_DTYPE", KV_DTYPES, "auto") if _get(env, "KV_DTYPE") else None,
+        chat_kv_cache_bytes=_bytes(env, "CHAT_KV_CACHE_BYTES"),
+        chat_dtype=_choice(env, "CHAT_DTYPE", CHAT_DTYPES, "auto") if _get(env, "CHAT_DTYPE")
+        else None,
+        chat_enforce_eager=_switch(env, "CHAT_ENFORCE_EAGER"),
         chat_attention_backend=_word(env, "CHAT_ATTENTION_BACKEND"),
         max_num_seqs=_number(env, "MAX_NUM_SEQS", int, 1),
         max_num_batched_tokens=_number(env, "MAX_NUM_BATCHED_TOKENS", int, 1),
@@ -202,6 +235,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tool_max_chars=_int(env, "TOOL_MAX_CHARS", 4096, 1),
         tool_batch_wait_ms=_float(env, "TOOL_BATCH_WAIT_MS", 2.0, 0.0),
     )
+    if settings.vllm_device == "cpu" and settings.chat_gpu_frac is not None:
+        raise SettingsError(
+            f"CHAT_GPU_FRAC={_get(env, 'CHAT_GPU_FRAC')!r} is a share of GPU memory, and this "
+            "image runs vLLM on the CPU (VLLM_DEVICE=cpu); unset it and size the KV cache with "
+            "CHAT_KV_CACHE_BYTES"
+        )
     port = _int(env, "PORT", 8000, 1, 65535)
     if settings.serves_chat and port == settings.chat_engine_port:
         raise SettingsError(

@@ -43,6 +43,8 @@ def build_engine_argv(s: Settings) -> list[str]:
         argv += ["--tensor-parallel-size", str(s.tensor_parallel_size)]
         options = {
             "--gpu-memory-utilization": s.chat_gpu_frac,
+            "--kv-cache-memory-bytes": s.chat_kv_cache_bytes,
+            "--dtype": s.chat_dtype,
             "--max-model-len": s.chat_max_len,
             "--quantization": s.chat_quantization,
             "--kv-cache-dtype": s.kv_dtype,
@@ -65,6 +67,8 @@ def build_engine_argv(s: Settings) -> list[str]:
     for flag, value in options.items():
         if value is not None:
             argv += [flag, str(value)]
+    if s.engine == "vllm" and s.chat_enforce_eager:
+        argv.append("--enforce-eager")
     return argv
 
 

@@ -35,6 +35,20 @@ def test_vllm_argv_carries_every_setting_and_binds_loopback() -> None:
     assert "secret-key" not in " ".join(argv)
 
 
+def test_vllm_cpu_argv_sizes_the_kv_cache_in_bytes_and_runs_eager() -> None:
+    env = {"TEXT_API_KEY": "k", "ENGINE": "vllm", "VLLM_DEVICE": "cpu", "CHAT_KV_CACHE_BYTES": "2G",
+           "CHAT_ENFORCE_EAGER": "1", "CHAT_DTYPE": "bfloat16", "CHAT_MAX_LEN": "256"}
+    argv = build_engine_argv(load_settings(env))
+    assert "--enforce-eager" in argv
+    assert pairs(argv) == {
+        "--host": "127.0.0.1", "--port": "8001", "--served-model-name": "chat",
+        "--tensor-parallel-size": "1", "--kv-cache-memory-bytes": "2G", "--dtype": "bfloat16",
+        "--max-model-len": "256",
+    }
+    argv = build_engine_argv(load_settings({**env, "CHAT_ENFORCE_EAGER": "0"}))
+    assert "--enforce-eager" not in argv
+
+
 def test_trt_argv_serves_the_engine_with_the_tokenizer() -> None:
     env = {**FULL, "ENGINE": "trt", "TRT_ENGINE_DIR": "/opt/engines/trt-chat"}
     argv = build_engine_argv(load_settings(env))

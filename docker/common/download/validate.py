@@ -10,6 +10,7 @@ the environment or from the flag of the same name (the flag wins):
   TOOL_MODEL        --tool-model        allowlisted repo id, or an absolute path to a directory
   TRT_ENGINE_REPO   --trt-engine-repo   repo with pre-built engines (default: CHAT_MODEL)
   TRT_ENGINE_LABEL  --trt-engine-label  sm{arch}_trt-llm-{version}_cuda{version}
+  VLLM_DEVICE       --vllm-device       cuda | cpu (vllm stack only; default cuda)
   ROOT_DIR          --root-dir          repository holding src/config (default: this file's repo)
   ALLOW_UNLISTED_MODELS=1  --allow-unlisted  accept a well-formed repo id that is not
                                              allowlisted (a private mirror), with a warning
@@ -68,6 +69,7 @@ class Settings:
     trt_engine_repo: str
     trt_engine_label: str
     allow_unlisted: bool
+    vllm_device: str = ""
 
 
 def _load_file(path: Path, name: str) -> ModuleType:
@@ -150,6 +152,8 @@ def validate(settings: Settings, models: ModuleType) -> list[Result]:
             )
         ]
     results: list[Result] = [Result("ok", f"DEPLOY_MODE {settings.deploy_mode!r}")]
+    if settings.vllm_device:
+        results.append(_check_vllm_device(settings, models))
     if settings.deploy_mode in ("chat", "both"):
         results.extend(_check_chat(settings, models))
     if settings.deploy_mode in ("tool", "both"):
@@ -163,6 +167,24 @@ def validate(settings: Settings, models: ModuleType) -> list[Result]:
             )
         )
     return results
+
+
+def _check_vllm_device(settings: Settings, models: ModuleType) -> Result:
+    """Check VLLM_DEVICE: a known device, and anything but cuda only for the vllm stack."""
+    devices: tuple[str, ...] = models.VLLM_DEVICES
+    device = settings.vllm_device
+    if device not in devices:
+        return Result(
+            "fail", f"VLLM_DEVICE {device!r} is not valid; use one of: {', '.join(devices)}"
+        )
+    if device != devices[0] and (settings.engine != "vllm" or settings.deploy_mode == "tool"):
+        return Result(
+            "fail",
+            f"VLLM_DEVICE {device!r} builds the vllm stack's {device} flavor, not this build "
+            f"(ENGINE={settings.engine or '<unset>'}, DEPLOY_MODE={settings.deploy_mode}); use "
+            "ENGINE=vllm with DEPLOY_MODE=chat or both, or unset VLLM_DEVICE",
+        )
+    return Result("ok", f"VLLM_DEVICE {device!r}")
 
 
 def _check_chat(settings: Settings, models: ModuleType) -> list[Result]:
@@ -228,6 +250,7 @@ def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.N
         "TOOL_MODEL",
         "TRT_ENGINE_REPO",
         "TRT_ENGINE_LABEL",
+        "VLLM_DEVICE",
         "ROOT_DIR",
     ):
         flag = "--" + var.lower().replace("_", "-")
@@ -258,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             args.trt_engine_repo,
             args.trt_engine_label,
             args.allow_unlisted,
+            args.vllm_device,
         )
         results = validate(settings, models)
     except (ConfigError, ValueError, AttributeError, SyntaxError) as exc:

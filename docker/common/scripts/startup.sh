@@ -161,11 +161,18 @@ startup_check_shm() {
 # The bootstrap every stack runs (its bootstrap.sh calls this): the engine
 # check, deploy mode, one GPU detection, memory fractions, the stack's env files
 # in order, the shared decisions and checks above, then one summary line.
+# With --cpu (an image built to run on the CPU: the vllm stack's VLLM_DEVICE=cpu) there
+# is no GPU detection and no GPU memory fraction.
 # Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT, ENGINE
-# Arguments: stack engine env_file...   (engine: vllm, trt, or "" for the tool
-#            stack; env files are sourced in the given order)
+# Arguments: [--cpu] stack engine env_file...   (engine: vllm, trt, or "" for the
+#            tool stack; env files are sourced in the given order)
 # Returns:   1 on the first failure, with its message already printed
 startup_bootstrap() {
+  local cpu=0
+  if [[ "${1:-}" == --cpu ]]; then
+    cpu=1
+    shift
+  fi
   local stack="$1" engine="$2" file
   shift 2
   settings_record_user "${STACK_SETTINGS[@]}"
@@ -178,9 +185,11 @@ startup_bootstrap() {
   fi
   init_deploy_mode "[${stack}]" "${engine}" || return 1
   startup_check_workers || return 1
-  gpu_init_detection || return 1
-  settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
-  startup_memory_fractions || return 1
+  if ((cpu == 0)); then
+    gpu_init_detection || return 1
+    settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
+    startup_memory_fractions || return 1
+  fi
   for file in "$@"; do
     if [[ ! -r "${file}" ]]; then
       log_err "[${stack}]" "bootstrap file ${file} is missing from the image"
@@ -195,5 +204,7 @@ startup_bootstrap() {
   local models="" quant="${CHAT_QUANTIZATION:-${CHAT_MODEL_QUANT:-}}"
   [[ "${DEPLOY_CHAT:-0}" == 1 ]] && models+=" chat=${CHAT_MODEL:-${CHAT_MODEL_PATH:-?}}${quant:+ (${quant})}"
   [[ "${DEPLOY_TOOL:-0}" == 1 ]] && models+=" tool=${TOOL_MODEL:-${TOOL_MODEL_PATH:-?}}"
-  log_success "[${stack}]" "ready to start: DEPLOY_MODE=${DEPLOY_MODE}, GPU: ${DETECTED_GPU_NAME:-none} x${GPU_COUNT:-0}${GPU_SM_ARCH:+ (${GPU_SM_ARCH})},${models}"
+  local device="GPU: ${DETECTED_GPU_NAME:-none} x${GPU_COUNT:-0}${GPU_SM_ARCH:+ (${GPU_SM_ARCH})}"
+  ((cpu == 0)) || device="CPU"
+  log_success "[${stack}]" "ready to start: DEPLOY_MODE=${DEPLOY_MODE}, ${device},${models}"
 }

@@ -66,9 +66,15 @@ build_stack_main() {
   trap build_context_cleanup EXIT
   trap '_build_on_signal INT' INT
   trap '_build_on_signal TERM' TERM
-  local include_download=1
+  local include_download=1 requirements="${stack_dir}/requirements.txt"
   if [[ "${stack}" == tool ]]; then include_download=0; fi
-  prepare_build_context_common "${stack_dir}" "${stack_dir}/requirements.txt" "${include_download}" >/dev/null || return 1
+  # vLLM's CPU build: its complete lock becomes the context's requirements.txt, and the
+  # builder stage runs cpu_alias.sh (the Dockerfile installs it with --no-deps).
+  if [[ "${VLLM_DEVICE:-}" == cpu ]]; then requirements="${stack_dir}/requirements-cpu.txt"; fi
+  prepare_build_context_common "${stack_dir}" "${requirements}" "${include_download}" >/dev/null || return 1
+  if [[ "${VLLM_DEVICE:-}" == cpu ]]; then
+    cp -- "${stack_dir}/cpu_alias.sh" "${BUILD_CONTEXT_DIR}/" || return 1
+  fi
   # validate.py accepted an absolute path only as a local directory: it goes into the
   # context, and Docker sees local:<basename>, never the host path.
   if [[ "${chat}" == /* ]]; then
@@ -118,6 +124,7 @@ _build_collect_args() {
   root="$(build_repo_root "${stack_dir}")" || return 1
   local described=(DEPLOY_MODE)
   if [[ "${stack}" != tool ]]; then described+=(ENGINE); fi
+  if [[ "${stack}" == vllm ]]; then described+=(VLLM_DEVICE); fi
   if [[ -n "$4" ]]; then described+=(CHAT_MODEL CHAT_MODEL_REVISION); fi
   if [[ -n "$5" ]]; then described+=(TOOL_MODEL TOOL_MODEL_REVISION); fi
   if [[ -n "$6" ]]; then
