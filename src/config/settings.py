@@ -121,14 +121,6 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float) -> flo
     return default if value is None else float(value)
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    """A switch: 1 on, 0 off; the default when unset."""
-    value = _get(env, name)
-    if value and value not in ("0", "1"):
-        raise SettingsError(f"{name}={value!r} is not valid; valid: 1 (on), 0 (off)")
-    return value == "1" if value else default
-
-
 def _word(env: Mapping[str, str], name: str) -> str | None:
     """An optional single word (letters, digits, '_', '.', '-')."""
     value = _get(env, name)
@@ -210,7 +202,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         chat_health_interval_s=_float(env, "CHAT_HEALTH_INTERVAL_S", 5.0, 0.05),
         chat_health_timeout_s=_float(env, "CHAT_HEALTH_TIMEOUT_S", 5.0, 0.05),
         chat_health_failures=_int(env, "CHAT_HEALTH_FAILURES", 3, 0, 1000),
-        chat_generation_check=_flag(env, "CHAT_GENERATION_CHECK", Settings.chat_generation_check),
+        chat_generation_check=_choice(env, "CHAT_GENERATION_CHECK", ("0", "1"),
+                                      "1" if Settings.chat_generation_check else "0") == "1",
         chat_generation_check_timeout_s=_float(env, "CHAT_GENERATION_CHECK_TIMEOUT_S",
                                                Settings.chat_generation_check_timeout_s, 0.1),
         shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 15.0, 0.0),

@@ -64,7 +64,7 @@ def test_keys_never_show_in_repr() -> None:
         ({**KEY, "PORT": "8001"}, "CHAT_ENGINE_PORT=8001 equals PORT"),
         ({**KEY, "CHAT_HEALTH_FAILURES": "-1"}, "CHAT_HEALTH_FAILURES='-1' is not valid"),
         ({**KEY, "CHAT_GENERATION_CHECK": "yes"},
-         "CHAT_GENERATION_CHECK='yes' is not valid; valid: 1 (on), 0 (off)"),
+         "CHAT_GENERATION_CHECK='yes' is not valid; valid: 0, 1"),
         ({**KEY, "CHAT_GENERATION_CHECK_TIMEOUT_S": "0"},
          "CHAT_GENERATION_CHECK_TIMEOUT_S='0' is not valid; expected a number >= 0.1"),
     ],
