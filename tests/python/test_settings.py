@@ -63,10 +63,6 @@ def test_keys_never_show_in_repr() -> None:
         ({**KEY, "CHAT_ENGINE_CMD": "python 'x"}, "CHAT_ENGINE_CMD=\"python 'x\" cannot be split"),
         ({**KEY, "PORT": "8001"}, "CHAT_ENGINE_PORT=8001 equals PORT"),
         ({**KEY, "CHAT_HEALTH_FAILURES": "-1"}, "CHAT_HEALTH_FAILURES='-1' is not valid"),
-        ({**KEY, "CHAT_GENERATION_CHECK": "yes"},
-         "CHAT_GENERATION_CHECK='yes' is not valid; valid: 0, 1"),
-        ({**KEY, "CHAT_GENERATION_CHECK_TIMEOUT_S": "0"},
-         "CHAT_GENERATION_CHECK_TIMEOUT_S='0' is not valid; expected a number >= 0.1"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -114,3 +110,14 @@ def test_generation_check_on_by_default_with_minutes_to_answer() -> None:
     s = load_settings(env)
     assert (s.chat_generation_check, s.chat_generation_check_timeout_s) == (False, 2.5)
     assert load_settings({**KEY, "CHAT_GENERATION_CHECK": "1"}).chat_generation_check is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"CHAT_GENERATION_CHECK": "yes"}, "CHAT_GENERATION_CHECK='yes' is not valid; valid: 0, 1"),
+     ({"CHAT_GENERATION_CHECK_TIMEOUT_S": "0"},
+      "CHAT_GENERATION_CHECK_TIMEOUT_S='0' is not valid; expected a number >= 0.1")],
+)
+def test_generation_check_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings({**KEY, **env})
