@@ -58,6 +58,13 @@ class Settings:
     chat_health_interval_s: float = 5.0
     chat_health_timeout_s: float = 5.0
     chat_health_failures: int = 3
+    # The start-up gate: one 1-token completion must succeed before the chat engine is ready.
+    chat_generation_check: bool = True
+    # One token takes milliseconds to a second once warm, but the first generation after start
+    # may compile kernels just in time that loading did not touch (sampling, attention for a
+    # new shape): two minutes leaves room for that, and still ends a start-up that can never
+    # serve in bounded time.
+    chat_generation_check_timeout_s: float = 120.0
     shutdown_grace_s: float = 15.0
     engine_stop_timeout: float = 20.0
     max_concurrent_connections: int = 64
@@ -228,6 +235,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         chat_health_interval_s=_float(env, "CHAT_HEALTH_INTERVAL_S", 5.0, 0.05),
         chat_health_timeout_s=_float(env, "CHAT_HEALTH_TIMEOUT_S", 5.0, 0.05),
         chat_health_failures=_int(env, "CHAT_HEALTH_FAILURES", 3, 0, 1000),
+        chat_generation_check=_choice(env, "CHAT_GENERATION_CHECK", ("0", "1"),
+                                      "1" if Settings.chat_generation_check else "0") == "1",
+        chat_generation_check_timeout_s=_float(env, "CHAT_GENERATION_CHECK_TIMEOUT_S",
+                                               Settings.chat_generation_check_timeout_s, 0.1),
         shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 15.0, 0.0),
         engine_stop_timeout=_float(env, "ENGINE_STOP_TIMEOUT", 20.0, 0.0),
         max_concurrent_connections=_int(env, "MAX_CONCURRENT_CONNECTIONS", 64, 1),

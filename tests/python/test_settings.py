@@ -124,3 +124,23 @@ def test_log_settings_follow_logs_sh(env: dict[str, str], expected: tuple[str, b
 def test_chat_health_failures_default_and_off() -> None:
     assert load_settings(KEY).chat_health_failures == 3
     assert load_settings({**KEY, "CHAT_HEALTH_FAILURES": "0"}).chat_health_failures == 0
+
+
+def test_generation_check_on_by_default_with_minutes_to_answer() -> None:
+    s = load_settings(KEY)
+    assert (s.chat_generation_check, s.chat_generation_check_timeout_s) == (True, 120)
+    env = {**KEY, "CHAT_GENERATION_CHECK": " 0 ", "CHAT_GENERATION_CHECK_TIMEOUT_S": "2.5"}
+    s = load_settings(env)
+    assert (s.chat_generation_check, s.chat_generation_check_timeout_s) == (False, 2.5)
+    assert load_settings({**KEY, "CHAT_GENERATION_CHECK": "1"}).chat_generation_check is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"CHAT_GENERATION_CHECK": "yes"}, "CHAT_GENERATION_CHECK='yes' is not valid; valid: 0, 1"),
+     ({"CHAT_GENERATION_CHECK_TIMEOUT_S": "0"},
+      "CHAT_GENERATION_CHECK_TIMEOUT_S='0' is not valid; expected a number >= 0.1")],
+)
+def test_generation_check_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings({**KEY, **env})
