@@ -170,6 +170,8 @@ class ChatEngine:
         the engine is marked failed and the app told to exit with status 1."""
         if not self.settings.chat_generation_check:
             return True
+        log.info("chat engine answers %s; checking that it generates (POST %s, max_tokens 1)",
+                 HEALTH_PATH, GENERATION_CHECK_PATH)
         problem = await self._generation_problem()
         if problem is None:
             return True
