@@ -18,6 +18,8 @@ TOOL_REPO=e2e/tiny-tool
 READY_S=300
 
 setup_file() {
+  # one test starts a second vLLM (a minute or more here): more than the default two minutes
+  export BATS_TEST_TIMEOUT=600
   e2e_setup_file
   [[ -z "${E2E_NO_ENGINE:-}" ]] || return 0
   local wheels
