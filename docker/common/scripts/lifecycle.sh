@@ -70,6 +70,7 @@ run_docker_main() {
   APP_ROOT="$(util_app_root)"
   export APP_ROOT
   # The download needs only the deploy mode: the rest of the bootstrap checks the models it fetches.
+  # shellcheck disable=SC2034 # read by startup_bootstrap, which the stack's bootstrap.sh calls
   if [[ "${action}" == download ]]; then STARTUP_FOR_DOWNLOAD=1; fi
   lifecycle_bootstrap "${prefix}" "${dir}" || return 1
   case "${action}" in

@@ -23,8 +23,8 @@ build_init_router_defaults() {
 
 # Set every build default of a stack (and the router's) that is still unset.
 # Globals:   ENGINE, DEPLOY_MODE, IMAGE_NAME, TAG, PLATFORM, PUSH, DRY_RUN,
-#            NO_CACHE, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT, DOCKER_PUSH_TIMEOUT,
-#            TRT_ENGINE_REPO (written when unset or empty)
+#            NO_CACHE, BAKE_MODELS, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT,
+#            DOCKER_PUSH_TIMEOUT, TRT_ENGINE_REPO (written when unset or empty)
 # Arguments: stack (vllm, trt or tool)
 # Returns:   1 when the stack is unknown
 build_init_defaults() {
@@ -51,6 +51,7 @@ build_init_defaults() {
   PUSH="${PUSH:-1}"
   DRY_RUN="${DRY_RUN:-0}"
   NO_CACHE="${NO_CACHE:-0}"
+  BAKE_MODELS="${BAKE_MODELS:-1}"
   DOCKER_TIMEOUT="${DOCKER_TIMEOUT:-30}"
   DOCKER_BUILD_TIMEOUT="${DOCKER_BUILD_TIMEOUT:-14400}"
   DOCKER_PUSH_TIMEOUT="${DOCKER_PUSH_TIMEOUT:-7200}"
@@ -58,13 +59,13 @@ build_init_defaults() {
 
 # Check the plain option values of a stack build: switches, timeouts, platform
 # and the host-side paths. One error line per bad value.
-# Globals:   PUSH, DRY_RUN, NO_CACHE, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT,
+# Globals:   PUSH, DRY_RUN, NO_CACHE, BAKE_MODELS, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT,
 #            DOCKER_PUSH_TIMEOUT, PLATFORM, BUILD_NETWORK, BUILD_CA_BUNDLE,
 #            PIP_WHEELHOUSE (read)
 # Returns:   0 when all are valid, 1 otherwise
 build_check_options() {
   local status=0 name
-  for name in PUSH DRY_RUN NO_CACHE; do
+  for name in PUSH DRY_RUN NO_CACHE BAKE_MODELS; do
     if [[ "${!name:-}" != 0 && "${!name:-}" != 1 ]]; then
       log_err "[build]" "${name} '${!name:-}' is not valid; use 0 or 1"
       status=1
