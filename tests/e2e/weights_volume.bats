@@ -58,6 +58,16 @@ download_into() {
     -e HF_ENDPOINT="${HUB_FIXTURE_URL}" "${E2E_IMAGE}" /app/scripts/main.sh --download-models 2>&1
 }
 
+# Make a volume of this suite and run the first download into it (bats `run`: its output
+# and status are the test's to check).
+# Globals:   VOLUME (set)
+# Arguments: name suffix
+new_filled_volume() {
+  VOLUME="${E2E_VOLUME}-$1"
+  container_docker volume create --label "tid-e2e=${E2E_RUN_ID}" "${VOLUME}" >/dev/null
+  run -0 download_into "${VOLUME}"
+}
+
 # Print every file of a volume with its size and modification time, one a line.
 # Arguments: volume
 list_volume() {
@@ -90,23 +100,21 @@ start_on_volume() {
 
 @test "download: fills a volume through the mirror at the pinned tag; again: nothing changes; token nowhere" {
   need_built build "the weightless tool image"
-  local volume="${E2E_VOLUME}-a"
-  container_docker volume create --label "tid-e2e=${E2E_RUN_ID}" "${volume}" >/dev/null
-  run -0 download_into "${volume}"
+  new_filled_volume a
   assert_output --partial "[tool-model] downloading ${REPO_ID}@v1 (${E2E_TAG_SHA:0:12})"
   refute_output --partial "${E2E_HF_TOKEN}"
-  run -0 container_docker run --rm --network host -v "${volume}:/opt/models:ro" "${E2E_IMAGE}" \
+  run -0 container_docker run --rm --network host -v "${VOLUME}:/opt/models:ro" "${E2E_IMAGE}" \
     cat /opt/models/tool/.download-manifest.json
   assert_output --partial "\"commit\": \"${E2E_TAG_SHA}\""
   assert_output --partial "\"endpoint\": \"${HUB_FIXTURE_URL}\""
   refute_output --partial "${E2E_HF_TOKEN}"
   local before
-  before="$(list_volume "${volume}")"
+  before="$(list_volume "${VOLUME}")"
   [[ "${before}" == *"tool/model.safetensors "* ]] || fail "no weights in the volume: ${before}"
-  run -0 download_into "${volume}"
+  run -0 download_into "${VOLUME}"
   assert_output --partial "${REPO_ID}@v1 (${E2E_TAG_SHA:0:12}) is already in /opt/models/tool"
   refute_output --partial "downloading ${REPO_ID}"
-  assert_equal "$(list_volume "${volume}")" "${before}"
+  assert_equal "$(list_volume "${VOLUME}")" "${before}"
   # the image holds no token either: in no layer's history, nor in its configuration
   run -0 container_docker history --no-trunc "${E2E_IMAGE}"
   refute_output --partial "${E2E_HF_TOKEN}"
@@ -116,10 +124,8 @@ start_on_volume() {
 
 @test "run: the server on the read-only volume is healthy and classifies; a corrupt file stops it by name" {
   need_built build "the weightless tool image"
-  local volume="${E2E_VOLUME}-b"
-  container_docker volume create --label "tid-e2e=${E2E_RUN_ID}" "${volume}" >/dev/null
-  run -0 download_into "${volume}"
-  start_on_volume "${volume}"
+  new_filled_volume b
+  start_on_volume "${VOLUME}"
   container_wait_2xx "http://127.0.0.1:${PORT}/healthz" 60 "${CID}"
   run -0 container_curl_key "http://127.0.0.1:${PORT}/v1/classify" -H 'Content-Type: application/json' \
     -d '{"input": ["a great movie"]}'
@@ -128,18 +134,19 @@ start_on_volume() {
   run ! container_docker exec "${CID}" touch /opt/models/tool/probe
   container_remove "${CID}"
   # a write cut short (bytes added or lost) changes the size the manifest records
-  container_docker run --rm --network host -v "${volume}:/opt/models" "${E2E_IMAGE}" \
+  container_docker run --rm --network host -v "${VOLUME}:/opt/models" "${E2E_IMAGE}" \
     bash -c 'head -c 100 /opt/models/tool/model.safetensors >>/opt/models/tool/model.safetensors'
-  start_on_volume "${volume}"
+  start_on_volume "${VOLUME}"
   run -1 container_wait_2xx "http://127.0.0.1:${PORT}/healthz" 60 "${CID}"
   run -0 container_docker wait "${CID}"
   assert_output 1
   run -0 container_docker logs "${CID}"
-  assert_output --partial "[startup] ✗ tool model in /opt/models/tool does not match its download manifest: 'model.safetensors' has"
+  assert_output --partial "[startup] ✗ tool model in /opt/models/tool does not match its download manifest: "
+  assert_output --partial "'model.safetensors' has"
   refute_output --partial "${TEXT_API_KEY}"
   # the next download repairs it
-  run -0 download_into "${volume}"
+  run -0 download_into "${VOLUME}"
   assert_output --partial "[tool-model] downloading ${REPO_ID}@v1"
-  start_on_volume "${volume}"
+  start_on_volume "${VOLUME}"
   container_wait_2xx "http://127.0.0.1:${PORT}/healthz" 60 "${CID}"
 }

@@ -268,7 +268,8 @@ def test_replicas_spread_over_nodes_required_and_zones_preferred(
     rendered: dict, overlay: str
 ) -> None:
     """One replica per node at most (DoNotSchedule), zones preferred, counted per ReplicaSet."""
-    spreads = {s["topologyKey"]: s for s in pod_spec(rendered[overlay])["topologySpreadConstraints"]}
+    constraints = pod_spec(rendered[overlay])["topologySpreadConstraints"]
+    spreads = {spread["topologyKey"]: spread for spread in constraints}
     assert set(spreads) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
     assert spreads["kubernetes.io/hostname"]["whenUnsatisfiable"] == "DoNotSchedule"
     assert spreads["topology.kubernetes.io/zone"]["whenUnsatisfiable"] == "ScheduleAnyway"
@@ -330,9 +331,9 @@ def test_secrets_are_mounted_files_never_values(rendered: dict, overlay: str) ->
     variable is set, none comes from a Secret or ConfigMap reference, no Secret is rendered."""
     objs = rendered[overlay]
     secret_volumes = {v["name"]: v["secret"] for v in pod_spec(objs)["volumes"] if "secret" in v}
-    files = {"TEXT_API_KEY_FILE": server(objs)}
-    files |= {"HF_TOKEN_FILE": c for c in all_containers(objs) if "HF_TOKEN_FILE" in env_of(c)}
-    for name, container in files.items():
+    files = [("TEXT_API_KEY_FILE", server(objs))]
+    files += [("HF_TOKEN_FILE", c) for c in all_containers(objs) if "HF_TOKEN_FILE" in env_of(c)]
+    for name, container in files:
         path = Path(env_of(container)[name])
         mounts = [m for m in container["volumeMounts"] if m["name"] in secret_volumes]
         assert any(path.parent == Path(m["mountPath"]) and m.get("readOnly") for m in mounts)
@@ -404,7 +405,8 @@ def test_timers_agree_with_the_images_own(rendered: dict, overlay: str) -> None:
     deploy, container, defaults = one(objs, "Deployment"), server(objs), Settings()
     env = env_of(container)
     probe = container["startupProbe"]
-    budget = probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe["failureThreshold"]
+    budget = probe.get("initialDelaySeconds", 0) + \
+        probe["periodSeconds"] * probe["failureThreshold"]
     warmup = float(env.get("WARMUP_MAX_WAIT", shell_default("warmup.sh", "WARMUP_MAX_WAIT")))
     assert warmup == budget
     assert budget >= healthcheck(stack)["start-period"]

@@ -182,14 +182,13 @@ startup_check_shm() {
 
 # The bootstrap every stack runs (its bootstrap.sh calls this): the engine
 # check, deploy mode, one GPU detection, memory fractions, the stack's env files
-# in order, the shared decisions and checks above, then one summary line. With
-# STARTUP_FOR_DOWNLOAD=1 (`main.sh --download-models`) it stops after the deploy
-# mode, with startup_download_environment.
-# Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT, ENGINE,
-#            STARTUP_FOR_DOWNLOAD (read)
+# in order, the shared decisions and checks above, then one summary line.
+# Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT, ENGINE
 # Arguments: stack engine env_file...   (engine: vllm, trt, or "" for the tool
 #            stack; env files are sourced in the given order)
 # Returns:   1 on the first failure, with its message already printed
+# With STARTUP_FOR_DOWNLOAD=1 (read; `main.sh --download-models`) it stops after the
+# deploy mode, with startup_download_environment.
 startup_bootstrap() {
   local stack="$1" engine="$2" file
   shift 2

@@ -23,8 +23,8 @@ build_init_router_defaults() {
 
 # Set every build default of a stack (and the router's) that is still unset.
 # Globals:   ENGINE, DEPLOY_MODE, IMAGE_NAME, TAG, PLATFORM, PUSH, DRY_RUN,
-#            NO_CACHE, BAKE_MODELS, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT,
-#            DOCKER_PUSH_TIMEOUT, TRT_ENGINE_REPO (written when unset or empty)
+#            NO_CACHE, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT, DOCKER_PUSH_TIMEOUT,
+#            TRT_ENGINE_REPO (written when unset or empty)
 # Arguments: stack (vllm, trt or tool)
 # Returns:   1 when the stack is unknown
 build_init_defaults() {
@@ -51,6 +51,8 @@ build_init_defaults() {
   PUSH="${PUSH:-1}"
   DRY_RUN="${DRY_RUN:-0}"
   NO_CACHE="${NO_CACHE:-0}"
+  # BAKE_MODELS too: 1 bakes the models into the image, 0 leaves them to a volume that the
+  # image's main.sh --download-models fills
   BAKE_MODELS="${BAKE_MODELS:-1}"
   DOCKER_TIMEOUT="${DOCKER_TIMEOUT:-30}"
   DOCKER_BUILD_TIMEOUT="${DOCKER_BUILD_TIMEOUT:-14400}"
