@@ -155,11 +155,13 @@ setup() {
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 
-@test "--download-models: HF_HUB_OFFLINE on, or a deploy mode the image does not serve, stops it before any download" {
+@test "--download-models: HF_HUB_OFFLINE on, a deploy mode the image does not serve, or no DOWNLOAD_PYTHON stops it before any download" {
   stack_download_stub 0
   HF_HUB_OFFLINE=True run -1 --separate-stderr "${MAIN}" --download-models
   assert_equal "${stderr%%$'\n'*}" "[startup] ✗ HF_HUB_OFFLINE=True forbids the download of --download-models; unset it for this container (the server's own container keeps it)"
   DEPLOY_MODE=both run -1 --separate-stderr "${MAIN}" --download-models
   [[ "${stderr}" == *"DEPLOY_MODE 'both' is not served by the tool image"* ]]
   assert_equal "$(stub_call_count download-python)" 0
+  DOWNLOAD_PYTHON="${BATS_TEST_TMPDIR}/no python" run -127 --separate-stderr "${MAIN}" --download-models
+  assert_equal "${stderr}" "[tool] ✗ DOWNLOAD_PYTHON '${BATS_TEST_TMPDIR}/no python' is not a program in this image; unset it (python3 on PATH) or name a Python with huggingface_hub 2.x"
 }

@@ -104,11 +104,16 @@ run_docker_main() {
 # comes from HF_TOKEN or the file HF_TOKEN_FILE. The Hub client's own timeouts bound every request.
 # Globals:   APP_ROOT, DOWNLOAD_PYTHON (default python3: the Python with huggingface_hub 2.x)
 # Arguments: log_prefix, stack
-# Returns:   never: the download replaces this shell (its status: 0, or 1 with one line)
+# Returns:   127 when DOWNLOAD_PYTHON is no program; otherwise the download replaces this
+#            shell (its status: 0, or 1 with one line)
 lifecycle_download_models() {
-  local prefix="$1" stack="$2"
+  local prefix="$1" stack="$2" python="${DOWNLOAD_PYTHON:-python3}"
+  if ! command -v "${python}" >/dev/null; then
+    log_err "${prefix}" "DOWNLOAD_PYTHON '${python}' is not a program in this image; unset it (python3 on PATH) or name a Python with huggingface_hub 2.x"
+    return 127
+  fi
   log_info "${prefix}" "downloading the models of DEPLOY_MODE=${DEPLOY_MODE:-} from ${HF_ENDPOINT:-the Hub}"
-  exec "${DOWNLOAD_PYTHON:-python3}" "${APP_ROOT}/common/download/models.py" "${stack}"
+  exec "${python}" "${APP_ROOT}/common/download/models.py" "${stack}"
 }
 
 # Source the stack's bootstrap.sh into this shell.
