@@ -2,7 +2,9 @@
 
 download_snapshot() wraps huggingface_hub.snapshot_download(local_dir=...): it resolves the
 revision to a commit, checks free space, retries transient failures, turns Hub errors into one
-line each (DownloadError) and writes target_dir/.download-manifest.json. Works with
+line each (DownloadError) and writes target_dir/.download-manifest.json. Run again into a
+directory whose manifest already records that commit and whose files match it, it downloads
+nothing (a volume filled before); an interrupted run resumes its partial files. Works with
 huggingface_hub 0.x (requests) and 1.x/2.x (httpx, httpx2): the network error types come from
 whichever HTTP client is installed.
 """
@@ -31,7 +33,16 @@ from huggingface_hub.hf_api import RepoFile, RepoFolder
 from huggingface_hub.utils import filter_repo_objects
 
 from pyhelpers.build_log import BuildError, log_info, log_success, log_warn
-from pyhelpers.manifest import ManifestError, build_manifest, copy_with_manifest, write_manifest
+from pyhelpers.manifest import (
+    MANIFEST_NAME,
+    ManifestError,
+    build_manifest,
+    copy_with_manifest,
+    download_lock,
+    manifest_matches,
+    prune_unlisted,
+    write_manifest,
+)
 from pyhelpers.model_ref import local_model_dir
 
 SECRET_FILE_DEFAULT = "/run/secrets/hf_token"  # noqa: S105 (a path, not a secret)
@@ -220,6 +231,22 @@ def list_subfolders(repo_id: str, path: str, revision: str | None = None,
     return sorted(e.path.rsplit("/", 1)[-1] for e in entries if isinstance(e, RepoFolder))
 
 
+def resolve_commit(repo_id: str, revision: str | None = None, token: str | None = None,
+                   log_prefix: str = "[build]") -> str:
+    """Return the commit sha that `revision` (None: main) of `repo_id` names now."""
+    token = token if token is not None else get_hf_token()
+    rev = revision or constants.DEFAULT_REVISION
+    api = HfApi(endpoint=hub_endpoint())
+    try:
+        info = _with_retries(f"resolving {repo_id}@{rev}", lambda: api.repo_info(
+            repo_id, revision=rev, token=token or False), log_prefix)
+    except DownloadError:
+        raise
+    except Exception as exc:
+        _raise_hub_error(exc, api, repo_id, rev, token)
+    return str(info.sha)
+
+
 def download_snapshot(
     repo_id: str,
     target_dir: str | Path,
@@ -232,16 +259,44 @@ def download_snapshot(
 ) -> Path:
     """Download the selected files of `repo_id` at `revision` into `target_dir`; return it.
 
-    `token` None means get_hf_token(); `extra` adds fields to the manifest.
+    `token` None means get_hf_token(); `extra` adds fields to the manifest. Nothing is fetched
+    when the directory's manifest records the same commit and patterns and its files match.
     """
     target = Path(target_dir)
     token = token if token is not None else get_hf_token()
     rev = revision or constants.DEFAULT_REVISION
+    with download_lock(target, log_prefix):
+        commit = resolve_commit(repo_id, rev, token, log_prefix)
+        selection = {"repo_id": repo_id, "commit": commit, "allow_patterns": allow_patterns,
+                     "ignore_patterns": ignore_patterns}
+        count = manifest_matches(target, selection)
+        if count is not None:
+            log_success(log_prefix, f"{repo_id}@{rev} ({commit[:12]}) is already in {target} "
+                                    f"({count} files match its manifest): nothing to download")
+            return target
+        files = _list_selected(repo_id, commit, rev, token, allow_patterns, ignore_patterns,
+                               log_prefix)
+        _fetch(repo_id, commit, rev, token, target, files, allow_patterns, ignore_patterns,
+               log_prefix)
+        source = {**selection, "revision": rev, "endpoint": hub_endpoint(), **(extra or {})}
+        try:
+            manifest = build_manifest(
+                target, [f.path for f in files], source,
+                expected_sha256={f.path: f.lfs.sha256 for f in files if f.lfs is not None},
+                expected_size={f.path: f.size for f in files})
+        except ManifestError as exc:
+            raise DownloadError(f"{repo_id}@{commit[:12]}: {exc}") from exc
+        write_manifest(target, manifest)
+    log_success(log_prefix, f"{repo_id}@{commit[:12]}: {len(files)} files in {target}")
+    return target
+
+
+def _list_selected(repo_id: str, commit: str, rev: str, token: str | None,
+                   allow_patterns: list[str] | None, ignore_patterns: list[str] | None,
+                   log_prefix: str) -> list[RepoFile]:
+    """Return the files of `repo_id` at `commit` that the patterns select (at least one)."""
     api = HfApi(endpoint=hub_endpoint())
     try:
-        info = _with_retries(f"resolving {repo_id}@{rev}", lambda: api.repo_info(
-            repo_id, revision=rev, token=token or False), log_prefix)
-        commit = str(info.sha)
         tree = _with_retries(f"listing {repo_id}@{commit[:12]}", lambda: list(
             api.list_repo_tree(repo_id, revision=commit, recursive=True,
                                token=token or False)), log_prefix)
@@ -255,11 +310,23 @@ def download_snapshot(
     if not files:
         raise DownloadError(f"no file in {repo_id}@{rev} matches allow_patterns="
                             f"{allow_patterns} ignore_patterns={ignore_patterns}")
+    return files
+
+
+def _fetch(repo_id: str, commit: str, rev: str, token: str | None, target: Path,
+           files: list[RepoFile], allow_patterns: list[str] | None,
+           ignore_patterns: list[str] | None, log_prefix: str) -> None:
+    """snapshot_download the selected files into `target`, then drop what they do not list.
+
+    The old manifest goes first, so an interrupted download never looks complete at start-up.
+    """
     _check_space(target, files, repo_id)
     total = sum(f.size or 0 for f in files)
     log_info(log_prefix, f"downloading {repo_id}@{rev} ({commit[:12]}): {len(files)} files, "
                          f"{total / 2**20:.1f} MiB → {target}")
     target.mkdir(parents=True, exist_ok=True)
+    (target / MANIFEST_NAME).unlink(missing_ok=True)
+    api = HfApi(endpoint=hub_endpoint())
     try:
         _with_retries(f"downloading {repo_id}@{commit[:12]}", lambda: snapshot_download(
             repo_id, revision=commit, local_dir=target, token=token or False,
@@ -273,19 +340,7 @@ def download_snapshot(
     cache_dir = target / ".cache"
     if cache_dir.is_dir() and not any(cache_dir.iterdir()):
         cache_dir.rmdir()
-    source = {"repo_id": repo_id, "revision": rev, "commit": commit,
-              "endpoint": hub_endpoint(), "allow_patterns": allow_patterns,
-              "ignore_patterns": ignore_patterns, **(extra or {})}
-    try:
-        manifest = build_manifest(
-            target, [f.path for f in files], source,
-            expected_sha256={f.path: f.lfs.sha256 for f in files if f.lfs is not None},
-            expected_size={f.path: f.size for f in files})
-    except ManifestError as exc:
-        raise DownloadError(f"{repo_id}@{commit[:12]}: {exc}") from exc
-    write_manifest(target, manifest)
-    log_success(log_prefix, f"{repo_id}@{commit[:12]}: {len(files)} files in {target}")
-    return target
+    prune_unlisted(target, (f.path for f in files), log_prefix)
 
 
 def bake_model(reference: str, target_dir: str | Path, kind: str, revision: str | None,

@@ -65,6 +65,15 @@ make_local_model() {
   assert_line "local/tool/model.safetensors"
 }
 
+@test "BAKE_MODELS=0 with a local model directory is refused before Docker: only the Hub can fill a volume" {
+  build_env_tool
+  make_local_model "${BATS_TEST_TMPDIR}/host models/my-tool"
+  BAKE_MODELS=0 TOOL_MODEL="${BATS_TEST_TMPDIR}/host models/my-tool" run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_equal "${stderr##*$'\n'}" "[build] ✗ BAKE_MODELS=0 leaves the models to main.sh --download-models, which fetches them from the Hub, but '${BATS_TEST_TMPDIR}/host models/my-tool' is a local directory: bake it (BAKE_MODELS=1), or publish it to a Hub mirror"
+  assert_equal "$(stub_call_count docker)" 0
+  assert_equal "$(build_leftover_contexts)" ""
+}
+
 @test "a local model with a link leading outside it is refused: nothing built, no context left" {
   build_env_tool
   local host="${BATS_TEST_TMPDIR}/host models"

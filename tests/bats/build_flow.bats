@@ -58,6 +58,23 @@ first_build_args() {
   refute_line --partial "CHAT_MODEL"
 }
 
+@test "BAKE_MODELS: 1 unless set; a build argument and a label; a bad value stops before Docker" {
+  build_env_tool
+  run -0 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  run first_build_args
+  assert_line "BAKE_MODELS=1"
+  assert_line "text-inference.bake-models=1"
+  rm "${STUB_DIR}/docker.build.args"
+  BAKE_MODELS=0 run -0 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  run first_build_args
+  assert_line "BAKE_MODELS=0"
+  assert_line "text-inference.bake-models=0"
+  rm "${STUB_DIR}/docker.build.args"
+  BAKE_MODELS=no run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  [[ "${stderr}" == *"[build] ✗ BAKE_MODELS 'no' is not valid; use 0 or 1"* ]]
+  assert [ ! -e "${STUB_DIR}/docker.build.args" ]
+}
+
 @test "HF_TOKEN reaches the build only as the hf_token secret: not in argv, build args, labels or output" {
   build_env_vllm
   export HF_TOKEN="hf_SeCrEt_t0ken_value" DOCKER_USERNAME=myuser DOCKER_TOKEN="dckr_SeCrEt" PUSH=1

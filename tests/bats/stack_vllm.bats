@@ -30,7 +30,7 @@ start_on() {
 @test "--help prints the vllm usage without bootstrap, GPU probe or server" {
   stack_gpu h100
   run -0 --separate-stderr "${MAIN}" --help
-  assert_line --index 0 "Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]"
+  assert_line --index 0 "Usage:   main.sh [--help | --explain | --download-models | COMMAND [ARGS...]]"
   assert_output --partial "docker/vllm/README.md"
   assert_equal "${stderr}" ""
   assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
@@ -311,4 +311,18 @@ start_on() {
   refute_output --partial "${STACK_SECRET}"
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
   assert_equal "$(gpu_probe_calls)" "nvml=1 smi=1"
+}
+
+@test "--download-models: DEPLOY_MODE=chat fetches the chat model only, from HF_ENDPOINT; models.py vllm" {
+  unset TEXT_API_KEY
+  stack_download_stub 0
+  DEPLOY_MODE=chat HF_ENDPOINT=http://127.0.0.1:9 CHAT_MODEL_PATH="${MODELS}/empty" \
+    run -0 --separate-stderr "${MAIN}" --download-models
+  assert_equal "$(cat "${STUB_DIR}/download-python.calls")" "${APP_ROOT}/common/download/models.py vllm"
+  assert_equal "$(cat "${STACK_RECORDS}/download.env")" \
+    "DEPLOY_CHAT=1 DEPLOY_TOOL=0 HF_HUB_OFFLINE=<unset> REQUESTS_CA_BUNDLE=<unset>"
+  assert_equal "${stderr}" "[vllm] downloading the models of DEPLOY_MODE=chat from http://127.0.0.1:9"
+  ENGINE=trt run -1 --separate-stderr "${MAIN}" --download-models
+  [[ "${stderr}" == *"ENGINE 'trt' is not served by the vllm image"* ]]
+  assert_equal "$(stub_call_count download-python)" 1
 }

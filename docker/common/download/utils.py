@@ -15,9 +15,18 @@ try:
         download_snapshot,
         get_hf_token,
         list_subfolders,
+        resolve_commit,
         verify_files_exist,
     )
-    from pyhelpers.manifest import read_manifest, rebase_manifest, write_manifest
+    from pyhelpers.manifest import (
+        MANIFEST_NAME,
+        download_lock,
+        manifest_matches,
+        prune_unlisted,
+        read_manifest,
+        rebase_manifest,
+        write_manifest,
+    )
     from pyhelpers.model_ref import TRT_LABEL_HELP, is_trt_label
 except ImportError as exc:
     raise SystemExit(
@@ -26,9 +35,11 @@ except ImportError as exc:
     ) from None
 
 __all__ = [
+    "MANIFEST_NAME",
     "TRT_LABEL_HELP",
     "DownloadError",
     "bake_model",
+    "download_lock",
     "download_snapshot",
     "get_hf_token",
     "is_trt_label",
@@ -36,8 +47,11 @@ __all__ = [
     "log_skip",
     "log_success",
     "log_warn",
+    "manifest_matches",
+    "prune_unlisted",
     "read_manifest",
     "rebase_manifest",
+    "resolve_commit",
     "run_entry",
     "verify_files_exist",
     "write_manifest",

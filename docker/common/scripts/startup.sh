@@ -64,11 +64,32 @@ startup_memory_fractions() {
 
 # Runtime environment every stack wants: no Hub access at run time unless the
 # user asks for it, and a mounted CA bundle used by every HTTP client.
-# Globals:   HF_HUB_OFFLINE, CA_BUNDLE (read), REQUESTS_CA_BUNDLE, SSL_CERT_FILE,
-#            CURL_CA_BUNDLE (set from CA_BUNDLE)
+# Globals:   HF_HUB_OFFLINE (set when unset), and those of startup_ca_bundle
 # Returns:   1 when CA_BUNDLE names a file that cannot be read
 startup_environment() {
   settings_default HF_HUB_OFFLINE 1 default
+  startup_ca_bundle
+}
+
+# The environment of `main.sh --download-models`: the Hub must be reachable, so
+# HF_HUB_OFFLINE may not be on; a mounted CA bundle is used as for the server.
+# Globals:   HF_HUB_OFFLINE (read), and those of startup_ca_bundle
+# Returns:   1 with a message when HF_HUB_OFFLINE is on or CA_BUNDLE is unreadable
+startup_download_environment() {
+  case "${HF_HUB_OFFLINE:-}" in
+    1 | [Oo][Nn] | [Yy][Ee][Ss] | [Tt][Rr][Uu][Ee])
+      log_err "[startup]" "HF_HUB_OFFLINE=${HF_HUB_OFFLINE} forbids the download of --download-models; unset it for this container (the server's own container keeps it)"
+      return 1
+      ;;
+  esac
+  startup_ca_bundle
+}
+
+# Export a mounted CA bundle for every HTTP client (requests, OpenSSL, curl).
+# Globals:   CA_BUNDLE (read), REQUESTS_CA_BUNDLE, SSL_CERT_FILE, CURL_CA_BUNDLE
+#            (set from CA_BUNDLE unless set)
+# Returns:   1 when CA_BUNDLE names a file that cannot be read
+startup_ca_bundle() {
   [[ -n "${CA_BUNDLE:-}" ]] || return 0
   if [[ ! -r "${CA_BUNDLE}" || ! -s "${CA_BUNDLE}" ]]; then
     log_err "[startup]" "CA_BUNDLE '${CA_BUNDLE}' is not a readable, non-empty file; mount the bundle there (e.g. -v /etc/ssl/certs/ca-certificates.crt:${CA_BUNDLE}:ro) or unset CA_BUNDLE"
@@ -80,23 +101,24 @@ startup_environment() {
   done
 }
 
-# Check one baked directory: it exists, holds no half-finished download, and
+# Check one model directory: it exists, holds no half-finished download, and
 # matches its download manifest (file count and sizes). The build's download step
-# writes a manifest into every directory it bakes, so a missing one is an error,
-# except in a directory the user mounted (its variable set by the user): a warning.
+# writes a manifest into every directory it bakes, as `main.sh --download-models`
+# does into a volume, so a missing one is an error, except in a directory of the
+# user's own (its variable set by the user): a warning.
 # Globals:   SETTING_SOURCE (read: who set the variable), APP_ROOT, PYTHONPATH
 # Arguments: label (e.g. "tool model") directory variable-name
 # Returns:   1 with a message when the check fails
 startup_check_dir() {
   local label="$1" dir="$2" var="$3"
   if [[ ! -d "${dir}" ]]; then
-    log_err "[startup]" "${label} directory ${var}='${dir}' does not exist; the image was built without it (rebuild with the model set) or mount it there"
+    log_err "[startup]" "${label} directory ${var}='${dir}' does not exist; the image was built without it (rebuild with the model set), or, for an image built with BAKE_MODELS=0, mount there the volume that main.sh --download-models filled"
     return 1
   fi
   local partial
   partial="$(find "${dir}" -name '*.incomplete' -print -quit 2>/dev/null)"
   if [[ -n "${partial}" ]]; then
-    log_err "[startup]" "${label} in ${dir} holds a half-finished download (${partial#"${dir}"/}); rebuild the image"
+    log_err "[startup]" "${label} in ${dir} holds a half-finished download (${partial#"${dir}"/}); run main.sh --download-models again to finish it (a baked image: rebuild it)"
     return 1
   fi
   if [[ ! -f "${dir}/.download-manifest.json" ]]; then
@@ -104,7 +126,7 @@ startup_check_dir() {
       log_warn "[startup]" "${label} in ${dir} (${var}, set by you) has no download manifest; its files cannot be checked"
       return 0
     fi
-    log_err "[startup]" "${label} in ${dir} has no download manifest (.download-manifest.json), which the build writes with every baked download: the image is incomplete; rebuild it (to serve a directory you mount, set ${var} to it)"
+    log_err "[startup]" "${label} in ${dir} has no download manifest (.download-manifest.json), which the build writes with every baked download and main.sh --download-models with every download into a volume: rebuild the image, or fill the volume with main.sh --download-models (to serve a directory of your own, set ${var} to it)"
     return 1
   fi
   local out
@@ -167,6 +189,8 @@ startup_check_shm() {
 # Arguments: [--cpu] stack engine env_file...   (engine: vllm, trt, or "" for the
 #            tool stack; env files are sourced in the given order)
 # Returns:   1 on the first failure, with its message already printed
+# With STARTUP_FOR_DOWNLOAD=1 (read; `main.sh --download-models`) it stops after the
+# deploy mode, with startup_download_environment.
 startup_bootstrap() {
   local cpu=0
   if [[ "${1:-}" == --cpu ]]; then
@@ -184,6 +208,11 @@ startup_bootstrap() {
     settings_default ENGINE "${engine}" image
   fi
   init_deploy_mode "[${stack}]" "${engine}" || return 1
+  # `main.sh --download-models`: the deploy mode picks the models; the rest checks them.
+  if [[ "${STARTUP_FOR_DOWNLOAD:-0}" == 1 ]]; then
+    startup_download_environment
+    return
+  fi
   startup_check_workers || return 1
   if ((cpu == 0)); then
     gpu_init_detection || return 1

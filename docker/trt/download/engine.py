@@ -3,7 +3,8 @@
 
 Only trt-llm/engines/<TRT_ENGINE_LABEL>/** of TRT_ENGINE_REPO is downloaded; its content lands
 directly in TRT_ENGINE_DIR. Afterwards rank*.engine, config.json and build_metadata.json (with
-sm_arch) must be there. A label the repo lacks fails with the labels it has.
+sm_arch) must be there. A label the repo lacks fails with the labels it has. Run again into a
+directory that holds this label at the same commit (a volume filled before), it fetches nothing.
 
 Environment:
   TRT_ENGINE_REPO      Hub repo id (owner/name); required
@@ -19,18 +20,22 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from utils import (
+    MANIFEST_NAME,
     TRT_LABEL_HELP,
     DownloadError,
+    download_lock,
     download_snapshot,
     is_trt_label,
     list_subfolders,
     log_success,
+    manifest_matches,
+    prune_unlisted,
     read_manifest,
     rebase_manifest,
+    resolve_commit,
     run_entry,
     verify_files_exist,
     write_manifest,
@@ -86,22 +91,39 @@ def main() -> None:
         have = ", ".join(labels) if labels else f"none (no {ENGINES_ROOT}/ folder)"
         raise DownloadError(f"TRT_ENGINE_LABEL {label!r} is not in {repo}@{revision or 'main'}; "
                             f"labels there: {have}")
-    prefix = f"{ENGINES_ROOT}/{label}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".trt-engine-download-", dir=target.parent))
-    try:
-        download_snapshot(repo, staging, revision=revision, allow_patterns=[f"{prefix}/*"],
-                          log_prefix=PREFIX)
-        manifest = rebase_manifest(read_manifest(staging), prefix)
-        target.mkdir(parents=True, exist_ok=True)
-        flatten_into(staging, prefix, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    manifest["engine_label"] = label
-    write_manifest(target, manifest)
+    with download_lock(target, PREFIX):
+        commit = resolve_commit(repo, revision, log_prefix=PREFIX)
+        current = {"repo_id": repo, "commit": commit,
+                   "allow_patterns": [f"{ENGINES_ROOT}/{label}/*"],
+                   "engine_label": label}
+        if manifest_matches(target, current) is None:
+            fetch_flattened(repo, revision, label, target)
+        else:
+            log_success(PREFIX, f"engine {label} ({commit[:12]}) is already in {target}: "
+                                "nothing to download")
     verify_files_exist(target, REQUIRED)
     sm_arch = check_build_metadata(target)
     log_success(PREFIX, f"engine {label} ({sm_arch}) ready in {target}")
+
+
+def fetch_flattened(repo: str, revision: str | None, label: str, target: Path) -> None:
+    """Download the label's folder of the repo beside `target`, then move it into `target` with
+    its manifest (recording the label); files an earlier engine left there are removed.
+
+    The staging directory, .<name>.download beside `target`, is removed only after success, so
+    an interrupted download resumes its partial files on the next run.
+    """
+    prefix = f"{ENGINES_ROOT}/{label}"
+    staging = target.parent / f".{target.name}.download"
+    download_snapshot(repo, staging, revision=revision, allow_patterns=[f"{prefix}/*"],
+                      log_prefix=PREFIX)
+    manifest = rebase_manifest(read_manifest(staging), prefix)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / MANIFEST_NAME).unlink(missing_ok=True)
+    flatten_into(staging, prefix, target)
+    shutil.rmtree(staging)
+    prune_unlisted(target, (entry["path"] for entry in manifest["files"]), PREFIX)
+    write_manifest(target, {**manifest, "engine_label": label})
 
 
 if __name__ == "__main__":

@@ -63,6 +63,9 @@ build_init_defaults() {
   PUSH="${PUSH:-1}"
   DRY_RUN="${DRY_RUN:-0}"
   NO_CACHE="${NO_CACHE:-0}"
+  # BAKE_MODELS too: 1 bakes the models into the image, 0 leaves them to a volume that the
+  # image's main.sh --download-models fills
+  BAKE_MODELS="${BAKE_MODELS:-1}"
   DOCKER_TIMEOUT="${DOCKER_TIMEOUT:-30}"
   DOCKER_BUILD_TIMEOUT="${DOCKER_BUILD_TIMEOUT:-14400}"
   DOCKER_PUSH_TIMEOUT="${DOCKER_PUSH_TIMEOUT:-7200}"
@@ -70,13 +73,13 @@ build_init_defaults() {
 
 # Check the plain option values of a stack build: switches, timeouts, platform
 # and the host-side paths. One error line per bad value.
-# Globals:   PUSH, DRY_RUN, NO_CACHE, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT,
+# Globals:   PUSH, DRY_RUN, NO_CACHE, BAKE_MODELS, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT,
 #            DOCKER_PUSH_TIMEOUT, PLATFORM, BUILD_NETWORK, BUILD_CA_BUNDLE,
 #            PIP_WHEELHOUSE (read)
 # Returns:   0 when all are valid, 1 otherwise
 build_check_options() {
   local status=0 name
-  for name in PUSH DRY_RUN NO_CACHE; do
+  for name in PUSH DRY_RUN NO_CACHE BAKE_MODELS; do
     if [[ "${!name:-}" != 0 && "${!name:-}" != 1 ]]; then
       log_err "[build]" "${name} '${!name:-}' is not valid; use 0 or 1"
       status=1

@@ -60,6 +60,13 @@ build_stack_main() {
     trt_label="${TRT_ENGINE_LABEL:-}"
   fi
   validate_models_for_deploy_common "${ENGINE:-}" "${DEPLOY_MODE}" "${chat}" "${tool}" "${trt_repo}" "${trt_label}" || return 1
+  local local_dir=""
+  if [[ "${tool}" == /* ]]; then local_dir="${tool}"; fi
+  if [[ "${chat}" == /* ]]; then local_dir="${chat}"; fi
+  if [[ "${BAKE_MODELS}" == 0 && -n "${local_dir}" ]]; then
+    log_err "[build]" "BAKE_MODELS=0 leaves the models to main.sh --download-models, which fetches them from the Hub, but '${local_dir}' is a local directory: bake it (BAKE_MODELS=1), or publish it to a Hub mirror"
+    return 1
+  fi
   local image
   image="$(build_resolve_image)" || return 1
 
@@ -122,7 +129,7 @@ _build_collect_args() {
   local stack="$1" stack_dir="$2" image="$3"
   local root
   root="$(build_repo_root "${stack_dir}")" || return 1
-  local described=(DEPLOY_MODE)
+  local described=(DEPLOY_MODE BAKE_MODELS)
   if [[ "${stack}" != tool ]]; then described+=(ENGINE); fi
   if [[ "${stack}" == vllm ]]; then described+=(VLLM_DEVICE); fi
   if [[ -n "$4" ]]; then described+=(CHAT_MODEL CHAT_MODEL_REVISION); fi
