@@ -268,9 +268,11 @@ def step_cuda() -> None:
     major, minor = torch.cuda.get_device_capability(0)
     arch, kv = f"sm{major}{minor}", "fp8" if (major, minor) >= (8, 9) else "auto"
     env = os.environ
-    print(f"torch {torch.__version__} (CUDA {torch.version.cuda}): "
-          f"{torch.cuda.get_device_name(0)}, compute capability {major}.{minor}")
+    device = (f"{torch.cuda.get_device_name(0)}, compute capability {major}.{minor} "
+              f"(torch {torch.__version__}, CUDA {torch.version.cuda})")
+    print(f"torch sees {device}")
     record(
+        Row("torch sees the GPU", "torch.cuda.is_available()", device, True),
         Row("architecture, detection vs torch", f"{arch} (torch)", env.get("GPU_SM_ARCH", ""),
             env.get("GPU_SM_ARCH") == arch),
         Row("TORCH_CUDA_ARCH_LIST", f"{major}.{minor} (torch)", env.get("TORCH_CUDA_ARCH_LIST", ""),
@@ -316,8 +318,8 @@ def tool_on_cuda(torch: Any) -> list[Row]:
     print(f"tool model on CUDA: {len(results)} texts in {engine.forward_passes} forward pass(es): "
           f"{sorted(labels)}")
     return [
-        Row("TOOL_GPU_FRAC honoured", f"torch holds <= {frac} x {total / MIB:.0f} MiB; "
-            f"{over / MIB:.0f} MiB more is refused",
+        Row("TOOL_GPU_FRAC honoured", f"torch holds <= {frac} x {total / MIB:.0f} MiB; an "
+            "allocation ending 256 MiB past that is refused",
             f"holds {held / MIB:.0f} MiB; {over / MIB:.0f} MiB more "
             f"{'refused' if refused else 'ALLOWED'}", held <= limit and refused),
         Row("tool model on CUDA classifies a batch",
@@ -455,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             "serve": lambda: step_serve(args.app_root),
             "row": lambda: record(Row(args.check, args.expected, args.seen, args.result == "pass")),
         }[args.step]()
-    except (CheckError, OSError, ValueError, ImportError) as exc:
+    except (CheckError, OSError, ValueError, ImportError, RuntimeError) as exc:
         if os.environ.get("LOG_LEVEL", "").lower() == "debug":
             raise
         print(f"[gpu-check] ✗ {args.step}: {exc}", file=sys.stderr)
