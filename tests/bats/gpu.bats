@@ -25,12 +25,6 @@ setup() {
   source "${COMMON_SCRIPTS}/gpu.sh"
 }
 
-# A stub nvidia-smi that prints a fixture (and with a second argument, exits with it).
-# Arguments: fixture file name [status]
-smi_prints() {
-  make_stub nvidia-smi "cat '${FIXTURES}/$1'; exit ${2:-0}"
-}
-
 # In a fresh bash: source gpu.sh, print "arch|name|vram|count|fp8" from the detect functions.
 facts_in_new_shell() {
   bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; gpu_init_detection || exit 1

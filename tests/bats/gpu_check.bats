@@ -20,12 +20,6 @@ setup() {
   make_stub python3 "exec '${VENV_PYTHON}' \"\$@\""
 }
 
-# A stub nvidia-smi printing a fixture of tests/bats/fixtures/nvidia-smi (and exiting with a status).
-# Arguments: fixture [status]
-smi_prints() {
-  make_stub nvidia-smi "cat '${BATS_TEST_DIRNAME}/fixtures/nvidia-smi/$1'; exit ${2:-0}"
-}
-
 @test "no GPU (no driver for NVML, no nvidia-smi): one line, status 0, nothing else runs" {
   fake_nvml "x;9;0;1;0;1"
   export FAKE_NVML_NO_DRIVER=1 # as the real binding answers on a host without a driver

@@ -1,6 +1,14 @@
 # shellcheck shell=bash
-# The fake NVML of the GPU suites (gpu.bats, gpu_check.bats). Load it after helpers/common:
+# The GPU stand-ins of the GPU suites (gpu.bats, gpu_check.bats): a stub nvidia-smi and a
+# fake NVML. Load it after helpers/common:
 #   load 'helpers/gpu'
+
+# A stub nvidia-smi that prints a fixture of tests/bats/fixtures/nvidia-smi (and with a
+# second argument, exits with it).
+# Arguments: fixture file name [status]
+smi_prints() {
+  make_stub nvidia-smi "cat '${BATS_TEST_DIRNAME}/fixtures/nvidia-smi/$1'; exit ${2:-0}"
+}
 
 # Put a fake pynvml on PYTHONPATH and the real helper under APP_ROOT. The fake
 # reports "name;major;minor;mib;mig;count" from FAKE_NVML, sleeps FAKE_NVML_SLEEP
