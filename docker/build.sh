@@ -43,7 +43,7 @@ main() {
       ;;
   esac
   build_init_router_defaults
-  local stack engines
+  local stack engines modes=tool
   if [[ "${DEPLOY_MODE}" == tool ]]; then
     stack=tool
   else
@@ -53,7 +53,13 @@ main() {
       log_err "[build]" "ENGINE '${ENGINE}' is not valid; use one of: ${engines// /, } (or DEPLOY_MODE=tool for the tool stack)"
       return 1
     fi
+    modes="$(build_valid_values deploy-modes)" || return 1
     stack="${ENGINE}"
+  fi
+  # The tag prefix, before routing (unset: the stack's default fits). A DEPLOY_MODE that
+  # is no mode is left to the stack's validation, which names the valid ones.
+  if [[ -n "${TAG:-}" && " ${modes} " == *" ${DEPLOY_MODE} "* ]]; then
+    build_check_tag || return 1
   fi
   export ENGINE DEPLOY_MODE
   log_info "[build]" "ENGINE=${ENGINE} DEPLOY_MODE=${DEPLOY_MODE}${VLLM_DEVICE:+ VLLM_DEVICE=${VLLM_DEVICE}} → docker/${stack}/build.sh"

@@ -301,6 +301,7 @@ start_on() {
   run -0 --separate-stderr "${MAIN}" --explain
   assert_explained KV_DTYPE auto user
   assert_explained MAX_NUM_SEQS 256 "gpu preset"
+  assert_explained MAX_NUM_BATCHED_TOKENS 16384 "gpu preset" # a number, not a secret
   assert_explained TORCH_CUDA_ARCH_LIST 9.0 "gpu preset"
   assert_explained CHAT_GPU_FRAC 0.70 "deploy mode"
   assert_explained TENSOR_PARALLEL_SIZE 1 default

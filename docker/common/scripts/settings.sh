@@ -101,7 +101,8 @@ settings_source_of() {
   fi
 }
 
-# Print one line per variable: NAME=value (source). Secrets print as ***.
+# Print one line per variable: NAME=value (source). Secrets print as ***: names holding
+# KEY, PASSWORD or SECRET, or ending in TOKEN (MAX_NUM_BATCHED_TOKENS is a number).
 # A value set without a recorded source came with the image.
 # Arguments: variable names...
 # Outputs:   the table on stdout
@@ -111,7 +112,7 @@ settings_explain() {
     value="${!name:-}"
     source="$(settings_source_of "${name}")"
     case "${name}" in
-      *KEY* | *TOKEN* | *PASSWORD* | *SECRET*) [[ -n "${value}" ]] && value='***' ;;
+      *KEY* | *TOKEN | *PASSWORD* | *SECRET*) [[ -n "${value}" ]] && value='***' ;;
     esac
     printf '%-28s %-44s (%s)\n' "${name}" "${value:-<unset>}" "${source}"
   done
