@@ -217,7 +217,8 @@ main() {
   TEXT_API_KEY="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
   export TEXT_API_KEY
   run_start="${EPOCHREALTIME}"
-  CONTAINER_ID="$(container_start "${IMAGE}" "${port}" --label "tid-demo=$$")"
+  # vLLM's CPU engine keeps a message queue in /dev/shm, more than Docker's default 64 MiB
+  CONTAINER_ID="$(container_start "${IMAGE}" "${port}" --label "tid-demo=$$" ${vllm:+--shm-size=1g})"
   container_wait_2xx "http://127.0.0.1:${port}/healthz" "${DEMO_HEALTH_TIMEOUT:-${health}}" "${CONTAINER_ID}"
   cold="$(since "${run_start}")"
   log_info "healthy on port ${port} after ${cold}s"

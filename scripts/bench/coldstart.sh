@@ -65,7 +65,8 @@ measure_once() {
   local image="$1" port t0 t1 started uvicorn engine checking ready
   port="$(container_free_port)"
   t0="${EPOCHREALTIME}"
-  CID="$(container_start "${image}" "${port}" -e "CHAT_ENGINE_PORT=$(container_free_port)")"
+  # --shm-size: room for vLLM's CPU engine's message queue (no effect on the tool image)
+  CID="$(container_start "${image}" "${port}" --shm-size=1g -e "CHAT_ENGINE_PORT=$(container_free_port)")"
   container_wait_2xx "http://127.0.0.1:${port}/healthz" 600 "${CID}"
   t1="${EPOCHREALTIME}"
   started="$(epoch_of "$(container_docker inspect -f '{{.State.StartedAt}}' "${CID}")")"
@@ -104,7 +105,7 @@ measure_engine_alone() {
     esac
   done
   t0="${EPOCHREALTIME}"
-  CID="$(container_docker run -d --network host --entrypoint "/opt/venv/bin/${argv[0]}" "${image}" "${argv[@]:1}")"
+  CID="$(container_docker run -d --network host --shm-size=1g --entrypoint "/opt/venv/bin/${argv[0]}" "${image}" "${argv[@]:1}")"
   container_wait_2xx "http://127.0.0.1:${port}/health" 600 "${CID}"
   curl -sf -m 120 -o /dev/null -H 'Content-Type: application/json' \
     -d "{\"model\": \"${model}\", \"prompt\": \"Hello\", \"max_tokens\": 1}" "http://127.0.0.1:${port}/v1/completions"

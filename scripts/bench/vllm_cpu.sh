@@ -71,7 +71,7 @@ main() {
   local port engine_port model
   port="$(container_free_port)"
   engine_port="$(container_free_port)"
-  CID="$(container_start "${image}" "${port}" -e "CHAT_ENGINE_PORT=${engine_port}" -e MAX_CONCURRENT_CONNECTIONS=1000)"
+  CID="$(container_start "${image}" "${port}" --shm-size=1g -e "CHAT_ENGINE_PORT=${engine_port}" -e MAX_CONCURRENT_CONNECTIONS=1000)"
   container_wait_2xx "http://127.0.0.1:${port}/healthz" 600 "${CID}"
   model="$(container_docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "${image}" | sed -n 's/^CHAT_MODEL=//p')"
   local concurrency

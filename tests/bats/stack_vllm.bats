@@ -116,6 +116,19 @@ start_on() {
   assert_equal "$(server_env CHAT_KV_CACHE_BYTES)/$(server_env CHAT_ENFORCE_EAGER)" 512M/0
 }
 
+@test "VLLM_DEVICE=cpu with Docker's 64 MiB /dev/shm: one line naming --shm-size, no server; fine without vLLM's engine" {
+  export VLLM_DEVICE=cpu
+  stack_small_shm 64
+  start_on none
+  assert_failure 1
+  [[ "${stderr}" == *"[vllm] ✗ /dev/shm has 64 MiB free (of 64); vLLM's CPU engine needs 192 MiB there for its worker's message queue: run the container with --shm-size=1g (or --ipc=host)"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+  DEPLOY_MODE=tool start_on none
+  assert_success
+  CHAT_ENGINE_CMD="my-engine" start_on none
+  assert_success
+}
+
 @test "VLLM_DEVICE=cpu with a GPU visible: one warning naming it, and the CPU build still starts" {
   export VLLM_DEVICE=cpu
   start_on h100

@@ -166,16 +166,25 @@ startup_check_workers() {
   fi
 }
 
+# Print the size and the free space of /dev/shm in whole MiB ("size free"); nothing when
+# df cannot tell.
+# Globals:   SHM_PATH (default /dev/shm; for tests)
+# Outputs:   the two numbers on stdout
+startup_shm_mib() {
+  timeout 5 df -Pk "${SHM_PATH:-/dev/shm}" 2>/dev/null |
+    awk 'NR == 2 && $2 ~ /^[0-9]+$/ && $4 ~ /^[0-9]+$/ { print int($2 / 1024), int($4 / 1024) }'
+}
+
 # Warn when /dev/shm is under 1 GiB while more than one GPU is visible
 # (NCCL and tensor parallelism need shared memory).
 # Globals:   GPU_COUNT (read), SHM_PATH (default /dev/shm; for tests)
 startup_check_shm() {
   ((${GPU_COUNT:-0} > 1)) || return 0
-  local kib
-  kib="$(timeout 5 df -Pk "${SHM_PATH:-/dev/shm}" 2>/dev/null | awk 'NR == 2 { print $2 }')"
-  [[ "${kib}" =~ ^[0-9]+$ ]] || return 0
-  if ((kib < 1048576)); then
-    log_warn "[startup]" "/dev/shm is $((kib / 1024)) MiB with ${GPU_COUNT} GPUs visible; multi-GPU engines need more: run with --shm-size=16g or --ipc=host"
+  local size
+  read -r size _ < <(startup_shm_mib)
+  [[ -n "${size}" ]] || return 0
+  if ((size < 1024)); then
+    log_warn "[startup]" "/dev/shm is ${size} MiB with ${GPU_COUNT} GPUs visible; multi-GPU engines need more: run with --shm-size=16g or --ipc=host"
   fi
   return 0
 }
