@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# Helpers for the stack suites (stack_tool.bats, stack_vllm.bats, stack_trt.bats): the
-# real stack scripts run in the image layout that prepare_build_context_common
-# assembles, with stub nvidia-smi programs, baked model and engine directories with a
-# download manifest, and a stub uvicorn that records what the server would get.
+# Helpers for the stack suites (stack_tool.bats, stack_vllm.bats, stack_trt.bats and
+# tests/pins/vllm_flags.bats): the real stack scripts run in the image layout that
+# prepare_build_context_common assembles, with stub nvidia-smi programs, baked model and
+# engine directories with a download manifest, and a stub uvicorn that records what the
+# server would get.
 # Load after helpers/common:   load 'helpers/stack'
 # Call stack_assemble STACK from setup_file() and stack_setup from setup().
 #
@@ -12,8 +13,8 @@
 #   MODELS         a directory for baked models and engines
 #   SHM_PATH       a directory on the test's file system (start-up's /dev/shm check)
 
-STACK_FIXTURES="${BATS_TEST_DIRNAME}/fixtures/stacks"
-NVIDIA_SMI_FIXTURES="${BATS_TEST_DIRNAME}/fixtures/nvidia-smi"
+STACK_FIXTURES="${PROJECT_ROOT}/tests/bats/fixtures/stacks"
+NVIDIA_SMI_FIXTURES="${PROJECT_ROOT}/tests/bats/fixtures/nvidia-smi"
 readonly STACK_SECRET="sk-stack-suite-do-not-print"
 
 # Assemble the image layout of a stack once for the suite, into BATS_FILE_TMPDIR,
