@@ -5,7 +5,7 @@
 # engine directories with a download manifest, and a stub uvicorn that records what the
 # server would get.
 # Load after helpers/common:   load 'helpers/stack'
-# Call stack_assemble STACK from setup_file() and stack_setup from setup().
+# Call stack_assemble STACK from setup_file() and stack_setup (vllm: stack_vllm_setup) from setup().
 #
 # stack_setup gives each test:
 #   APP_ROOT       the assembled context (/app in the image; its path holds a space)
@@ -56,6 +56,16 @@ stack_setup() {
   # python3 records its calls and runs the real one, so a test can count the runs of
   # the NVML helper (python3 -m pyhelpers.gpu), the first GPU probe.
   make_stub python3 "exec '${VENV_PYTHON}' \"\$@\""
+}
+
+# Per-test set-up of the vllm suites: stack_setup, then a baked chat and tool model, their
+# variables and the API key, exported.
+stack_vllm_setup() {
+  stack_setup
+  CHAT_MODEL_PATH="$(stack_bake_model chat)"
+  TOOL_MODEL_PATH="$(stack_bake_model tool)"
+  export CHAT_MODEL=Qwen/Qwen3-8B TOOL_MODEL=ProsusAI/finbert CHAT_MODEL_PATH TOOL_MODEL_PATH
+  export TEXT_API_KEY="${STACK_SECRET}"
 }
 
 # Print how many times each GPU probe ran: "nvml=N smi=M" (the NVML helper, then
