@@ -47,9 +47,9 @@ STUB
 @test "the closing line sums bats and pytest only; failed lint checks get their own line, status 1" {
   FAIL_LINT="shellcheck hadolint" run --separate-stderr "${PROJ}/scripts/test.sh" lint bats pytest
   assert_failure 1
-  assert_equal "$(tail -n 2 <<<"${output}")" "lint: 2 failed (shellcheck (3 files), hadolint (docker/*/Dockerfile))
+  assert_equal "$(tail -n 2 <<<"${output}")" "lint: 2 failed (shellcheck (5 files), hadolint (docker/*/Dockerfile))
 2 passed, 0 failed, 1 skipped"
-  [[ "${stderr}" == *"[test] ✗ shellcheck (3 files) failed"*"[test] ✓ ruff check"* ]] || fail "${stderr}"
+  [[ "${stderr}" == *"[test] ✗ shellcheck (5 files) failed"*"[test] ✓ ruff check"* ]] || fail "${stderr}"
 }
 
 @test "all lint checks pass: no lint line, status 0; each lint tool ran under timeout" {
