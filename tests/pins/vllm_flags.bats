@@ -11,12 +11,15 @@ load '../bats/helpers/common'
 load '../bats/helpers/stack'
 
 # One row per case: name, nvidia-smi fixture (none: no GPU), then the user's settings.
-# A new GPU preset or image flavor is one more row.
+# A new GPU preset or image flavor is one more row. The cpu rows are the CPU flavor
+# (VLLM_DEVICE=cpu): its presets (--kv-cache-memory-bytes, --enforce-eager), then user values.
 FLAG_CASES=(
   "a100 a100"
   "l40s l40s"
   "h100 h100"
   "b200 b200"
+  "cpu none VLLM_DEVICE=cpu"
+  "cpu-override none VLLM_DEVICE=cpu CHAT_KV_CACHE_BYTES=512M CHAT_DTYPE=float32 CHAT_MAX_LEN=256"
   "override two-gpus SERVED_MODEL_NAME=mine TENSOR_PARALLEL_SIZE=2 CHAT_GPU_FRAC=0.6 CHAT_MAX_LEN=4096 CHAT_QUANTIZATION=awq_marlin KV_DTYPE=fp8_e5m2 CHAT_ATTENTION_BACKEND=FLASH_ATTN MAX_NUM_SEQS=7 MAX_NUM_BATCHED_TOKENS=999 CHAT_ENGINE_PORT=8123"
 )
 
