@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_OPENAI = ROOT / "tests" / "apps" / "fake_openai.py"
+SERVER_SH = ROOT / "docker" / "common" / "scripts" / "server.sh"
 TEST_KEY = "test-key-123"
 
 
@@ -68,8 +71,27 @@ def pid_gone(pid: int) -> bool:
     return state == "Z"
 
 
+@functools.cache
+def _server_sh_argv() -> tuple[str, ...]:
+    """The uvicorn command server.sh's resolve_uvicorn_cmd builds (HOST=127.0.0.1, port 1)."""
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": "1", "APP_ROOT": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    script = 'source "$1" && resolve_uvicorn_cmd "$2" && printf "%s\\0" "${UVICORN_CMD[@]}"'
+    found = subprocess.run(["bash", "-c", script, "argv", str(SERVER_SH), str(ROOT)], env=env,
+                           capture_output=True, timeout=120, check=True)
+    launcher, *rest = found.stdout.decode().split("\0")[:-1]
+    return (shutil.which(launcher, path=env["PATH"]) or launcher, *rest)
+
+
+def uvicorn_argv(port: int) -> list[str]:
+    """server.sh's uvicorn command for the app on 127.0.0.1:port."""
+    argv = list(_server_sh_argv())
+    argv[argv.index("--port") + 1] = str(port)
+    return argv
+
+
 class AppProcess:
-    """`python -m uvicorn src.server:app` on a free port, with a fake chat engine when asked."""
+    """src.server:app started with server.sh's uvicorn command on a free port (fake chat engine)."""
 
     def __init__(self, env: dict[str, str], port: int, engine_port: int, log: Path) -> None:
         """Start uvicorn with env (stdout and stderr to log)."""
@@ -78,9 +100,8 @@ class AppProcess:
         self.engine_url = f"http://127.0.0.1:{engine_port}"
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "src.server:app", "--host", "127.0.0.1",
-                 "--port", str(port)],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                uvicorn_argv(port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def output(self) -> str:
