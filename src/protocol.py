@@ -1,8 +1,9 @@
 """uvicorn's httptools protocol with limits on request headers (`--http src.protocol:BoundedHttp`).
 
 uvicorn reads headers without a size or time limit; this protocol answers 431 when a request's
-headers pass MAX_HEADER_BYTES and 408 when they are not complete HEADER_TIMEOUT_S after the
-connection opened or the request began, and closes the connection. It also closes a
+head (its target and header lines, see head_size) passes MAX_HEADER_BYTES, as soon as the bytes
+received show it, and 408 when the head is not complete HEADER_TIMEOUT_S after the connection
+opened or the request began; either closes the connection. It also closes a
 connection whose answer went out before its request body arrived whole (an early 401, 404,
 405, 413...), so a client cannot keep one open by trickling a body nobody reads.
 """
@@ -25,6 +26,12 @@ from src.errors import ApiError
 def _limits() -> tuple[int, float]:
     """MAX_HEADER_BYTES and HEADER_TIMEOUT_S, read once per process."""
     return header_limits(os.environ)
+
+
+def head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """The size MAX_HEADER_BYTES bounds: the request target, plus each header's name and value
+    and 4 bytes for its separators (`: ` and CRLF)."""
+    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
 
 
 def _error_bytes(error: ApiError) -> bytes:
@@ -70,25 +77,37 @@ class BoundedHttp(HttpToolsProtocol):
             # A read that also ended the previous request counts whole: a little over, never under.
             self.header_bytes += len(data)
             if self.header_bytes > self.max_header_bytes:
-                self._refuse(ApiError(431, "the request headers are larger than "
-                                      f"MAX_HEADER_BYTES={self.max_header_bytes}",
-                                      "request_header_fields_too_large"))
+                self._refuse_large_head()
 
     def on_message_begin(self) -> None:
         """A request begins: its header bytes are counted from here."""
         super().on_message_begin()
         self.header_bytes = 0
 
+    # Once the connection is closing (a refusal), the rest of the bytes already read are
+    # parsed still: no request, body or end of one may reach uvicorn's handling then.
+
     def on_headers_complete(self) -> None:
-        """The headers are in: stop counting and stop the header clock."""
+        """The headers are in: stop the header clock; refuse a head over the limit, else go on."""
         self.awaiting_headers = False
         self.header_bytes = None
         self._stop_header_clock()
+        if self.transport.is_closing():
+            return
+        if head_size(self.url, self.headers) > self.max_header_bytes:
+            self._refuse_large_head()
+            return
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        """Part of a body: uvicorn's handling, unless the connection is closing."""
+        if not self.transport.is_closing():
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
         """The request is in: the next bytes would be the next request's headers."""
-        super().on_message_complete()
+        if not self.transport.is_closing():
+            super().on_message_complete()
         self.awaiting_headers = True
 
     def on_response_complete(self) -> None:
@@ -124,6 +143,12 @@ class BoundedHttp(HttpToolsProtocol):
                                   "request_timeout"))
         else:
             self.transport.close()
+
+    def _refuse_large_head(self) -> None:
+        """Answer 431 and close."""
+        self._refuse(ApiError(431, "the request head (target and headers) is larger than "
+                              f"MAX_HEADER_BYTES={self.max_header_bytes}",
+                              "request_header_fields_too_large"))
 
     def _refuse(self, error: ApiError) -> None:
         """Answer with an error and close the connection."""

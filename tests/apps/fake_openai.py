@@ -2,6 +2,7 @@
 
 Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S]
          [--ready-after S] [--crash-after S] [--hang-health-after S] [--answer-after S]
+         [--crash-mid-stream N]
 GET /stats reports streams started / completed / cancelled, its pid and whether secrets reached it.
 """
 
@@ -76,6 +77,9 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
                              "choices": [{"index": 0, **delta}]}
                     stats["produced"] += 1
                     yield f"data: {json.dumps(chunk)}\n\n"
+                    if stats["produced"] == opts.crash_mid_stream:
+                        print("fake engine: simulated crash in the middle of a stream", flush=True)
+                        os._exit(3)
                 yield "data: [DONE]\n\n"
                 stats["completed"] += 1
             except (asyncio.CancelledError, GeneratorExit):
@@ -105,6 +109,8 @@ def main() -> None:
     parser.add_argument("--crash-after", type=float, default=None)
     parser.add_argument("--hang-health-after", type=float, default=None)
     parser.add_argument("--answer-after", type=float, default=0.0)
+    parser.add_argument("--crash-mid-stream", type=int, default=None,
+                        help="exit 3 right after the Nth chunk this engine sends")
     opts = parser.parse_args()
     if opts.crash_after is not None:
         def crash() -> None:

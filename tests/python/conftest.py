@@ -83,9 +83,10 @@ def _server_sh_argv() -> tuple[str, ...]:
     return (shutil.which(launcher, path=env["PATH"]) or launcher, *rest)
 
 
-def uvicorn_argv(port: int) -> list[str]:
-    """server.sh's uvicorn command for the app on 127.0.0.1:port."""
+def uvicorn_argv(port: int, app: str = "src.server:app") -> list[str]:
+    """server.sh's uvicorn command for app (module:attribute) on 127.0.0.1:port."""
     argv = list(_server_sh_argv())
+    argv[argv.index("src.server:app")] = app
     argv[argv.index("--port") + 1] = str(port)
     return argv
 
@@ -93,14 +94,15 @@ def uvicorn_argv(port: int) -> list[str]:
 class AppProcess:
     """src.server:app started with server.sh's uvicorn command on a free port (fake chat engine)."""
 
-    def __init__(self, env: dict[str, str], port: int, engine_port: int, log: Path) -> None:
-        """Start uvicorn with env (stdout and stderr to log)."""
+    def __init__(self, env: dict[str, str], port: int, engine_port: int, log: Path,
+                 app: str = "src.server:app") -> None:
+        """Start uvicorn serving app with env (stdout and stderr to log)."""
         self.port, self.engine_port, self.log = port, engine_port, log
         self.url = f"http://127.0.0.1:{port}"
         self.engine_url = f"http://127.0.0.1:{engine_port}"
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                uvicorn_argv(port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                uvicorn_argv(port, app), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 
@@ -159,8 +161,9 @@ class AppProcess:
         return leftovers
 
 
-def start_app_process(log: Path, fake_args: str = "", **env: str) -> AppProcess:
-    """Start the app (chat mode, fake engine with fake_args) with env on top of the defaults."""
+def start_app_process(log: Path, fake_args: str = "", app: str = "src.server:app",
+                      **env: str) -> AppProcess:
+    """Start app (chat mode, fake engine with fake_args) with env on top of the defaults."""
     port, engine_port = free_port(), free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "TOOL_"))}
     full.update({
@@ -171,21 +174,23 @@ def start_app_process(log: Path, fake_args: str = "", **env: str) -> AppProcess:
         "ENGINE_STOP_TIMEOUT": "5", "SHUTDOWN_GRACE_S": "5",
     })
     full.update(env)
-    return AppProcess(full, port, engine_port, log)
+    return AppProcess(full, port, engine_port, log, app)
 
 
 @pytest.fixture
 def app_process(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
-    """A factory: start_app(fake_args="--delay 0.1", **env) → a running AppProcess (killed after).
+    """A factory: start_app(fake_args="--delay 0.1", app=..., **env) → a running AppProcess
+    (killed after).
 
     The default deploy mode is chat, served by tests/apps/fake_openai.py through CHAT_ENGINE_CMD.
     """
     started: list[AppProcess] = []
 
-    def start_app(fake_args: str = "", **env: str) -> AppProcess:
-        app = start_app_process(tmp_path / f"server-{len(started)}.log", fake_args, **env)
-        started.append(app)
-        return app
+    def start_app(fake_args: str = "", app: str = "src.server:app", **env: str) -> AppProcess:
+        log = tmp_path / f"server-{len(started)}.log"
+        app_process = start_app_process(log, fake_args, app, **env)
+        started.append(app_process)
+        return app_process
 
     yield start_app
     leftovers = [pid for app in started for pid in app.stop()]
