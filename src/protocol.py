@@ -22,6 +22,9 @@ from src.config.settings import header_limits
 from src.errors import ApiError
 
 
+HEAD_FRAMING = 1024  # bytes of a head beyond what head_size counts, at most
+
+
 @functools.cache
 def _limits() -> tuple[int, float]:
     """MAX_HEADER_BYTES and HEADER_TIMEOUT_S, read once per process."""
@@ -74,9 +77,11 @@ class BoundedHttp(HttpToolsProtocol):
             self._start_header_clock()
         super().data_received(data)
         if self.header_bytes is not None and not self.transport.is_closing():
-            # A read that also ended the previous request counts whole: a little over, never under.
+            # Raw bytes: the request line and separators the limit leaves out (HEAD_FRAMING),
+            # and any end of the previous request read with them, count too; the exact check
+            # comes when the head is complete.
             self.header_bytes += len(data)
-            if self.header_bytes > self.max_header_bytes:
+            if self.header_bytes > self.max_header_bytes + HEAD_FRAMING:
                 self._refuse_large_head()
 
     def on_message_begin(self) -> None:
