@@ -6,9 +6,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 RETRY_AFTER_S = "5"
@@ -16,8 +13,6 @@ RETRY_AFTER_S = "5"
 # a body's keys are the client's input, and an answer never repeats much of it.
 MAX_REPORTED = 3
 LOC_CHARS = 40
-# OpenAI's `type` for the statuses Starlette raises itself (unknown route, wrong method).
-HTTP_TYPES = {404: "not_found_error", 405: "method_not_allowed"}
 
 
 class ApiError(Exception):
@@ -76,34 +71,3 @@ def validation_error(errors: Sequence[Any]) -> ApiError:
     tail = f" (and {more} more)" if more > 0 else ""
     return ApiError(422, "invalid request body: " + "; ".join(parts) + tail,
                     "invalid_request_error", param=_location(first.get("loc", ())) or None)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer ApiError, validation errors, Starlette's 404/405 and any crash in OpenAI's shape."""
-
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc)
-
-    async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(exc.errors()))
-
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 404:
-            message = "no such route; /docs and /openapi.json list the routes"
-        elif exc.status_code == 405:
-            allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow", "")
-            message = f"method {request.method} is not allowed on this route; allowed: {allowed}"
-        else:
-            message = str(exc.detail)
-        kind = HTTP_TYPES.get(exc.status_code, "invalid_request_error")
-        return error_response(ApiError(exc.status_code, message, kind, exc.headers))
-
-    async def crash(_: Request, exc: Exception) -> JSONResponse:
-        # The exception goes on to uvicorn, which logs its traceback.
-        return error_response(ApiError(500, "internal server error", "server_error"))
-
-    # Starlette types a handler as taking any Exception; each of these gets only its own class.
-    app.add_exception_handler(ApiError, api_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, invalid_body)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, crash)

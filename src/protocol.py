@@ -21,7 +21,6 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from src.config.settings import header_limits
 from src.errors import ApiError
 
-
 HEAD_FRAMING = 1024  # bytes of a head beyond what head_size counts, at most
 
 

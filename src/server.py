@@ -11,12 +11,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from src.config.settings import Settings, SettingsError, load_settings
 from src.edge import EdgeMiddleware, EdgeRoute
-from src.errors import RETRY_AFTER_S, ApiError, install_error_handlers
+from src.errors import RETRY_AFTER_S, ApiError, error_response, validation_error
 from src.health import EngineState
 from src.jsonbody import StrictJSONRoute
 from src.runtime import Runtime, setup_logging
@@ -31,6 +33,8 @@ from src.schemas import (
     ModelList,
 )
 
+# OpenAI's `type` for the statuses Starlette raises itself (unknown route, wrong method).
+HTTP_TYPES = {404: "not_found_error", 405: "method_not_allowed"}
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <key>"},
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
@@ -144,6 +148,37 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
         return {"object": "list", "model": settings.tool_model_name, "data": data}
 
     return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer ApiError, validation errors, Starlette's 404/405 and any crash in OpenAI's shape."""
+
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc)
+
+    async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_error(exc.errors()))
+
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = "no such route; /docs and /openapi.json list the routes"
+        elif exc.status_code == 405:
+            allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow", "")
+            message = f"method {request.method} is not allowed on this route; allowed: {allowed}"
+        else:
+            message = str(exc.detail)
+        kind = HTTP_TYPES.get(exc.status_code, "invalid_request_error")
+        return error_response(ApiError(exc.status_code, message, kind, exc.headers))
+
+    async def crash(_: Request, exc: Exception) -> JSONResponse:
+        # The exception goes on to uvicorn, which logs its traceback.
+        return error_response(ApiError(500, "internal server error", "server_error"))
+
+    # Starlette types a handler as taking any Exception; each of these gets only its own class.
+    app.add_exception_handler(ApiError, api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, invalid_body)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, crash)
 
 
 def with_model(raw: bytes, body: ChatCompletionRequest | CompletionRequest, default: str) -> bytes:

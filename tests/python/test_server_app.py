@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from src.config.settings import load_settings
-from src.server import create_app
+from src.schemas import CompletionRequest
+from src.server import create_app, with_model
 
 KEYS = "old-key,new-key"
 BEARER = {"Authorization": "Bearer new-key"}
@@ -210,3 +212,15 @@ def test_undeployed_route_is_404_before_the_body_is_checked(client: TestClient, 
         resp = client.post(path, json=body, headers=BEARER)
         assert resp.status_code == 404, resp.text
         assert "not deployed" in resp.json()["error"]["message"]
+
+
+def test_chat_bodies_go_on_as_sent_with_the_default_model_added() -> None:
+    named = b'{ "model" : "mine", "prompt": [1.0, "2"], "x": {"y": 1e-3}}'
+    body = CompletionRequest.model_validate(json.loads(named))
+    assert with_model(named, body, "chat") is named  # untouched, bytes and all
+    bare = b' \n{"prompt": "hi", "stream": true}'
+    forwarded = with_model(bare, CompletionRequest.model_validate(json.loads(bare)), "chat")
+    assert json.loads(forwarded) == {"model": "chat", "prompt": "hi", "stream": True}
+    for empty in (b'{"model": null, "prompt": "hi"}', b'{"model": "", "prompt": "hi"}'):
+        out = with_model(empty, CompletionRequest.model_validate(json.loads(empty)), "chat")
+        assert json.loads(out) == {"model": "chat", "prompt": "hi"}
