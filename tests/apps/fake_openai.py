@@ -1,8 +1,7 @@
 """A small OpenAI-compatible streaming server for tests and benchmarks (a stand-in chat engine).
 
-Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S]
+Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S] [--crash-mid-stream N]
          [--ready-after S] [--crash-after S] [--hang-health-after S] [--answer-after S]
-         [--crash-mid-stream N]
 GET /stats reports streams started / completed / cancelled, its pid and whether secrets reached it.
 """
 
@@ -105,12 +104,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("CHAT_ENGINE_PORT", "8001")))
     parser.add_argument("--chunks", type=int, default=5)
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--crash-mid-stream", type=int, default=None,
+                        help="exit 3 right after the Nth chunk this engine sends")
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--crash-after", type=float, default=None)
     parser.add_argument("--hang-health-after", type=float, default=None)
     parser.add_argument("--answer-after", type=float, default=0.0)
-    parser.add_argument("--crash-mid-stream", type=int, default=None,
-                        help="exit 3 right after the Nth chunk this engine sends")
     opts = parser.parse_args()
     if opts.crash_after is not None:
         def crash() -> None:
