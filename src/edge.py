@@ -96,11 +96,12 @@ class EdgeMiddleware:
         length, has_body, content_type = _declared_body(scope["headers"])
         health = self.runtime.health
         refusal = self._refusal(scope, route, length, has_body, content_type)
-        exchange = _Exchange(send, anyio.current_time() + self.body_timeout_s)
-        if refusal is None and not health.try_enter(exchange.cut):
-            refusal = ApiError(429, "too many requests in flight (MAX_CONCURRENT_CONNECTIONS="
-                               f"{health.max_in_flight})", "rate_limit_exceeded",
-                               {"Retry-After": "1"})
+        if refusal is None:
+            exchange = _Exchange(send, anyio.current_time() + self.body_timeout_s)
+            if not health.try_enter(exchange.cut):
+                refusal = ApiError(429, "too many requests in flight (MAX_CONCURRENT_CONNECTIONS"
+                                   f"={health.max_in_flight})", "rate_limit_exceeded",
+                                   {"Retry-After": "1"})
         if refusal is not None:
             await self._answer(refusal, scope, receive, send, close=has_body)
             return

@@ -2,7 +2,8 @@
 
 Python's json module takes NaN, Infinity and -Infinity, and reads 1e400 as inf; none of them
 is JSON, and none could be answered or passed on. StrictJSONRoute makes FastAPI parse bodies
-with loads() below; a refusal is a JSON error, answered 400 with what is wrong.
+with parse() below; a refusal is a JSON error, answered 400 with what is wrong. A large body is
+parsed off the event loop, so that one request does not stall every other.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """uvicorn's httptools protocol with limits on request headers (`--http src.protocol:BoundedHttp`).
 
 uvicorn reads headers without a size or time limit; this protocol answers 431 when a request's
-head (its target and header lines, see head_size) passes MAX_HEADER_BYTES, as soon as the bytes
-received show it, and 408 when the head is not complete HEADER_TIMEOUT_S after the connection
-opened or the request began; either closes the connection. It also closes a
+head (its target and header lines, see head_size) passes MAX_HEADER_BYTES (checked when the head
+is complete, and while it arrives once its raw bytes pass the limit by HEAD_FRAMING, so that
+memory stays bounded), and 408 when the head is not complete HEADER_TIMEOUT_S after the
+connection opened or the request began; either closes the connection. It also closes a
 connection whose answer went out before its request body arrived whole (an early 401, 404,
 405, 413...), so a client cannot keep one open by trickling a body nobody reads.
 """
@@ -21,7 +22,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from src.config.settings import header_limits
 from src.errors import ApiError
 
-HEAD_FRAMING = 1024  # bytes of a head beyond what head_size counts, at most
+HEAD_FRAMING = 1024  # raw bytes of a head that head_size leaves out (request line...), at most
 
 
 @functools.cache
@@ -31,8 +32,10 @@ def _limits() -> tuple[int, float]:
 
 
 def head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
-    """The size MAX_HEADER_BYTES bounds: the request target, plus each header's name and value
-    and 4 bytes for its separators (`: ` and CRLF)."""
+    """The size MAX_HEADER_BYTES bounds: the target, and per header name, value and 4 bytes.
+
+    The 4 bytes are a header line's separators (`: ` and CRLF).
+    """
     return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
 
 

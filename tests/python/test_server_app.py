@@ -224,3 +224,18 @@ def test_chat_bodies_go_on_as_sent_with_the_default_model_added() -> None:
     for empty in (b'{"model": null, "prompt": "hi"}', b'{"model": "", "prompt": "hi"}'):
         out = with_model(empty, CompletionRequest.model_validate(json.loads(empty)), "chat")
         assert json.loads(out) == {"model": "chat", "prompt": "hi"}
+
+
+def test_a_crash_is_500_in_openai_shape(tiny_model_dir: Path) -> None:
+    settings = load_settings({"TEXT_API_KEY": KEYS, "DEPLOY_MODE": "tool",
+                              "TOOL_MODEL_PATH": str(tiny_model_dir)})
+    app = create_app(settings, handle_signals=False)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as crashing:
+        resp = crashing.get("/boom")
+    error = assert_openai_error(resp, 500, "internal server error")
+    assert error["type"] == "server_error" and "a bug" not in resp.text
