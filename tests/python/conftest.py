@@ -177,6 +177,20 @@ def start_app_process(log: Path, fake_args: str = "", app: str = "src.server:app
     return AppProcess(full, port, engine_port, log, app)
 
 
+@contextlib.contextmanager
+def served_app(log: Path, fake_args: str = "", **env: str) -> Iterator[AppProcess]:
+    """start_app_process, ready (90 s at most); stopped after, with no engine left behind and
+    no traceback in its output (for module-scoped fixtures)."""
+    app = start_app_process(log, fake_args, **env)
+    try:
+        app.wait_ready(timeout=90)
+        yield app
+    finally:
+        leftovers = app.stop()
+    assert not leftovers, f"chat engine processes left behind: {leftovers}"
+    assert "Traceback" not in app.output()
+
+
 @pytest.fixture
 def app_process(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
     """A factory: start_app(fake_args="--delay 0.1", app=..., **env) → a running AppProcess

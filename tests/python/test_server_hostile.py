@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TEST_KEY, AppProcess, start_app_process, wait_until
+from conftest import TEST_KEY, AppProcess, served_app, wait_until
 
 StartApp = Callable[..., AppProcess]
 
@@ -161,19 +161,12 @@ def app(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """The app in DEPLOY_MODE=both with small limits: 8 requests in flight, 1 s for headers
     and bodies, 8 KiB heads, 64 KiB chat bodies, 4 texts of 100 characters."""
     log = tmp_path_factory.mktemp("hostile") / "server.log"
-    app = start_app_process(log, "--chunks 5 --delay 0.05", DEPLOY_MODE="both",
-                            TOOL_MODEL_PATH=str(tiny_model_dir), TOOL_MAX_BATCH="4",
-                            TOOL_MAX_CHARS="100", MAX_CONCURRENT_CONNECTIONS="8",
-                            HEADER_TIMEOUT_S="1", BODY_TIMEOUT_S="1",
-                            MAX_HEADER_BYTES=str(MAX_HEADER_BYTES),
-                            CHAT_MAX_BODY_BYTES=str(CHAT_MAX_BODY_BYTES))
-    try:
-        app.wait_ready(timeout=90)
+    with served_app(log, "--chunks 5 --delay 0.05", DEPLOY_MODE="both",
+                    TOOL_MODEL_PATH=str(tiny_model_dir), TOOL_MAX_BATCH="4", TOOL_MAX_CHARS="100",
+                    MAX_CONCURRENT_CONNECTIONS="8", HEADER_TIMEOUT_S="1", BODY_TIMEOUT_S="1",
+                    MAX_HEADER_BYTES=str(MAX_HEADER_BYTES),
+                    CHAT_MAX_BODY_BYTES=str(CHAT_MAX_BODY_BYTES)) as app:
         yield app
-    finally:
-        leftovers = app.stop()
-    assert not leftovers, f"chat engine processes left behind: {leftovers}"
-    assert "Traceback" not in app.output()
     assert TEST_KEY not in app.output()
 
 

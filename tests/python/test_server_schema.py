@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest import TEST_KEY, AppProcess, start_app_process
+from conftest import TEST_KEY, AppProcess, served_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -29,16 +29,10 @@ def running_app(
 ) -> Iterator[AppProcess]:
     """The app in DEPLOY_MODE=both: fake chat engine, tiny tool model, small limits."""
     log = tmp_path_factory.mktemp("schema") / "server.log"
-    app = start_app_process(log, "--chunks 2", DEPLOY_MODE="both",
-                            TOOL_MODEL_PATH=str(tiny_model_dir), TOOL_MAX_BATCH="4",
-                            TOOL_MAX_CHARS="200", MAX_CONCURRENT_CONNECTIONS="1000")
-    try:
-        app.wait_ready(timeout=60)
+    with served_app(log, "--chunks 2", DEPLOY_MODE="both", TOOL_MODEL_PATH=str(tiny_model_dir),
+                    TOOL_MAX_BATCH="4", TOOL_MAX_CHARS="200",
+                    MAX_CONCURRENT_CONNECTIONS="1000") as app:
         yield app
-    finally:
-        leftovers = app.stop()
-    assert not leftovers, f"chat engine processes left behind: {leftovers}"
-    assert "Traceback" not in app.output()
 
 
 OPERATIONS = {"GET /livez", "HEAD /livez", "GET /healthz", "HEAD /healthz", "GET /v1/models",
