@@ -93,4 +93,11 @@ override: tensor_parallel_size=2"
   assert_line "h100: kv_cache_dtype=fp8"
   assert_line "h100: max_num_seqs=256"
   assert_line "h100: attention_config.backend=FLASHINFER"
+  # the CPU flavor's presets and its user values reach vLLM; no GPU memory share does
+  assert_line "cpu: kv_cache_memory_bytes=2147483648"
+  assert_line "cpu: enforce_eager=True"
+  refute_line --regexp '^cpu: (gpu_memory_utilization|kv_cache_dtype|max_num_seqs)='
+  assert_line "cpu-override: kv_cache_memory_bytes=536870912"
+  assert_line "cpu-override: dtype=float32"
+  assert_line "cpu-override: max_model_len=256"
 }
