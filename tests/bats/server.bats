@@ -12,6 +12,8 @@ setup() {
   common_setup
   harness_setup
   set -u
+  # the timers the bootstrap resolves (src/config/timers.py) and exports
+  export SERVER_STOP_TIMEOUT=60 WARMUP_MAX_WAIT=300
   # shellcheck source=docker/common/scripts/server.sh
   source "${COMMON_SCRIPTS}/server.sh"
   # a warmup stand-in that records its calls, for tests where no server may start
@@ -86,15 +88,18 @@ main_status() {
   assert_nothing_left
 }
 
-@test "bad settings: status 1 naming each variable and its value; nothing starts" {
+@test "bad settings: status 1 naming each variable and its value (SERVER_STOP_TIMEOUT unset too); nothing starts" {
   local setting
   for setting in PORT=abc PORT=70000 PORT=0 UVICORN_WORKERS=0 "HOST=a b" SERVER_APP=app \
-    WARMUP_FAIL_EXIT=yes SERVER_STOP_TIMEOUT=0 SERVER_STOP_TIMEOUT=-1 SERVER_STOP_TIMEOUT=5s; do
+    WARMUP_FAIL_EXIT=yes; do
     run --separate-stderr env "${setting}" bash -c 'source "$1/server.sh"; start_server_with_warmup "[t]" "$2"' \
       _ "${COMMON_SCRIPTS}" "${STUB_DIR}/warmup"
     assert_failure 1
     [[ "${stderr}" == "[server] ✗ ${setting%%=*} '${setting#*=}' is not valid; "* ]] || fail "${setting}: ${stderr}"
   done
+  run -1 --separate-stderr env -u SERVER_STOP_TIMEOUT bash -c 'source "$1/server.sh"; start_server_with_warmup "[t]" "$2"' \
+    _ "${COMMON_SCRIPTS}" "${STUB_DIR}/warmup"
+  assert_equal "${stderr}" "[t] ✗ SERVER_STOP_TIMEOUT is not set; the bootstrap derives it (src/config/timers.py), or give the seconds a stopping server may take before SIGKILL"
   assert_equal "$(stub_call_count warmup)" 0
   run -1 --separate-stderr start_server_with_warmup "[t]" "${BATS_TEST_TMPDIR}/no such warmup"
   [[ "${stderr}" == *"warmup script '${BATS_TEST_TMPDIR}/no such warmup' is not an executable file"* ]]

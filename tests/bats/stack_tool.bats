@@ -140,6 +140,19 @@ setup() {
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 
+@test "timers from src/config: the HEALTHCHECK's give-up, the last-resort kill after the drain; one that cuts it stops the start" {
+  unset WARMUP_MAX_WAIT
+  SHUTDOWN_GRACE_S=20 run -0 --separate-stderr "${MAIN}" --explain
+  assert_explained WARMUP_MAX_WAIT 120 default
+  assert_explained SHUTDOWN_GRACE_S 20 user
+  assert_explained ENGINE_STOP_TIMEOUT 3 default
+  assert_explained SERVER_STOP_TIMEOUT 24 derived
+  SHUTDOWN_GRACE_S=20 SERVER_STOP_TIMEOUT=10 run -1 --separate-stderr "${MAIN}"
+  assert_equal "$(grep -c '✗' <<<"${stderr}")" 2 # the reason, then that the bootstrap failed
+  [[ "${stderr}" == *"[tool] ✗ SERVER_STOP_TIMEOUT='10' would kill the server before its stop ends: SHUTDOWN_GRACE_S 20 + ENGINE_STOP_TIMEOUT 3 + 1 s to exit = 24 s; raise it to at least 24"* ]] || fail "${stderr}"
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
 @test "--download-models: no API key, GPU probe or model check; the stack's download steps run, their status is main.sh's" {
   unset TEXT_API_KEY
   stack_gpu h100

@@ -9,6 +9,7 @@ setup() {
   harness_setup
   WARMUP="${COMMON_SCRIPTS}/warmup.sh"
   export WARMUP_URL="http://127.0.0.1:${PORT}/healthz"
+  export WARMUP_MAX_WAIT=300 # the bootstrap sets it (src/config/timers.py)
 }
 
 teardown() {
@@ -155,7 +156,7 @@ check_gaps() {
   assert_equal "${stderr}" "[server] ✗ PORT '80x' is not valid; use a whole number from 1 to 65535 (default 8000)"
 }
 
-@test "bad configuration: status 64 and one line naming the variable and its value" {
+@test "bad configuration: status 64 and one line naming the variable and its value (or that it is unset)" {
   local setting
   for setting in WARMUP_MAX_WAIT=-1 WARMUP_MAX_WAIT=abc WARMUP_WAIT_INTERVAL=0 \
     WARMUP_WAIT_INTERVAL=1s WARMUP_REQUEST_TIMEOUT=0.0 WARMUP_URL=ftp://x; do
@@ -167,6 +168,8 @@ check_gaps() {
   run --separate-stderr "${WARMUP}" 12x
   assert_failure 64
   [[ "${stderr}" == *"server PID '12x'"* ]]
+  run -64 --separate-stderr env -u WARMUP_MAX_WAIT "${WARMUP}"
+  assert_equal "${stderr}" "[warmup] ✗ WARMUP_MAX_WAIT is not set; the bootstrap sets it (src/config/timers.py), or give the seconds to wait (e.g. 600)"
 }
 
 @test "without curl it checks with Python; with neither, status 127 and a clear error" {

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from src.config.timers import HEALTHCHECKS
+
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ["vllm", "trt", "tool"]
 DOWNLOAD_PYTHON = {"vllm": "/opt/venv/bin/python", "trt": "/opt/dl/bin/python",
@@ -88,6 +90,10 @@ def test_runtime_contract(stack: str) -> None:
     assert "USER 10001" in runtime
     assert "EXPOSE 8000" in runtime
     assert any(x.startswith("HEALTHCHECK ") and "/healthz" in x for x in runtime)
+    # the start-up timers come from one table, so Docker gives up when warmup does
+    (check,) = [x for x in runtime if x.startswith("HEALTHCHECK ")]
+    assert " ".join(check.split()).startswith(
+        f"HEALTHCHECK {HEALTHCHECKS[stack].dockerfile_options()} CMD ")
     # PID 1 is tini, main.sh its command; the last ENTRYPOINT and CMD are the ones that count
     entrypoints = [x for x in runtime if x.startswith("ENTRYPOINT ")]
     cmds = [x for x in runtime if x.startswith("CMD ")]

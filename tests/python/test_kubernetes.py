@@ -4,8 +4,8 @@ Each overlay is rendered with `kubectl kustomize`, and each optional component o
 stack overlays it is meant for (an overlay of the user's own: `resources: [../<stack>]`,
 `components: [...]`). The renders are validated (kubernetes-validate --strict, checkov) and
 every property is asserted on the rendered objects. The expected values are read from the
-Dockerfiles (USER, EXPOSE, HEALTHCHECK), the app's routes and src/config/settings.py, and the
-shell defaults of docker/common/scripts, never from a second copy.
+Dockerfiles (USER, EXPOSE), the app's routes and src/config (settings.py, and timers.py: the
+table every timer of a start and a stop comes from), never from a second copy.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from src.config.settings import SECRET_VARS, Settings
+from src.config.timers import HEALTHCHECKS, load_timers
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
@@ -144,27 +145,15 @@ def dockerfile_facts(stack: str) -> tuple[int, set[int]]:
     return int(users[-1]), ports
 
 
-def healthcheck(stack: str) -> dict[str, float]:
-    """The options of the Dockerfile's HEALTHCHECK, in seconds: interval, timeout, start-period."""
-    (line,) = [x for x in dockerfile_lines(stack) if x.startswith("HEALTHCHECK ")]
-    return {k: float(v) for k, v in re.findall(r"--([a-z-]+)=(\d+)s\b", line)}
-
-
-def shell_default(script: str, name: str) -> float:
-    """The default a docker/common/scripts script gives ${NAME:-default} (one value throughout)."""
-    text = (ROOT / "docker" / "common" / "scripts" / script).read_text(encoding="utf-8")
-    (value,) = set(re.findall(r"\$\{" + name + r":-([0-9.]+)\}", text))
-    return float(value)
-
-
 def settings_var_names() -> set[str]:
-    """Every UPPER_SNAKE string literal in src/config/settings.py: the variables the app reads."""
-    tree = ast.parse((ROOT / "src" / "config" / "settings.py").read_text(encoding="utf-8"))
-    return {
-        n.value for n in ast.walk(tree)
-        if isinstance(n, ast.Constant) and isinstance(n.value, str)
-        and re.fullmatch(r"[A-Z][A-Z0-9_]+", n.value)
-    }
+    """Every UPPER_SNAKE string literal in src/config/*.py: the variables the app reads."""
+    names: set[str] = set()
+    for path in (ROOT / "src" / "config").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names |= {n.value for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                  and re.fullmatch(r"[A-Z][A-Z0-9_]+", n.value)}
+    return names
 
 
 def image_var_names() -> set[str]:
@@ -391,36 +380,33 @@ def test_gpus_only_for_gpu_stacks_which_serve_chat_alone(rendered: dict, stack: 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_timers_agree_with_the_images_own(rendered: dict, overlay: str) -> None:
-    """Every timer of a start and a stop, from its own definition, in one piece of arithmetic.
+    """Every timer of a start and a stop, from the one table (src/config/timers.py).
 
     Start: the startup probe's budget is WARMUP_MAX_WAIT (warmup.sh gives up when Kubernetes
-    does), never less than the image's HEALTHCHECK start period, and the progress deadline
-    covers the image pull and that budget. Stop: preStop pause, then SIGTERM; the app drains
+    does), never less than the image's HEALTHCHECK give-up, and the progress deadline covers the
+    image pull and that budget. Stop: preStop pause, then SIGTERM; the app drains
     (SHUTDOWN_GRACE_S, long enough for long streams on GPU stacks) and stops its engine
-    (ENGINE_STOP_TIMEOUT) before the image's last-resort kill (SERVER_STOP_TIMEOUT), which
-    comes before the kubelet's (terminationGracePeriodSeconds).
+    (ENGINE_STOP_TIMEOUT) before the image's last-resort kill (SERVER_STOP_TIMEOUT, which
+    load_timers checks or derives), which comes before the kubelet's
+    (terminationGracePeriodSeconds).
     """
     stack = OVERLAYS[overlay]
     objs = rendered[overlay]
-    deploy, container, defaults = one(objs, "Deployment"), server(objs), Settings()
-    env = env_of(container)
+    deploy, container = one(objs, "Deployment"), server(objs)
+    timers = load_timers(env_of(container), stack)
     probe = container["startupProbe"]
     budget = probe.get("initialDelaySeconds", 0) + \
         probe["periodSeconds"] * probe["failureThreshold"]
-    warmup = float(env.get("WARMUP_MAX_WAIT", shell_default("warmup.sh", "WARMUP_MAX_WAIT")))
-    assert warmup == budget
-    assert budget >= healthcheck(stack)["start-period"]
+    assert timers.warmup_max_wait_s == budget
+    assert budget >= HEALTHCHECKS[stack].give_up_s
     assert deploy["spec"]["progressDeadlineSeconds"] >= PULL_ALLOWANCE_S[stack] + budget
 
     pause = float(container["lifecycle"]["preStop"]["exec"]["command"][-1])
-    drain = float(env.get("SHUTDOWN_GRACE_S", defaults.shutdown_grace_s))
-    engine = float(env.get("ENGINE_STOP_TIMEOUT", defaults.engine_stop_timeout))
-    kill = float(env.get("SERVER_STOP_TIMEOUT", shell_default("server.sh", "SERVER_STOP_TIMEOUT")))
     grace = deploy["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert drain + engine < kill, "the image's last-resort kill would cut the drain"
-    assert pause + kill < grace, "the kubelet would kill before the image's own last resort"
+    assert pause + timers.server_stop_timeout_s < grace, \
+        "the kubelet would kill before the image's own last resort"
     if stack in GPU_STACKS:
-        assert drain >= LONG_STREAM_S
+        assert timers.shutdown_grace_s >= LONG_STREAM_S
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -16,7 +16,7 @@ def test_defaults_follow_the_contracts() -> None:
     s = load_settings(KEY)
     assert (s.deploy_mode, s.engine, s.chat_engine_port) == ("both", "vllm", 8001)
     assert (s.chat_model_path, s.tool_model_path) == ("/opt/models/chat", "/opt/models/tool")
-    assert (s.shutdown_grace_s, s.engine_stop_timeout, s.max_concurrent_connections) == (15, 20, 64)
+    assert (s.shutdown_grace_s, s.engine_stop_timeout, s.max_concurrent_connections) == (5, 3, 64)
     assert s.tool_batch_wait_ms == 2 and s.chat_gpu_frac is None and s.chat_engine_cmd == ()
     assert s.served_model_name == "chat"
     assert (s.chat_max_body_bytes, s.max_header_bytes) == (1 << 20, 32 << 10)

@@ -5,6 +5,8 @@
 #
 # Configuration: SERVER_APP, HOST, PORT, UVICORN_WORKERS, APP_ROOT,
 # SERVER_STOP_TIMEOUT, WARMUP_FAIL_EXIT (and the WARMUP_* variables warmup.sh reads).
+# SERVER_STOP_TIMEOUT and WARMUP_MAX_WAIT come from the bootstrap, which resolves and checks
+# them with the other timers (src/config/timers.py); start_server_with_warmup needs them set.
 #
 # A library: functions only, safe under `set -u`. Needs logs.sh and util.sh.
 
@@ -14,8 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/logs.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/util.sh"
 
 # Check the server settings.
-# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, SERVER_STOP_TIMEOUT,
-#            WARMUP_FAIL_EXIT (read)
+# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, WARMUP_FAIL_EXIT (read)
 # Outputs:   one error line per bad value, naming the variable and what is valid
 # Returns:   0 when all are valid, 1 otherwise
 server_check_settings() {
@@ -25,11 +26,6 @@ server_check_settings() {
     ok=1
   fi
   _server_check_address || ok=1
-  local timeout="${SERVER_STOP_TIMEOUT:-60}"
-  if [[ ! "${timeout}" =~ ^[0-9]{1,6}(\.[0-9]{1,3})?$ || "${timeout}" =~ ^[0.]+$ ]]; then
-    log_err "[server]" "SERVER_STOP_TIMEOUT '$(util_printable "${timeout}")' is not valid; use the seconds a stopping server may take before SIGKILL, more than 0 (default 60)"
-    ok=1
-  fi
   if [[ ! "${UVICORN_WORKERS:-1}" =~ ^[1-9][0-9]{0,2}$ ]]; then
     log_err "[server]" "UVICORN_WORKERS '${UVICORN_WORKERS}' is not valid; use a whole number from 1 to 999 (default 1)"
     ok=1
@@ -110,7 +106,7 @@ server_health_url() {
 # Arguments: log_prefix (e.g. "[tool]"), warmup_script, [root_dir]
 # Returns:   the server's status (143 after SIGTERM, 137 after the SIGKILL); 1 when
 #            warmup gave up with WARMUP_FAIL_EXIT=1 and the server still ended
-#            with 0; 1 or 127 when nothing could start
+#            with 0; 1 or 127 when nothing could start (SERVER_STOP_TIMEOUT unset: 1)
 start_server_with_warmup() {
   if (($# < 2)); then
     log_err "[server]" "usage: start_server_with_warmup <log_prefix> <warmup_script> [root_dir]"
@@ -123,6 +119,10 @@ start_server_with_warmup() {
   fi
   if [[ ! -f "${warmup}" || ! -x "${warmup}" ]]; then
     log_err "${prefix}" "warmup script '${warmup}' is not an executable file"
+    return 1
+  fi
+  if [[ -z "${SERVER_STOP_TIMEOUT:-}" ]]; then
+    log_err "${prefix}" "SERVER_STOP_TIMEOUT is not set; the bootstrap derives it (src/config/timers.py), or give the seconds a stopping server may take before SIGKILL"
     return 1
   fi
   resolve_uvicorn_cmd "${3:-}" || return
@@ -153,7 +153,7 @@ start_server_with_warmup() {
       server_status="${status}"
     elif [[ "${finished}" == "${_SERVER_WATCHDOG_PID}" ]]; then
       _SERVER_WATCHDOG_PID=""
-      log_err "${prefix}" "the server (PID ${SERVER_PID}) did not stop within SERVER_STOP_TIMEOUT=${SERVER_STOP_TIMEOUT:-60} s: sending SIGKILL"
+      log_err "${prefix}" "the server (PID ${SERVER_PID}) did not stop within SERVER_STOP_TIMEOUT=${SERVER_STOP_TIMEOUT} s: sending SIGKILL"
       kill -KILL "${SERVER_PID}" 2>/dev/null || true # it may have ended just now: wait says how
     else
       WARMUP_PID=""
@@ -216,7 +216,7 @@ _server_forward() {
 _server_stop() {
   kill -s "$1" "${SERVER_PID}" 2>/dev/null || true # already gone: wait reports its status
   if [[ -z "${_SERVER_WATCHDOG_PID:-}" ]]; then
-    sleep "${SERVER_STOP_TIMEOUT:-60}" 3>&- &
+    sleep "${SERVER_STOP_TIMEOUT}" 3>&- &
     _SERVER_WATCHDOG_PID=$!
   fi
 }

@@ -14,6 +14,8 @@
 # A library: functions only, safe under `set -u`; sourcing it again keeps what
 # was recorded.
 
+# shellcheck source=docker/common/scripts/logs.sh
+source "${BASH_SOURCE[0]%/*}/logs.sh"
 # shellcheck source=docker/common/scripts/util.sh
 source "${BASH_SOURCE[0]%/*}/util.sh"
 
@@ -74,6 +76,28 @@ settings_default() {
   printf -v "${name}" '%s' "${value}"
   export "${name?}"
   SETTING_SOURCE["${name}"]="${source}"
+}
+
+# Ask src/config for the settings it resolves for the shell (defaults, derived values, the
+# checks that tie them: src/config/bootstrap.py) and export each with its source. The values
+# are read as NUL-separated fields and assigned, never evaluated.
+# Globals:   APP_ROOT, PYTHONPATH (read); SETTING_SOURCE and the resolved variables (set)
+# Arguments: stack (vllm, trt, tool)
+# Outputs:   src/config's one line per invalid value, on stderr
+# Returns:   1 when a value is not valid or python3 cannot answer
+settings_resolve() {
+  local root name source value status=0
+  root="$(util_app_root)"
+  while IFS= read -r -d '' name && IFS= read -r -d '' source && IFS= read -r -d '' value; do
+    [[ "${name}" =~ ^[A-Z][A-Z0-9_]*$ ]] || continue # src/config prints names only; never an index
+    printf -v "${name}" '%s' "${value}"
+    export "${name?}"
+    [[ "${source}" == user && -n "${SETTING_SOURCE[${name}]:-}" ]] || SETTING_SOURCE["${name}"]="${source}"
+  done < <(PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m src.config --stack "$1")
+  wait "$!" || status=$?
+  ((status == 0)) && return 0
+  ((status == 1)) || log_err "[config]" "python3 -m src.config --stack $1 failed with status ${status} (127: no python3; 124: no answer within 30 s)"
+  return 1
 }
 
 # Record a source for listed variables that another function has just set

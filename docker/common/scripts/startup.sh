@@ -30,7 +30,7 @@ STARTUP_COMMON_SETTINGS=(
   GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
   TORCH_CUDA_ARCH_LIST PYTORCH_ALLOC_CONF CUDA_DEVICE_MAX_CONNECTIONS
   HF_HUB_OFFLINE CA_BUNDLE REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE
-  WARMUP_MAX_WAIT WARMUP_WAIT_INTERVAL WARMUP_FAIL_EXIT
+  WARMUP_MAX_WAIT WARMUP_WAIT_INTERVAL WARMUP_FAIL_EXIT ENGINE_STOP_TIMEOUT SERVER_STOP_TIMEOUT
 )
 
 # Set CHAT_GPU_FRAC / TOOL_GPU_FRAC for the deploy mode: chat 0.90, tool 0.90,
@@ -191,7 +191,7 @@ startup_check_shm() {
 }
 
 # The bootstrap every stack runs (its bootstrap.sh calls this): the engine
-# check, deploy mode, one GPU detection, memory fractions, the stack's env files
+# check, deploy mode, the settings src/config resolves (settings_resolve: the timers), one GPU detection, memory fractions, the stack's env files
 # in order, the shared decisions and checks above, then one summary line.
 # With --cpu (an image built to run on the CPU: the vllm stack's VLLM_DEVICE=cpu) there
 # is no GPU detection and no GPU memory fraction.
@@ -224,6 +224,7 @@ startup_bootstrap() {
     return
   fi
   startup_check_workers || return 1
+  settings_resolve "${stack}" || return 1
   if ((cpu == 0)); then
     gpu_init_detection || return 1
     settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT

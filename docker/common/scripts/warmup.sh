@@ -12,7 +12,9 @@
 #
 # Environment:
 #   WARMUP_URL               URL to poll (default http://<HOST, 0.0.0.0 as 127.0.0.1>:${PORT:-8000}/healthz)
-#   WARMUP_MAX_WAIT          seconds of wall-clock time before giving up (default 300)
+#   WARMUP_MAX_WAIT          seconds of wall-clock time before giving up (required; the
+#                            bootstrap sets it: src/config/timers.py, the image HEALTHCHECK's
+#                            give-up unless you set it)
 #   WARMUP_WAIT_INTERVAL     longest pause between checks, seconds (unset: 0.4)
 #   WARMUP_REQUEST_TIMEOUT   time limit of one check, seconds (default 2)
 #   WARMUP_SERVER_PID        PID of the server (the argument wins)
@@ -93,7 +95,11 @@ read_config() {
     log_err "${PREFIX}" "WARMUP_URL '$(util_printable "${URL}")' is not valid; use an http:// or https:// URL (default http://127.0.0.1:\${PORT}/healthz)"
     return 1
   fi
-  parse_seconds WARMUP_MAX_WAIT "${WARMUP_MAX_WAIT:-300}" || return 1
+  if [[ -z "${WARMUP_MAX_WAIT:-}" ]]; then
+    log_err "${PREFIX}" "WARMUP_MAX_WAIT is not set; the bootstrap sets it (src/config/timers.py), or give the seconds to wait (e.g. 600)"
+    return 1
+  fi
+  parse_seconds WARMUP_MAX_WAIT "${WARMUP_MAX_WAIT}" || return 1
   MAX_WAIT_US="${PARSED_US}"
   MAX_PAUSE_US="${DEFAULT_MAX_PAUSE_US}"
   if [[ -n "${WARMUP_WAIT_INTERVAL:-}" ]]; then
@@ -202,7 +208,7 @@ main() {
   local start checks=0 elapsed pause limit next_progress="${PROGRESS_EVERY_US}" answer="no answer"
   now_us
   start="${NOW_US}"
-  log_info "${PREFIX}" "waiting for ${URL} (at most ${WARMUP_MAX_WAIT:-300} s${SERVER_PID:+, server PID ${SERVER_PID}})"
+  log_info "${PREFIX}" "waiting for ${URL} (at most ${WARMUP_MAX_WAIT} s${SERVER_PID:+, server PID ${SERVER_PID}})"
   while true; do
     if ! server_alive; then
       now_us
@@ -224,7 +230,7 @@ main() {
     log_debug "${PREFIX}" "check ${checks}: status ${HTTP_STATUS} after $(fmt_s "${elapsed}") s"
     [[ "${HTTP_STATUS}" == 000 ]] || answer="last status ${HTTP_STATUS}"
     if ((elapsed >= MAX_WAIT_US)); then
-      log_err "${PREFIX}" "${URL} not healthy after WARMUP_MAX_WAIT=${WARMUP_MAX_WAIT:-300} s (${checks} checks, ${answer}); raise WARMUP_MAX_WAIT or read the server log"
+      log_err "${PREFIX}" "${URL} not healthy after WARMUP_MAX_WAIT=${WARMUP_MAX_WAIT} s (${checks} checks, ${answer}); raise WARMUP_MAX_WAIT or read the server log"
       return 1
     fi
     if ((elapsed >= next_progress)); then
