@@ -2,11 +2,13 @@
 
     python3 -m src.config --stack STACK
 
-prints, for each setting src/config resolves for the shell, three NUL-terminated fields on
-stdout: its name, its source (user, default, derived) and its value, which the bootstrap
-exports as they are (docker/common/scripts/settings.sh, settings_resolve): nothing a user wrote
-is ever evaluated. An invalid value is one line on stderr naming the variable and status 1.
-Standard library and src/config only, so it starts in milliseconds.
+resolves and checks the settings of a stack the shell has not decided (src/config/resolve.py)
+and prints, for each value it sets, three NUL-terminated fields on stdout: the name, the source
+(default, derived, image, model config, engine config, deploy mode, gpu preset, user) and the
+value, which the bootstrap exports as they are (docker/common/scripts/settings.sh,
+settings_resolve): nothing a user wrote is ever evaluated. Each invalid value is one line on
+stderr naming the variable, and the status is 1. The standard library, src/config and the
+small pyhelpers readers only, so it starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import argparse
 import os
 import sys
 
-from pyhelpers.build_log import log_err
-from src.config.parse import SettingsError
-from src.config.timers import HEALTHCHECKS, timer_records
+from pyhelpers.build_log import log_err, log_warn
+from src.config.resolve import resolve
+from src.config.timers import HEALTHCHECKS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,10 +28,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", required=True, choices=tuple(HEALTHCHECKS))
     args = parser.parse_args(argv)
-    try:
-        records = timer_records(os.environ, args.stack)
-    except SettingsError as exc:
-        log_err(f"[{args.stack}]", str(exc))
+    prefix = f"[{args.stack}]"
+    found = resolve(os.environ, args.stack)
+    for warning in found.warnings:
+        log_warn(prefix, warning)
+    for error in found.errors:
+        log_err(prefix, error)
+    if found.errors:
         return 1
-    sys.stdout.write("".join(f"{name}\0{source}\0{value}\0" for name, source, value in records))
+    sys.stdout.write("".join(f"{name}\0{source}\0{value}\0"
+                             for name, source, value in found.records))
     return 0

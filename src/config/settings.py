@@ -175,8 +175,9 @@ def _engine_cmd(env: Mapping[str, str]) -> tuple[str, ...]:
         raise SettingsError(f"CHAT_ENGINE_CMD={raw!r} cannot be split into words: {exc}") from None
 
 
-def load_settings(env: Mapping[str, str]) -> Settings:
-    """Read and validate every runtime variable; raise SettingsError naming the first bad one."""
+def load_settings(env: Mapping[str, str], keys: bool = True) -> Settings:
+    """Read and validate every runtime variable; raise SettingsError naming the first bad one.
+    keys=False leaves the API keys unread (the bootstrap: a key is only needed to serve)."""
     chat_model = get(env, "CHAT_MODEL")
     tool_model = get(env, "TOOL_MODEL")
     max_header_bytes, header_timeout_s = header_limits(env)
@@ -185,7 +186,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         deploy_mode=choice(env, "DEPLOY_MODE", DEPLOY_MODES, "both"),
         engine=choice(env, "ENGINE", ENGINES, "vllm"),
         vllm_device=choice(env, "VLLM_DEVICE", VLLM_DEVICES, VLLM_DEVICES[0]),
-        api_keys=load_api_keys(env),
+        api_keys=load_api_keys(env) if keys else (),
         chat_model_path=_model_dir(env, "CHAT_MODEL_PATH", "CHAT_MODEL", "/opt/models/chat"),
         served_model_name=get(env, "SERVED_MODEL_NAME") or chat_model or "chat",
         tool_model_path=_model_dir(env, "TOOL_MODEL_PATH", "TOOL_MODEL", "/opt/models/tool"),

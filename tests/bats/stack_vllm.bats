@@ -269,10 +269,12 @@ start_on() {
   assert_served_without_secret
 }
 
-@test "bad KV_DTYPE and ENGINE=trt are errors before any server; fp8 on an A100 is a warning" {
+@test "bad KV_DTYPE, PORT = CHAT_ENGINE_PORT and ENGINE=trt are errors before any server; fp8 on an A100 is a warning" {
   stack_gpu a100
   KV_DTYPE=int4 run -1 --separate-stderr "${MAIN}"
-  [[ "${stderr}" == *"[vllm] ✗ KV_DTYPE 'int4' is not valid; use one of: auto, fp8, fp8_e4m3, fp8_e5m2"* ]]
+  [[ "${stderr}" == *"[vllm] ✗ KV_DTYPE='int4' is not valid; valid: auto, fp8, fp8_e4m3, fp8_e5m2"* ]]
+  PORT=8001 run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[vllm] ✗ CHAT_ENGINE_PORT=8001 equals PORT; the chat engine needs its own internal port"* ]]
   ENGINE=trt run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"[vllm] ✗ ENGINE 'trt' is not served by the vllm image"* ]]
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]

@@ -204,12 +204,3 @@ def test_models_stage_runs_the_stacks_download_steps_unless_bake_models_is_0(sta
     assert skip, run
     assert skip.group(1).strip() == \
         f"{DOWNLOAD_PYTHON[stack]} /build/common/download/models.py {stack}"
-
-
-def test_vllm_kv_dtypes_are_the_apps() -> None:
-    from src.config.settings import KV_DTYPES
-
-    text = (ROOT / "docker/vllm/scripts/env/defaults.sh").read_text(encoding="utf-8")
-    found = re.search(r"^VLLM_KV_DTYPES=\(([^)]*)\)", text, re.MULTILINE)
-    assert found, "docker/vllm/scripts/env/defaults.sh defines no VLLM_KV_DTYPES=(...)"
-    assert tuple(found.group(1).split()) == KV_DTYPES

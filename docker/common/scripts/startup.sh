@@ -137,17 +137,18 @@ startup_check_dir() {
   fi
 }
 
-# Check the baked artifacts the deploy mode needs.
+# Check the baked artifacts the deploy mode needs (their directories as settings_resolve
+# resolved them).
 # Globals:   DEPLOY_CHAT, DEPLOY_TOOL, ENGINE, CHAT_MODEL_PATH, TOOL_MODEL_PATH, TRT_ENGINE_DIR (read)
 # Returns:   1 on the first failing directory
 startup_check_artifacts() {
   if [[ "${DEPLOY_TOOL:-0}" == 1 ]]; then
-    startup_check_dir "tool model" "${TOOL_MODEL_PATH:-/opt/models/tool}" TOOL_MODEL_PATH || return 1
+    startup_check_dir "tool model" "${TOOL_MODEL_PATH}" TOOL_MODEL_PATH || return 1
   fi
   if [[ "${DEPLOY_CHAT:-0}" == 1 ]]; then
-    startup_check_dir "chat model" "${CHAT_MODEL_PATH:-/opt/models/chat}" CHAT_MODEL_PATH || return 1
-    if [[ "${ENGINE:-vllm}" == trt ]]; then
-      startup_check_dir "TensorRT-LLM engine" "${TRT_ENGINE_DIR:-/opt/engines/trt-chat}" TRT_ENGINE_DIR || return 1
+    startup_check_dir "chat model" "${CHAT_MODEL_PATH}" CHAT_MODEL_PATH || return 1
+    if [[ "${ENGINE:-}" == trt ]]; then
+      startup_check_dir "TensorRT-LLM engine" "${TRT_ENGINE_DIR}" TRT_ENGINE_DIR || return 1
     fi
   fi
   return 0
@@ -191,8 +192,10 @@ startup_check_shm() {
 }
 
 # The bootstrap every stack runs (its bootstrap.sh calls this): the engine
-# check, deploy mode, the settings src/config resolves (settings_resolve: the timers), one GPU detection, memory fractions, the stack's env files
-# in order, the shared decisions and checks above, then one summary line.
+# check, deploy mode, one GPU detection, memory fractions, the stack's env files
+# in order (the GPU or CPU presets), then the settings src/config resolves and checks
+# (settings_resolve: defaults, timers, the model's and the engine's facts), the shared
+# decisions and checks above, and one summary line.
 # With --cpu (an image built to run on the CPU: the vllm stack's VLLM_DEVICE=cpu) there
 # is no GPU detection and no GPU memory fraction.
 # Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT, ENGINE
@@ -224,7 +227,6 @@ startup_bootstrap() {
     return
   fi
   startup_check_workers || return 1
-  settings_resolve "${stack}" || return 1
   if ((cpu == 0)); then
     gpu_init_detection || return 1
     settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
@@ -238,6 +240,7 @@ startup_bootstrap() {
     # shellcheck source=/dev/null
     source "${file}" || return 1
   done
+  settings_resolve "${stack}" || return 1
   startup_environment || return 1
   startup_check_artifacts || return 1
   startup_check_shm

@@ -7,8 +7,8 @@
 #          WARMUP_WAIT_INTERVAL, when set, is the longest pause instead (5: fewer
 #          checks, seen up to ~5 s late). Given the server's PID (argument, or
 #          WARMUP_SERVER_PID) it checks every 0.1 s, pauses included, that the
-#          process still runs, and stops when it is gone. Uses curl, else
-#          Python's urllib.
+#          process still runs, and stops when it is gone. Uses curl (every
+#          image installs it).
 #
 # Environment:
 #   WARMUP_URL               URL to poll (default http://<HOST, 0.0.0.0 as 127.0.0.1>:${PORT:-8000}/healthz)
@@ -20,7 +20,7 @@
 #   WARMUP_SERVER_PID        PID of the server (the argument wins)
 #
 # Exit status: 0 healthy, 1 timed out, 2 server gone, 64 bad configuration,
-#              127 neither curl nor Python is installed.
+#              127 curl is not installed.
 set -Eeuo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,19 +35,6 @@ readonly DEFAULT_MAX_PAUSE_US=400000 # unset WARMUP_WAIT_INTERVAL: 0.4 s, so nev
 readonly ALIVE_EVERY_US=100000       # how often a pause checks that the server runs
 readonly PROGRESS_EVERY_US=30000000
 readonly MIN_REQUEST_US=250000 # a check at the deadline still gets this long
-
-# One check with Python's standard library: prints the HTTP status, 000 for no answer.
-readonly PY_PROBE='
-import sys, urllib.error, urllib.request
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-try:
-    with opener.open(sys.argv[1], timeout=float(sys.argv[2])) as answer:
-        print(answer.status)
-except urllib.error.HTTPError as error:
-    print(error.code)
-except Exception:
-    print("000")
-'
 
 # Print the Usage/Summary block at the top of this file.
 usage() {
@@ -122,35 +109,24 @@ read_config() {
   fi
 }
 
-# Choose how to send a request: curl, else Python.
-# Globals:   PROBER (set: curl or the Python program's name)
-# Returns:   1 with a message when neither is installed
-choose_prober() {
-  local candidate
-  for candidate in curl python3 python; do
-    if command -v "${candidate}" >/dev/null; then
-      PROBER="${candidate}"
-      return 0
-    fi
-  done
-  log_err "${PREFIX}" "neither curl nor python3 is installed; install curl (or Python 3) in the image to check the server's health"
+# Check that curl, which sends the checks, is installed.
+# Returns:   1 with a message when it is not
+require_curl() {
+  command -v curl >/dev/null && return 0
+  log_err "${PREFIX}" "curl is not installed; install it in the image (every stack's Dockerfile does) to check the server's health"
   return 1
 }
 
 # Send one request to URL within a time limit. The request runs as a child
 # that stop_child can end, so a signal never leaves it behind.
-# Globals:   URL, PROBER (read); CHILD_PID (set while it runs); HTTP_STATUS (set:
+# Globals:   URL (read); CHILD_PID (set while it runs); HTTP_STATUS (set:
 #            the status, 000 when no answer)
 # Arguments: time limit in microseconds
 # Returns:   0 when the status is 2xx
 probe_once() {
   local limit fd
   limit="$(fmt_s "$1")"
-  if [[ "${PROBER}" == curl ]]; then
-    exec {fd}< <(exec curl --noproxy '*' -s -o /dev/null -w '%{http_code}' --max-time "${limit}" -- "${URL}")
-  else # timeout bounds what urllib's per-read limit does not
-    exec {fd}< <(exec timeout -k 1 "$(fmt_s $(($1 + 500000)))" "${PROBER}" -c "${PY_PROBE}" "${URL}" "${limit}")
-  fi
+  exec {fd}< <(exec curl --noproxy '*' -s -o /dev/null -w '%{http_code}' --max-time "${limit}" -- "${URL}")
   CHILD_PID=$!
   wait "${CHILD_PID}" || true # a failed request is an ordinary "not yet"; its output says 000
   CHILD_PID=""
@@ -200,7 +176,7 @@ main() {
     -h | --help) usage; return 0 ;;
   esac
   read_config "$@" || return 64
-  choose_prober || return 127
+  require_curl || return 127
   trap 'stop_child 143' TERM
   trap 'stop_child 130' INT
   exec {PAUSE_FD}<> <(:) # a pipe that stays empty: pause_for waits on it

@@ -1,10 +1,10 @@
 # shellcheck shell=bash
 # Bootstrap of the vllm stack, sourced by run_docker_main (lifecycle.sh) before
-# the server starts: deploy mode, one GPU detection, env/runtime.sh (FlashInfer,
-# the model's quantization), env/gpu.sh (presets for the detected GPU),
-# env/defaults.sh (what is still unset), the shared start-up checks. Its status
-# is the bootstrap's status. An image built with VLLM_DEVICE=cpu (vLLM's CPU build,
-# recorded in image.env) detects no GPU and reads env/cpu.sh instead of env/gpu.sh.
+# the server starts: deploy mode, one GPU detection, env/gpu.sh (presets for the
+# detected GPU), then src/config (defaults, FlashInfer, the model's quantization, every
+# check) and the shared start-up checks. Its status is the bootstrap's status. An image
+# built with VLLM_DEVICE=cpu (vLLM's CPU build, recorded in image.env) detects no GPU and
+# reads env/cpu.sh instead of env/gpu.sh.
 
 # shellcheck source=docker/common/scripts/startup.sh
 source "${APP_ROOT:-/app}/common/scripts/startup.sh"
@@ -33,9 +33,9 @@ vllm_bootstrap() {
     return 1
   fi
   if [[ "${VLLM_DEVICE:-}" == cpu ]]; then
-    startup_bootstrap --cpu vllm vllm "${env_dir}/runtime.sh" "${env_dir}/cpu.sh" "${env_dir}/defaults.sh"
+    startup_bootstrap --cpu vllm vllm "${env_dir}/cpu.sh"
   else
-    startup_bootstrap vllm vllm "${env_dir}/runtime.sh" "${env_dir}/gpu.sh" "${env_dir}/defaults.sh"
+    startup_bootstrap vllm vllm "${env_dir}/gpu.sh"
   fi
 }
 

@@ -3,15 +3,15 @@
 # startup_bootstrap (the exported GPU_* facts; nothing is probed again). Each goes
 # through settings_default with source "gpu preset", so a user value always wins:
 #   TORCH_CUDA_ARCH_LIST, PYTORCH_ALLOC_CONF, CUDA_DEVICE_MAX_CONNECTIONS  gpu_apply_env_defaults
-#   KV_DTYPE                fp8 where the GPU runs FP8 (sm89 and newer), else auto
-#   CHAT_ATTENTION_BACKEND  FLASHINFER when FLASHINFER_AVAILABLE=1; the app passes it to
-#                           vLLM as --attention-config.backend (vLLM >= 0.13 ignores the
-#                           older VLLM_ATTENTION_BACKEND variable)
+#   KV_DTYPE                fp8 where the GPU runs FP8 (sm89 and newer), else auto; a
+#                           user's fp8 on a GPU without FP8 gets a warning
 #   MAX_NUM_SEQS, MAX_NUM_BATCHED_TOKENS  by GPU memory (see vllm_batch_limits)
 #   TENSOR_PARALLEL_SIZE    the visible GPU count when more than one is visible
-# With no GPU nothing is set here; env/defaults.sh fills what is left. vLLM's CUDA build
-# cannot serve without one: with the chat engine deployed (and no CHAT_ENGINE_CMD of
-# your own) that is an error naming the two ways out.
+# (The FlashInfer attention backend, where FlashInfer is installed and a GPU visible, comes
+# from src/config/resolve.py, which finds the package.) With no GPU nothing is set here;
+# src/config fills what is left. vLLM's CUDA build cannot serve without one: with the chat
+# engine deployed (and no CHAT_ENGINE_CMD of your own) that is an error naming the two
+# ways out.
 
 # Print "max_num_seqs max_num_batched_tokens" for a GPU memory size.
 # Arguments: vram_gb (whole GiB of GPU 0)
@@ -30,9 +30,10 @@ vllm_batch_limits() {
 }
 
 # Apply the vLLM presets for the detected GPU.
-# Globals:   GPU_COUNT, GPU_VRAM_GB, GPU_SM_ARCH, FLASHINFER_AVAILABLE, DEPLOY_CHAT,
+# Globals:   GPU_COUNT, GPU_VRAM_GB, GPU_SM_ARCH, DETECTED_GPU_NAME, DEPLOY_CHAT,
 #            CHAT_ENGINE_CMD (read); the variables listed at the top of this file (set
 #            unless the user set them)
+# Outputs:   the FP8 warning
 # Returns:   1 when gpu_apply_env_defaults fails, or no GPU is visible to vLLM's engine
 vllm_gpu_presets() {
   if ((${GPU_COUNT:-0} == 0)); then
@@ -46,9 +47,8 @@ vllm_gpu_presets() {
     settings_default KV_DTYPE fp8 "gpu preset"
   else
     settings_default KV_DTYPE auto "gpu preset"
-  fi
-  if [[ "${FLASHINFER_AVAILABLE:-0}" == 1 ]]; then
-    settings_default CHAT_ATTENTION_BACKEND FLASHINFER "gpu preset"
+    [[ "${KV_DTYPE}" != fp8* || -z "${GPU_SM_ARCH:-}" ]] ||
+      log_warn "[vllm]" "KV_DTYPE=${KV_DTYPE} on ${DETECTED_GPU_NAME:-this GPU} (${GPU_SM_ARCH}), which has no FP8 hardware: slower, or refused by vLLM; KV_DTYPE=auto is the preset here"
   fi
   local seqs tokens
   read -r seqs tokens < <(vllm_batch_limits "${GPU_VRAM_GB:-0}")
