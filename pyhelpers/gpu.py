@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import Any
 
+from pyhelpers.logs import debug_enabled
+
 
 class GpuQueryError(Exception):
     """NVML could not be asked, or it reports no GPU visible to this process."""
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         info = query(load_nvml(), dict(os.environ))
     except GpuQueryError as exc:
-        if os.environ.get("LOG_LEVEL", "").lower() == "debug":
+        if debug_enabled():
             raise
         print(f"[gpu] ✗ {exc}", file=sys.stderr)
         return 1

@@ -30,9 +30,10 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.hf_api import RepoFile, RepoFolder
-from huggingface_hub.utils import filter_repo_objects
+from huggingface_hub.utils import disable_progress_bars, filter_repo_objects
 
 from pyhelpers.build_log import BuildError, log_info, log_success, log_warn
+from pyhelpers.logs import json_lines
 from pyhelpers.manifest import (
     MANIFEST_NAME,
     ManifestError,
@@ -326,6 +327,8 @@ def _fetch(repo_id: str, commit: str, rev: str, token: str | None, target: Path,
                          f"{total / 2**20:.1f} MiB → {target}")
     target.mkdir(parents=True, exist_ok=True)
     (target / MANIFEST_NAME).unlink(missing_ok=True)
+    if json_lines():  # a progress bar is no JSON object: with LOG_FORMAT=json, none
+        disable_progress_bars()
     api = HfApi(endpoint=hub_endpoint())
     try:
         _with_retries(f"downloading {repo_id}@{commit[:12]}", lambda: snapshot_download(

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import signal
 import sys
-import time
 from types import FrameType
 from typing import Any
 
-from src.config.settings import Settings, log_settings
+from pyhelpers import logs
+from src.config.settings import Settings
 from src.engines.chat import ChatEngine
 from src.engines.tool import ToolEngine, ToolModelError
 from src.health import EngineState, Health
@@ -22,31 +21,10 @@ from src.health import EngineState, Health
 log = logging.getLogger("src.runtime")
 
 
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the keys logs.sh writes (ts, level, prefix, msg)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Render a record as JSON."""
-        return json.dumps({
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(record.created)),
-            "level": record.levelname.lower(), "prefix": "[server]", "msg": record.getMessage(),
-        })
-
-
 def setup_logging() -> None:
-    """Send the `src` loggers to stderr, honouring LOG_LEVEL and LOG_FORMAT (as logs.sh does)."""
-    logger = logging.getLogger("src")
-    if logger.handlers:
-        return
-    level, as_json = log_settings(os.environ)
-    handler = logging.StreamHandler(sys.stderr)
-    if as_json:
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("[server] %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
+    """Send the `src` loggers to stderr as [server] lines, with logs.sh's LOG_LEVEL and
+    LOG_FORMAT rules (pyhelpers/logs.py; uvicorn's own lines use the same, from its log config)."""
+    logs.setup("src", "[server]")
 
 
 class Runtime:

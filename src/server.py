@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -223,7 +223,7 @@ def app_from_env() -> FastAPI:
     try:
         settings = load_settings(os.environ)
     except SettingsError as exc:
-        print(f"[server] ✗ {exc}", file=sys.stderr, flush=True)
+        logging.getLogger("src.server").error("%s", exc)
         raise SystemExit(1) from None
     return create_app(settings)
 

@@ -118,14 +118,6 @@ def _bytes(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def log_settings(env: Mapping[str, str]) -> tuple[str, bool]:
-    """LOG_LEVEL as a logging level name (info when unset or unknown) and LOG_FORMAT=json."""
-    level = get(env, "LOG_LEVEL").upper() or "INFO"
-    level = {"WARN": "WARNING"}.get(level, level)
-    return (level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
-            get(env, "LOG_FORMAT") == "json")
-
-
 def header_limits(env: Mapping[str, str]) -> tuple[int, float]:
     """MAX_HEADER_BYTES and HEADER_TIMEOUT_S: all the HTTP protocol (src/protocol.py) reads."""
     return (integer(env, "MAX_HEADER_BYTES", Settings.max_header_bytes, 1024),

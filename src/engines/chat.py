@@ -9,7 +9,6 @@ import logging
 import os
 import shlex
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
@@ -24,6 +23,10 @@ from src.errors import ApiError, error_response, sse_error_event
 from src.health import EngineState
 
 log = logging.getLogger("src.engines.chat")
+# The child's own lines, as they are: "[chat-engine] <line>", or with LOG_FORMAT=json the line as
+# msg with source chat-engine (src/runtime.py's setup_logging sends `src` to stderr).
+output = logging.LoggerAdapter(logging.getLogger("src.engines.chat.output"),
+                               {"prefix": "[chat-engine]", "mark": "", "source": "chat-engine"})
 
 # The child needs no key, nor where the keys are.
 CHILD_DROPS = frozenset((*SECRET_VARS, "TEXT_API_KEY_FILE"))
@@ -137,7 +140,7 @@ class ChatEngine:
         async for raw in self.proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
             self.tail.append(line)
-            print(f"[chat-engine] {line}", file=sys.stderr, flush=True)
+            output.info("%s", line)
 
     async def _healthy(self) -> bool:
         """True when the child's health endpoint answers 200 within the time limit."""

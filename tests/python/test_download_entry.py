@@ -365,3 +365,15 @@ def test_models_stops_at_the_first_failing_step(hub: HubMirror, tmp_path: Path) 
     assert not (tmp_path / "v/tool").exists()
     bad = run(MODELS, hub, tmp_path, args=("chat",))
     assert bad.returncode == 2 and "invalid choice: 'chat'" in bad.stderr
+
+
+def test_models_with_log_format_json_writes_only_json_lines(hub: HubMirror, tmp_path: Path) -> None:
+    """main.sh --download-models in a Kubernetes init container: one JSON object per line, no
+    progress bar, at LOG_LEVEL=info."""
+    hub.publish("acme/tool-json", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    proc = run(MODELS, hub, tmp_path, args=("tool",), LOG_FORMAT="json",
+               TOOL_MODEL="acme/tool-json", TOOL_MODEL_PATH=str(tmp_path / "tool"))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert any(o["msg"].startswith("downloading acme/tool-json") for o in lines), lines
+    assert {o["prefix"] for o in lines} == {"tool-model"}

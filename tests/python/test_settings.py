@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from src.config.settings import SettingsError, load_settings, log_settings
+from src.config.settings import SettingsError, load_settings
 
 KEY = {"TEXT_API_KEY": "k1"}
 
@@ -135,15 +135,6 @@ def test_a_blank_inline_key_beside_a_key_file_is_ignored(tmp_path: Path) -> None
     key_file.write_text("k\n")
     env = {"TEXT_API_KEY": " , ", "TEXT_API_KEY_FILE": str(key_file)}
     assert load_settings(env).api_keys == ("k",)
-
-
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [({}, ("INFO", False)), ({"LOG_LEVEL": "warn", "LOG_FORMAT": "json"}, ("WARNING", True)),
-     ({"LOG_LEVEL": " Debug "}, ("DEBUG", False)), ({"LOG_LEVEL": "loud"}, ("INFO", False))],
-)
-def test_log_settings_follow_logs_sh(env: dict[str, str], expected: tuple[str, bool]) -> None:
-    assert log_settings(env) == expected
 
 
 def test_chat_health_failures_default_and_off() -> None:

@@ -69,10 +69,12 @@ resolve_uvicorn_cmd() {
     log_err "[server]" "uvicorn is missing from the image: none of 'uvicorn', 'python -m uvicorn', 'python3 -m uvicorn' works with PATH=${PATH}; install uvicorn into the image's Python environment"
     return 127
   fi
-  # --http: uvicorn's httptools protocol with limits on request headers (src/protocol.py).
+  # --http: uvicorn's httptools protocol with limits on request headers (src/protocol.py);
+  # --log-config: uvicorn's lines in the layer's format (pyhelpers/logs.py: LOG_LEVEL, LOG_FORMAT).
   UVICORN_CMD=("${launcher[@]}" "${SERVER_APP:-src.server:app}"
     --host "${HOST:-0.0.0.0}" --port "$((10#${PORT:-8000}))"
-    --workers "${UVICORN_WORKERS:-1}" --app-dir "${root}" --http src.protocol:BoundedHttp)
+    --workers "${UVICORN_WORKERS:-1}" --app-dir "${root}" --http src.protocol:BoundedHttp
+    --log-config "${root}/pyhelpers/uvicorn_log.json")
 }
 
 # The health URL warmup.sh polls: WARMUP_URL, else /healthz on the local side
