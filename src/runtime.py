@@ -22,9 +22,12 @@ log = logging.getLogger("src.runtime")
 
 
 def setup_logging() -> None:
-    """Send the `src` loggers to stderr as [server] lines, with logs.sh's LOG_LEVEL and
-    LOG_FORMAT rules (pyhelpers/logs.py; uvicorn's own lines use the same, from its log config)."""
+    """Send the `src` loggers, and every library's (the root logger, Python's warnings), to
+    stderr as [server] lines with logs.sh's LOG_LEVEL and LOG_FORMAT rules (pyhelpers/logs.py;
+    uvicorn's own lines use the same, from its log config)."""
     logs.setup("src", "[server]")
+    logs.setup("", "[server]")
+    logging.captureWarnings(True)
 
 
 class Runtime:

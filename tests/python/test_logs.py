@@ -85,6 +85,23 @@ def test_a_record_with_a_source_and_a_traceback_stays_one_json_line(
     assert obj["msg"].startswith("failed\nTraceback") and "ValueError: boom" in obj["msg"]
 
 
+def test_the_apps_setup_takes_libraries_and_warnings_too(tmp_path: Path) -> None:
+    script = ("import logging, warnings\n"
+              "from src.runtime import setup_logging\n"
+              "setup_logging()\n"
+              "logging.getLogger('asyncio').error('Task exception was never retrieved')\n"
+              "logging.getLogger('httpx').info('HTTP Request: GET')\n"
+              "warnings.warn('old API', DeprecationWarning, stacklevel=1)\n")
+    proc = subprocess.run([sys.executable, "-W", "always", "-c", script], cwd=ROOT,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+                               "LOG_FORMAT": "json", "LOG_LEVEL": "warn"},
+                          capture_output=True, text=True, timeout=60, check=True)
+    objects = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert [(o["level"], o["prefix"]) for o in objects] == [("error", "server"), ("warn", "server")]
+    assert objects[0]["msg"] == "Task exception was never retrieved"
+    assert "DeprecationWarning: old API" in objects[1]["msg"]
+
+
 def test_json_lines_from_the_app_uvicorn_and_the_chat_engine(
         app_process: Callable[..., AppProcess]) -> None:
     app = app_process("--crash-after 3", LOG_FORMAT="json")
