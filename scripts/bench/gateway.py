@@ -94,7 +94,8 @@ def running_app(env: dict[str, str]) -> Iterator[str]:
     """Run the app with uvicorn's options from server.sh (resolve_uvicorn_cmd); yield its URL."""
     port = free_port()
     env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "APP_ROOT": str(ROOT),
-           "HOST": "127.0.0.1", "PORT": str(port),
+           "HOST": "127.0.0.1", "PORT": str(port), "SERVER_APP": "src.server:app",
+           "UVICORN_WORKERS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     script = 'source "$1" && resolve_uvicorn_cmd "$2" && printf "%s\\0" "${UVICORN_CMD[@]}"'
     found = subprocess.run(["bash", "-c", script, "bench", str(SERVER_SH), str(ROOT)], env=env,

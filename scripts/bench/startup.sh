@@ -21,6 +21,8 @@ readonly DEFAULT_PLAN="0.5x8 2x6 8x4 30x2"
 source "${ROOT}/docker/common/scripts/logs.sh"
 # shellcheck source=tests/apps/harness.bash
 source "${ROOT}/tests/apps/harness.bash" # harness_free_port
+# shellcheck source=docker/common/scripts/settings.sh
+source "${ROOT}/docker/common/scripts/settings.sh" # settings_resolve: warmup's defaults
 LOG_PREFIX="[bench]"
 
 WORK=""
@@ -87,6 +89,8 @@ main() {
   fi
   WORK="$(mktemp -d)"
   trap cleanup EXIT
+  # warmup's settings as a container's bootstrap resolves them (the tool stack's defaults)
+  DEPLOY_MODE=tool PATH="$(dirname "${PYTHON}"):${PATH}" APP_ROOT="${ROOT}" settings_resolve tool || return 1
 
   local item after runs i n=0 gap gaps all=() median max verdict="met"
   for item in ${plan}; do

@@ -1,6 +1,6 @@
 """The bootstrap's one call into src/config: resolve the settings the shell uses, or say why not.
 
-    python3 -m src.config --stack STACK
+    python3 -m src.config --stack STACK [--download]
 
 resolves and checks the settings of a stack the shell has not decided (src/config/resolve.py)
 and prints, for each value it sets, three NUL-terminated fields on stdout: the name, the source
@@ -27,9 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m src.config", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", required=True, choices=tuple(HEALTHCHECKS))
+    parser.add_argument("--download", action="store_true",
+                        help="for main.sh --download-models: the Hub must be reachable")
     args = parser.parse_args(argv)
     prefix = f"[{args.stack}]"
-    found = resolve(os.environ, args.stack)
+    found = resolve(os.environ, args.stack, args.download)
     for warning in found.warnings:
         log_warn(prefix, warning)
     for error in found.errors:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from src.config import timers
+from src.config import shell, timers
 from src.config.models import VLLM_DEVICES
 from src.config.parse import SettingsError, choice, get, integer, number, seconds, switch
 
@@ -20,6 +20,11 @@ CHAT_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
 # A byte count as vLLM's --kv-cache-memory-bytes reads it: digits, or a number with a decimal
 # (k, m, g, t) or binary (K, M, G, T: whole numbers only) suffix.
 _BYTES = re.compile(r"[0-9]+|[0-9]+(\.[0-9]+)?[kmgt]|[0-9]+[KMGT]", re.ASCII)
+# The shares of GPU memory each deploy mode gives the chat engine and the tool model (as the
+# bootstrap exports them), and the most the two may take together.
+GPU_FRACTIONS = {"chat": {"CHAT_GPU_FRAC": "0.90"}, "tool": {"TOOL_GPU_FRAC": "0.90"},
+                 "both": {"CHAT_GPU_FRAC": "0.70", "TOOL_GPU_FRAC": "0.20"}}
+MAX_GPU_SHARE = 0.95
 # Variables whose values are secrets: never in argv, logs, labels, manifests or a child's env.
 SECRET_VARS = ("TEXT_API_KEY", "HF_TOKEN", "DOCKER_PASSWORD", "DOCKER_TOKEN")
 _WORD = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -224,7 +229,16 @@ def load_settings(env: Mapping[str, str], keys: bool = True) -> Settings:
             "image runs vLLM on the CPU (VLLM_DEVICE=cpu); unset it and size the KV cache with "
             "CHAT_KV_CACHE_BYTES"
         )
-    port = integer(env, "PORT", 8000, 1, 65535)
+    chat_frac, tool_frac = settings.chat_gpu_frac, settings.tool_gpu_frac
+    if (settings.deploy_mode == "both" and chat_frac is not None and tool_frac is not None
+            and chat_frac + tool_frac > MAX_GPU_SHARE + 1e-9):
+        both = GPU_FRACTIONS["both"]
+        raise SettingsError(
+            f"CHAT_GPU_FRAC ({get(env, 'CHAT_GPU_FRAC')}) + TOOL_GPU_FRAC "
+            f"({get(env, 'TOOL_GPU_FRAC')}) is above {MAX_GPU_SHARE} of GPU memory; lower one of "
+            f"them (defaults for DEPLOY_MODE=both: {both['CHAT_GPU_FRAC']} and "
+            f"{both['TOOL_GPU_FRAC']})")
+    port = shell.port(env)
     if settings.serves_chat and port == settings.chat_engine_port:
         raise SettingsError(
             f"CHAT_ENGINE_PORT={settings.chat_engine_port} equals PORT; the chat engine needs "

@@ -149,7 +149,7 @@ setup() {
   DEPLOY_MODE=chat DEPLOY_CHAT=1 DEPLOY_TOOL=0 CHAT_MODEL=org/chat
   run --separate-stderr validate_deploy_models "[trt]" trt
   assert_success
-  assert_equal "${stderr}" "[trt] ⚠ TRT_ENGINE_REPO is not set: the TensorRT-LLM engine must already be present at TRT_ENGINE_DIR (/opt/engines/trt-chat)"
+  assert_equal "${stderr}" "[trt] ⚠ TRT_ENGINE_REPO is not set: the TensorRT-LLM engine must already be present at TRT_ENGINE_DIR"
   TRT_ENGINE_DIR=/e run --separate-stderr validate_deploy_models "[trt]" trt
   [[ "${stderr}" == *"TRT_ENGINE_DIR (/e)"* ]]
   TRT_ENGINE_REPO=org/engine run --separate-stderr validate_deploy_models "[trt]" trt

@@ -21,7 +21,8 @@ setup() {
 printf 'ran\n' >>"${BATS_TEST_TMPDIR}/bootstrap.calls"
 log_info "[demo]" "bootstrap ran"
 export BOOTSTRAPPED=yes
-export SERVER_STOP_TIMEOUT=9 WARMUP_MAX_WAIT=120 # what a real bootstrap resolves (src/config)
+# what a real bootstrap resolves (src/config) and exports; HOST and PORT come from the harness
+export SERVER_STOP_TIMEOUT=9 WARMUP_MAX_WAIT=120 WARMUP_REQUEST_TIMEOUT=2 UVICORN_WORKERS=1
 [[ -z "\${BOOTSTRAP_FAIL:-}" ]] || return "\${BOOTSTRAP_FAIL}"
 BOOT
   cat >"${STACK_DIR}/start_server.sh" <<'START'

@@ -76,7 +76,7 @@ setup() {
   DEPLOY_MODE=" TOOL " run -0 --separate-stderr "${MAIN}"
   rm -f "${STACK_RECORDS}"/*
   TOOL_GPU_FRAC=1.5 run -1 --separate-stderr "${MAIN}"
-  [[ "${stderr}" == *"TOOL_GPU_FRAC '1.5' is not a fraction of GPU memory"* ]]
+  [[ "${stderr}" == *"[tool] ✗ TOOL_GPU_FRAC='1.5' is not valid; expected a number between 0.01 and 1.0"* ]]
   unset TOOL_MODEL
   run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"TOOL_MODEL is not set but DEPLOY_MODE=tool serves a tool model"* ]]
@@ -171,7 +171,7 @@ setup() {
 @test "--download-models: HF_HUB_OFFLINE on, a deploy mode the image does not serve, or no DOWNLOAD_PYTHON stops it before any download" {
   stack_download_stub 0
   HF_HUB_OFFLINE=True run -1 --separate-stderr "${MAIN}" --download-models
-  assert_equal "${stderr%%$'\n'*}" "[startup] ✗ HF_HUB_OFFLINE=True forbids the download of --download-models; unset it for this container (the server's own container keeps it)"
+  assert_equal "${stderr%%$'\n'*}" "[tool] ✗ HF_HUB_OFFLINE=True forbids the download of --download-models; unset it for this container (the server's own container keeps it)"
   DEPLOY_MODE=both run -1 --separate-stderr "${MAIN}" --download-models
   [[ "${stderr}" == *"DEPLOY_MODE 'both' is not served by the tool image"* ]]
   assert_equal "$(stub_call_count download-python)" 0

@@ -73,8 +73,10 @@ def pid_gone(pid: int) -> bool:
 
 @functools.cache
 def _server_sh_argv() -> tuple[str, ...]:
-    """The uvicorn command server.sh's resolve_uvicorn_cmd builds (HOST=127.0.0.1, port 1)."""
+    """The uvicorn command server.sh's resolve_uvicorn_cmd builds (HOST=127.0.0.1, port 1), with
+    the settings the bootstrap would export (src/config)."""
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": "1", "APP_ROOT": str(ROOT),
+           "SERVER_APP": "src.server:app", "UVICORN_WORKERS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     script = 'source "$1" && resolve_uvicorn_cmd "$2" && printf "%s\\0" "${UVICORN_CMD[@]}"'
     found = subprocess.run(["bash", "-c", script, "argv", str(SERVER_SH), str(ROOT)], env=env,

@@ -108,3 +108,67 @@ def test_trt_an_unreadable_engine_config_is_one_error(tmp_path: Path) -> None:
     assert len(found.errors) == 1
     assert found.errors[0].startswith(f"{tmp_path / 'config.json'}: not a readable engine config")
     assert found.errors[0].endswith("; rebuild the image with a complete engine")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"PORT": "abc"}, "PORT='abc' is not valid; expected an integer between 1 and 65535"),
+     ({"PORT": "70000"}, "PORT='70000' is not valid"), ({"PORT": "0"}, "PORT='0' is not valid"),
+     ({"UVICORN_WORKERS": "0"}, "UVICORN_WORKERS='0' is not valid"),
+     ({"HOST": "a b"}, "HOST='a b' is not valid; use an address or host name"),
+     ({"SERVER_APP": "app"}, "SERVER_APP='app' is not valid; use module:attribute"),
+     ({"WARMUP_FAIL_EXIT": "yes"}, "WARMUP_FAIL_EXIT='yes' is not valid; valid: 0, 1"),
+     ({"WARMUP_WAIT_INTERVAL": "0"}, "WARMUP_WAIT_INTERVAL='0' is not valid"),
+     ({"WARMUP_REQUEST_TIMEOUT": "0.0"}, "WARMUP_REQUEST_TIMEOUT='0.0' is not valid"),
+     ({"TOOL_GPU_FRAC": "half"}, "TOOL_GPU_FRAC='half' is not valid"),
+     ({"CHAT_GPU_FRAC": "0.80"}, "CHAT_GPU_FRAC (0.80) + TOOL_GPU_FRAC (0.20) is above 0.95 of "
+                                 "GPU memory; lower one of them (defaults for DEPLOY_MODE=both: "
+                                 "0.70 and 0.20)"),
+     ({"UVICORN_WORKERS": "2", "DEPLOY_MODE": "chat"}, "UVICORN_WORKERS=2 with DEPLOY_MODE=chat:"
+                                                       " each worker would start its own chat"),
+     ({"CA_BUNDLE": "/nonexistent/ca.pem"}, "CA_BUNDLE '/nonexistent/ca.pem' is not a readable, "
+                                            "non-empty file")],
+)
+def test_the_shells_settings_are_checked_here(env: dict[str, str], message: str) -> None:
+    found = resolve(env, "vllm")
+    assert len(found.errors) == 1 and found.errors[0].startswith(message), found.errors
+
+
+def test_server_settings_defaults_and_normalized_values() -> None:
+    found = records(resolve({"PORT": "08080", "WARMUP_WAIT_INTERVAL": "1e-1",
+                             "DEPLOY_MODE": "tool"}, "tool"))
+    assert found["PORT"] == ("user", "8080") and found["WARMUP_WAIT_INTERVAL"] == ("user", "0.1")
+    assert (found["HOST"], found["UVICORN_WORKERS"], found["SERVER_APP"]) == (
+        ("default", "0.0.0.0"), ("default", "1"), ("default", "src.server:app"))
+    assert (found["WARMUP_FAIL_EXIT"], found["WARMUP_REQUEST_TIMEOUT"]) == (
+        ("default", "0"), ("default", "2"))
+    assert found["HF_HUB_OFFLINE"] == ("default", "1")
+    assert found["TOOL_GPU_FRAC"] == ("deploy mode", "0.90") and "CHAT_GPU_FRAC" not in found
+
+
+@pytest.mark.parametrize(("mode", "shares"), [("chat", {"CHAT_GPU_FRAC": "0.90"}),
+                                              ("both", {"CHAT_GPU_FRAC": "0.70",
+                                                        "TOOL_GPU_FRAC": "0.20"})])
+def test_gpu_shares_by_deploy_mode_and_none_on_the_cpu_flavor(mode: str,
+                                                              shares: dict[str, str]) -> None:
+    found = records(resolve({"DEPLOY_MODE": mode}, "vllm"))
+    assert {k: v for k, (s, v) in found.items() if k.endswith("_GPU_FRAC")} == shares
+    assert all(found[k][0] == "deploy mode" for k in shares)
+    cpu = records(resolve({"DEPLOY_MODE": mode, "VLLM_DEVICE": "cpu"}, "vllm"))
+    assert not [k for k in cpu if k.endswith("_GPU_FRAC")]
+
+
+def test_a_ca_bundle_goes_to_every_http_client(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("a bundle\n")
+    found = records(resolve({"CA_BUNDLE": str(bundle), "CURL_CA_BUNDLE": "/mine"}, "tool"))
+    assert found["REQUESTS_CA_BUNDLE"] == found["SSL_CERT_FILE"] == ("CA_BUNDLE", str(bundle))
+    assert "CURL_CA_BUNDLE" not in found
+
+
+@pytest.mark.parametrize("offline", ["1", "True", "on", "YES"])
+def test_the_download_needs_the_hub_and_resolves_nothing_else(offline: str) -> None:
+    found = resolve({"HF_HUB_OFFLINE": offline}, "tool", download=True)
+    assert found.errors == [f"HF_HUB_OFFLINE={offline} forbids the download of --download-models;"
+                            " unset it for this container (the server's own container keeps it)"]
+    assert resolve({"HF_HUB_OFFLINE": "0", "PORT": "x"}, "trt", download=True).records == []

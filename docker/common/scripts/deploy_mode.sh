@@ -76,7 +76,7 @@ validate_deploy_models() {
     ok=1
   fi
   if [[ "${engine}" == trt && "${chat}" == 1 && -z "${TRT_ENGINE_REPO:-}" ]]; then
-    log_warn "${prefix}" "TRT_ENGINE_REPO is not set: the TensorRT-LLM engine must already be present at TRT_ENGINE_DIR (${TRT_ENGINE_DIR:-/opt/engines/trt-chat})"
+    log_warn "${prefix}" "TRT_ENGINE_REPO is not set: the TensorRT-LLM engine must already be present at TRT_ENGINE_DIR${TRT_ENGINE_DIR:+ (${TRT_ENGINE_DIR})}"
   fi
   return "${ok}"
 }

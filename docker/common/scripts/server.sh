@@ -5,49 +5,26 @@
 #
 # Configuration: SERVER_APP, HOST, PORT, UVICORN_WORKERS, APP_ROOT,
 # SERVER_STOP_TIMEOUT, WARMUP_FAIL_EXIT (and the WARMUP_* variables warmup.sh reads).
-# SERVER_STOP_TIMEOUT and WARMUP_MAX_WAIT come from the bootstrap, which resolves and checks
-# them with the other timers (src/config/timers.py); start_server_with_warmup needs them set.
+# All but APP_ROOT come from the bootstrap, which defines, defaults and checks them in
+# src/config (shell.py, timers.py) and exports them; these functions need them set.
 #
-# A library: functions only, safe under `set -u`. Needs logs.sh and util.sh.
+# A library: functions only, safe under `set -u`. Needs logs.sh, util.sh and settings.sh.
 
 # shellcheck source=docker/common/scripts/logs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/logs.sh"
 # shellcheck source=docker/common/scripts/util.sh
 source "$(dirname "${BASH_SOURCE[0]}")/util.sh"
-
-# Check the server settings.
-# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, WARMUP_FAIL_EXIT (read)
-# Outputs:   one error line per bad value, naming the variable and what is valid
-# Returns:   0 when all are valid, 1 otherwise
-server_check_settings() {
-  local ok=0
-  if [[ ! "${SERVER_APP:-src.server:app}" =~ ^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$ ]]; then
-    log_err "[server]" "SERVER_APP '${SERVER_APP}' is not valid; use module:attribute (default src.server:app)"
-    ok=1
-  fi
-  _server_check_address || ok=1
-  if [[ ! "${UVICORN_WORKERS:-1}" =~ ^[1-9][0-9]{0,2}$ ]]; then
-    log_err "[server]" "UVICORN_WORKERS '${UVICORN_WORKERS}' is not valid; use a whole number from 1 to 999 (default 1)"
-    ok=1
-  fi
-  case "${WARMUP_FAIL_EXIT:-0}" in
-    0 | 1) ;;
-    *)
-      log_err "[server]" "WARMUP_FAIL_EXIT '${WARMUP_FAIL_EXIT}' is not valid; use 1 (stop the server when warmup gives up) or 0 (keep serving; default)"
-      ok=1
-      ;;
-  esac
-  return "${ok}"
-}
+# shellcheck source=docker/common/scripts/settings.sh
+source "$(dirname "${BASH_SOURCE[0]}")/settings.sh" # settings_require
 
 # Fill UVICORN_CMD with a working uvicorn launcher and the server options. A
 # launcher counts only when it really imports uvicorn.
-# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, APP_ROOT (read);
+# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS (read; required), APP_ROOT (read);
 #            UVICORN_CMD (set)
 # Arguments: [root_dir] the directory the app is imported from (default: util_app_root)
-# Returns:   1 on a bad setting, 127 when no launcher works (each with a message)
+# Returns:   1 when a setting is unset, 127 when no launcher works (each with a message)
 resolve_uvicorn_cmd() {
-  server_check_settings || return 1
+  settings_require "[server]" SERVER_APP HOST PORT UVICORN_WORKERS || return 1
   local root="${1:-}"
   [[ -n "${root}" ]] || root="$(util_app_root)"
   if [[ ! -d "${root}" ]]; then
@@ -71,30 +48,29 @@ resolve_uvicorn_cmd() {
   fi
   # --http: uvicorn's httptools protocol with limits on request headers (src/protocol.py);
   # --log-config: uvicorn's lines in the layer's format (pyhelpers/logs.py: LOG_LEVEL, LOG_FORMAT).
-  UVICORN_CMD=("${launcher[@]}" "${SERVER_APP:-src.server:app}"
-    --host "${HOST:-0.0.0.0}" --port "$((10#${PORT:-8000}))"
-    --workers "${UVICORN_WORKERS:-1}" --app-dir "${root}" --http src.protocol:BoundedHttp
+  UVICORN_CMD=("${launcher[@]}" "${SERVER_APP}" --host "${HOST}" --port "${PORT}"
+    --workers "${UVICORN_WORKERS}" --app-dir "${root}" --http src.protocol:BoundedHttp
     --log-config "${root}/pyhelpers/uvicorn_log.json")
 }
 
 # The health URL warmup.sh polls: WARMUP_URL, else /healthz on the local side
 # of HOST and PORT. The one place that builds it (server.sh and warmup.sh).
 # Globals:   WARMUP_URL, HOST, PORT (read)
-# Outputs:   the URL on stdout; an error naming HOST or PORT when one is not valid
-# Returns:   1 when HOST or PORT is not valid (and WARMUP_URL is unset)
+# Outputs:   the URL on stdout; an error naming HOST or PORT when one is unset
+# Returns:   1 when HOST or PORT is unset (and WARMUP_URL is unset)
 server_health_url() {
   if [[ -n "${WARMUP_URL:-}" ]]; then
     printf '%s\n' "${WARMUP_URL}"
     return 0
   fi
-  _server_check_address || return 1
-  local host="${HOST:-0.0.0.0}"
-  case "${host}" in
-    0.0.0.0) host=127.0.0.1 ;;
-    ::) host="[::1]" ;;
-    *:*) host="[${host}]" ;;
+  settings_require "[server]" HOST PORT || return 1
+  local address="${HOST}"
+  case "${address}" in
+    0.0.0.0) address=127.0.0.1 ;;
+    ::) address="[::1]" ;;
+    *:*) address="[${address}]" ;;
   esac
-  printf 'http://%s:%s/healthz\n' "${host}" "$((10#${PORT:-8000}))"
+  printf 'http://%s:%s/healthz\n' "${address}" "${PORT}"
 }
 
 # Start the server and the warmup probe in the background, forward SIGTERM and
@@ -123,10 +99,7 @@ start_server_with_warmup() {
     log_err "${prefix}" "warmup script '${warmup}' is not an executable file"
     return 1
   fi
-  if [[ -z "${SERVER_STOP_TIMEOUT:-}" ]]; then
-    log_err "${prefix}" "SERVER_STOP_TIMEOUT is not set; the bootstrap derives it (src/config/timers.py), or give the seconds a stopping server may take before SIGKILL"
-    return 1
-  fi
+  settings_require "${prefix}" SERVER_STOP_TIMEOUT || return 1
   resolve_uvicorn_cmd "${3:-}" || return
   url="$(server_health_url)" || return 1
 
@@ -188,7 +161,7 @@ _server_after_warmup() {
   case "${status}" in
     0 | 2) return 0 ;; # healthy, or the server is gone (its own exit is reported)
   esac
-  if [[ "${WARMUP_FAIL_EXIT:-0}" == 1 ]]; then
+  if [[ "${WARMUP_FAIL_EXIT:-}" == 1 ]]; then
     log_err "${prefix}" "warmup failed (status ${status}) and WARMUP_FAIL_EXIT=1: stopping the server (PID ${SERVER_PID}) so the container exits"
     _server_stop TERM
     return 1
@@ -221,21 +194,4 @@ _server_stop() {
     sleep "${SERVER_STOP_TIMEOUT}" 3>&- &
     _SERVER_WATCHDOG_PID=$!
   fi
-}
-
-# Check HOST and PORT.
-# Globals:   HOST, PORT (read)
-# Outputs:   one error line per bad value
-# Returns:   0 when both are valid, 1 otherwise
-_server_check_address() {
-  local ok=0 port="${PORT:-8000}"
-  if [[ ! "${HOST:-0.0.0.0}" =~ ^[A-Za-z0-9._:-]+$ ]]; then
-    log_err "[server]" "HOST '$(util_printable "${HOST}")' is not valid; use an address or host name such as 0.0.0.0 (all IPv4), :: (all IPv6) or 127.0.0.1"
-    ok=1
-  fi
-  if [[ ! "${port}" =~ ^[0-9]{1,5}$ ]] || ((10#${port} < 1 || 10#${port} > 65535)); then
-    log_err "[server]" "PORT '$(util_printable "${port}")' is not valid; use a whole number from 1 to 65535 (default 8000)"
-    ok=1
-  fi
-  return "${ok}"
 }

@@ -82,7 +82,7 @@ settings_default() {
 # checks that tie them: src/config/bootstrap.py) and export each with its source. The values
 # are read as NUL-separated fields and assigned, never evaluated.
 # Globals:   APP_ROOT, PYTHONPATH (read); SETTING_SOURCE and the resolved variables (set)
-# Arguments: stack (vllm, trt, tool)
+# Arguments: stack (vllm, trt, tool), [--download] (for main.sh --download-models)
 # Outputs:   src/config's one line per invalid value, on stderr
 # Returns:   1 when a value is not valid or python3 cannot answer
 settings_resolve() {
@@ -93,11 +93,27 @@ settings_resolve() {
     printf -v "${name}" '%s' "${value}"
     export "${name?}"
     [[ "${source}" == user && -n "${SETTING_SOURCE[${name}]:-}" ]] || SETTING_SOURCE["${name}"]="${source}"
-  done < <(PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m src.config --stack "$1")
+  done < <(PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m src.config --stack "$@")
   wait "$!" || status=$?
   ((status == 0)) && return 0
-  ((status == 1)) || log_err "[config]" "python3 -m src.config --stack $1 failed with status ${status} (127: no python3; 124: no answer within 30 s)"
+  ((status == 1)) || log_err "[config]" "python3 -m src.config --stack $* failed with status ${status} (127: no python3; 124: no answer within 30 s)"
   return 1
+}
+
+# Check that settings the bootstrap resolves (src/config: defined, defaulted and checked
+# there, exported by settings_resolve) have values; the scripts that read them define no
+# default of their own.
+# Arguments: log prefix, variable names…
+# Outputs:   an error naming the first one that is unset
+# Returns:   1 when one is unset
+settings_require() {
+  local prefix="$1" name
+  shift
+  for name in "$@"; do
+    [[ -z "${!name:-}" ]] || continue
+    log_err "${prefix}" "${name} is not set; the bootstrap resolves it (python3 -m src.config, see docker/common/README.md), or set it yourself"
+    return 1
+  done
 }
 
 # Record a source for listed variables that another function has just set

@@ -1,8 +1,7 @@
 # shellcheck shell=bash
-# Start-up decisions and checks every stack's bootstrap runs, in this order:
-#   startup_check_workers      one uvicorn worker when the chat engine is deployed
-#   startup_memory_fractions   GPU memory split by deploy mode (user values win)
-#   startup_environment        HF_HUB_OFFLINE, CA bundle exports
+# The bootstrap every stack runs (startup_bootstrap): deploy mode, GPU detection and the
+# stack's presets, then the one call into src/config (settings_resolve), which defines,
+# defaults and checks every other setting, then the checks only the shell makes:
 #   startup_check_artifacts    baked models/engines exist and match their manifest
 #   startup_check_shm          /dev/shm big enough for multi-GPU
 # Each failure is one clear line and status 1; all together take well under a second.
@@ -32,75 +31,6 @@ STARTUP_COMMON_SETTINGS=(
   HF_HUB_OFFLINE CA_BUNDLE REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE
   WARMUP_MAX_WAIT WARMUP_WAIT_INTERVAL WARMUP_FAIL_EXIT ENGINE_STOP_TIMEOUT SERVER_STOP_TIMEOUT
 )
-
-# Set CHAT_GPU_FRAC / TOOL_GPU_FRAC for the deploy mode: chat 0.90, tool 0.90,
-# both 0.70 + 0.20. Values the user set win; a sum above 0.95 is an error.
-# Globals:   DEPLOY_MODE (read), CHAT_GPU_FRAC, TOOL_GPU_FRAC (set)
-# Returns:   1 when a fraction is not a number from 0.01 to 1 (the range the app's
-#            src/config/settings.py accepts) or the sum is above 0.95
-startup_memory_fractions() {
-  case "${DEPLOY_MODE:-both}" in
-    chat) settings_default CHAT_GPU_FRAC 0.90 "deploy mode" ;;
-    tool) settings_default TOOL_GPU_FRAC 0.90 "deploy mode" ;;
-    *)
-      settings_default CHAT_GPU_FRAC 0.70 "deploy mode"
-      settings_default TOOL_GPU_FRAC 0.20 "deploy mode"
-      ;;
-  esac
-  local name
-  for name in CHAT_GPU_FRAC TOOL_GPU_FRAC; do
-    [[ -z "${!name:-}" ]] && continue
-    if ! [[ "${!name}" =~ ^[0-9]*\.?[0-9]+$ ]] ||
-      ! awk -v v="${!name}" 'BEGIN { exit !(v >= 0.01 && v <= 1) }'; then
-      log_err "[startup]" "${name} '${!name}' is not a fraction of GPU memory; use a number from 0.01 to 1 (e.g. 0.70)"
-      return 1
-    fi
-  done
-  [[ "${DEPLOY_MODE:-both}" == both ]] || return 0
-  if ! awk -v a="${CHAT_GPU_FRAC}" -v b="${TOOL_GPU_FRAC}" 'BEGIN { exit !(a + b <= 0.95 + 1e-9) }'; then
-    log_err "[startup]" "CHAT_GPU_FRAC (${CHAT_GPU_FRAC}) + TOOL_GPU_FRAC (${TOOL_GPU_FRAC}) is above 0.95 of GPU memory; lower one of them (defaults for DEPLOY_MODE=both: 0.70 and 0.20)"
-    return 1
-  fi
-}
-
-# Runtime environment every stack wants: no Hub access at run time unless the
-# user asks for it, and a mounted CA bundle used by every HTTP client.
-# Globals:   HF_HUB_OFFLINE (set when unset), and those of startup_ca_bundle
-# Returns:   1 when CA_BUNDLE names a file that cannot be read
-startup_environment() {
-  settings_default HF_HUB_OFFLINE 1 default
-  startup_ca_bundle
-}
-
-# The environment of `main.sh --download-models`: the Hub must be reachable, so
-# HF_HUB_OFFLINE may not be on; a mounted CA bundle is used as for the server.
-# Globals:   HF_HUB_OFFLINE (read), and those of startup_ca_bundle
-# Returns:   1 with a message when HF_HUB_OFFLINE is on or CA_BUNDLE is unreadable
-startup_download_environment() {
-  case "${HF_HUB_OFFLINE:-}" in
-    1 | [Oo][Nn] | [Yy][Ee][Ss] | [Tt][Rr][Uu][Ee])
-      log_err "[startup]" "HF_HUB_OFFLINE=${HF_HUB_OFFLINE} forbids the download of --download-models; unset it for this container (the server's own container keeps it)"
-      return 1
-      ;;
-  esac
-  startup_ca_bundle
-}
-
-# Export a mounted CA bundle for every HTTP client (requests, OpenSSL, curl).
-# Globals:   CA_BUNDLE (read), REQUESTS_CA_BUNDLE, SSL_CERT_FILE, CURL_CA_BUNDLE
-#            (set from CA_BUNDLE unless set)
-# Returns:   1 when CA_BUNDLE names a file that cannot be read
-startup_ca_bundle() {
-  [[ -n "${CA_BUNDLE:-}" ]] || return 0
-  if [[ ! -r "${CA_BUNDLE}" || ! -s "${CA_BUNDLE}" ]]; then
-    log_err "[startup]" "CA_BUNDLE '${CA_BUNDLE}' is not a readable, non-empty file; mount the bundle there (e.g. -v /etc/ssl/certs/ca-certificates.crt:${CA_BUNDLE}:ro) or unset CA_BUNDLE"
-    return 1
-  fi
-  local name
-  for name in REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE; do
-    settings_default "${name}" "${CA_BUNDLE}" "CA_BUNDLE"
-  done
-}
 
 # Check one model directory: it exists, holds no half-finished download, and
 # matches its download manifest (file count and sizes). The build's download step
@@ -154,20 +84,6 @@ startup_check_artifacts() {
   return 0
 }
 
-# Refuse several uvicorn workers when the chat engine is deployed: each worker
-# would start its own engine on CHAT_ENGINE_PORT. Tool-only may use several (each
-# loads its own copy of the model; MAX_CONCURRENT_CONNECTIONS is per worker).
-# Globals:   UVICORN_WORKERS, DEPLOY_CHAT, DEPLOY_MODE (read)
-# Returns:   1 with a message when chat is deployed with more than one worker
-startup_check_workers() {
-  local workers="${UVICORN_WORKERS:-1}"
-  [[ "${DEPLOY_CHAT:-0}" == 1 && "${workers}" =~ ^[0-9]+$ ]] || return 0 # server.sh checks the form
-  if ((10#${workers} > 1)); then
-    log_err "[startup]" "UVICORN_WORKERS=${workers} with DEPLOY_MODE=${DEPLOY_MODE:-both}: each worker would start its own chat engine on CHAT_ENGINE_PORT; keep UVICORN_WORKERS=1 and scale with more containers (replicas)"
-    return 1
-  fi
-}
-
 # Print the size and the free space of /dev/shm in whole MiB ("size free"); nothing when
 # df cannot tell.
 # Globals:   SHM_PATH (default /dev/shm; for tests)
@@ -192,18 +108,19 @@ startup_check_shm() {
 }
 
 # The bootstrap every stack runs (its bootstrap.sh calls this): the engine
-# check, deploy mode, one GPU detection, memory fractions, the stack's env files
-# in order (the GPU or CPU presets), then the settings src/config resolves and checks
-# (settings_resolve: defaults, timers, the model's and the engine's facts), the shared
-# decisions and checks above, and one summary line.
+# check, deploy mode, one GPU detection, the stack's env files in order (the GPU or CPU
+# presets), then the settings src/config resolves and checks (settings_resolve: defaults,
+# the deploy mode's GPU memory shares, timers, the model's and the engine's facts, the CA
+# bundle, HF_HUB_OFFLINE), the shell's checks above, and one summary line.
 # With --cpu (an image built to run on the CPU: the vllm stack's VLLM_DEVICE=cpu) there
-# is no GPU detection and no GPU memory fraction.
+# is no GPU detection (and src/config gives no GPU memory share).
 # Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT, ENGINE
 # Arguments: [--cpu] stack engine env_file...   (engine: vllm, trt, or "" for the
 #            tool stack; env files are sourced in the given order)
 # Returns:   1 on the first failure, with its message already printed
 # With STARTUP_FOR_DOWNLOAD=1 (read; `main.sh --download-models`) it stops after the
-# deploy mode, with startup_download_environment.
+# deploy mode, with `settings_resolve <stack> --download` (the CA bundle; HF_HUB_OFFLINE
+# must be off).
 startup_bootstrap() {
   local cpu=0
   if [[ "${1:-}" == --cpu ]]; then
@@ -222,15 +139,13 @@ startup_bootstrap() {
   fi
   init_deploy_mode "[${stack}]" "${engine}" || return 1
   # `main.sh --download-models`: the deploy mode picks the models; the rest checks them.
-  if [[ "${STARTUP_FOR_DOWNLOAD:-0}" == 1 ]]; then
-    startup_download_environment
+  if [[ "${STARTUP_FOR_DOWNLOAD:-}" == 1 ]]; then
+    settings_resolve "${stack}" --download
     return
   fi
-  startup_check_workers || return 1
   if ((cpu == 0)); then
     gpu_init_detection || return 1
     settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
-    startup_memory_fractions || return 1
   fi
   for file in "$@"; do
     if [[ ! -r "${file}" ]]; then
@@ -241,7 +156,6 @@ startup_bootstrap() {
     source "${file}" || return 1
   done
   settings_resolve "${stack}" || return 1
-  startup_environment || return 1
   startup_check_artifacts || return 1
   startup_check_shm
   local models="" quant="${CHAT_QUANTIZATION:-${CHAT_MODEL_QUANT:-}}"

@@ -11,12 +11,12 @@
 #          image installs it).
 #
 # Environment:
-#   WARMUP_URL               URL to poll (default http://<HOST, 0.0.0.0 as 127.0.0.1>:${PORT:-8000}/healthz)
-#   WARMUP_MAX_WAIT          seconds of wall-clock time before giving up (required; the
-#                            bootstrap sets it: src/config/timers.py, the image HEALTHCHECK's
-#                            give-up unless you set it)
+#   WARMUP_URL               URL to poll (default http://<HOST, 0.0.0.0 as 127.0.0.1>:${PORT}/healthz)
+#   WARMUP_MAX_WAIT          seconds of wall-clock time before giving up
 #   WARMUP_WAIT_INTERVAL     longest pause between checks, seconds (unset: 0.4)
-#   WARMUP_REQUEST_TIMEOUT   time limit of one check, seconds (default 2)
+#   WARMUP_REQUEST_TIMEOUT   time limit of one check, seconds
+#   The bootstrap defines, defaults, checks and exports them (src/config: timers.py,
+#   shell.py); WARMUP_MAX_WAIT and WARMUP_REQUEST_TIMEOUT must be set.
 #   WARMUP_SERVER_PID        PID of the server (the argument wins)
 #
 # Exit status: 0 healthy, 1 timed out, 2 server gone, 64 bad configuration,
@@ -82,10 +82,7 @@ read_config() {
     log_err "${PREFIX}" "WARMUP_URL '$(util_printable "${URL}")' is not valid; use an http:// or https:// URL (default http://127.0.0.1:\${PORT}/healthz)"
     return 1
   fi
-  if [[ -z "${WARMUP_MAX_WAIT:-}" ]]; then
-    log_err "${PREFIX}" "WARMUP_MAX_WAIT is not set; the bootstrap sets it (src/config/timers.py), or give the seconds to wait (e.g. 600)"
-    return 1
-  fi
+  settings_require "${PREFIX}" WARMUP_MAX_WAIT WARMUP_REQUEST_TIMEOUT || return 1
   parse_seconds WARMUP_MAX_WAIT "${WARMUP_MAX_WAIT}" || return 1
   MAX_WAIT_US="${PARSED_US}"
   MAX_PAUSE_US="${DEFAULT_MAX_PAUSE_US}"
@@ -93,15 +90,8 @@ read_config() {
     parse_seconds WARMUP_WAIT_INTERVAL "${WARMUP_WAIT_INTERVAL}" || return 1
     MAX_PAUSE_US="${PARSED_US}"
   fi
-  parse_seconds WARMUP_REQUEST_TIMEOUT "${WARMUP_REQUEST_TIMEOUT:-2}" || return 1
+  parse_seconds WARMUP_REQUEST_TIMEOUT "${WARMUP_REQUEST_TIMEOUT}" || return 1
   REQUEST_US="${PARSED_US}"
-  local name
-  for name in WARMUP_WAIT_INTERVAL WARMUP_REQUEST_TIMEOUT; do
-    if [[ "${!name:-1}" =~ ^[0.]+$ ]]; then
-      log_err "${PREFIX}" "${name} '${!name}' is not valid; it must be more than 0 seconds"
-      return 1
-    fi
-  done
   SERVER_PID="${1:-${WARMUP_SERVER_PID:-}}"
   if [[ -n "${SERVER_PID}" && ! "${SERVER_PID}" =~ ^[1-9][0-9]*$ ]]; then
     log_err "${PREFIX}" "server PID '${SERVER_PID}' (argument or WARMUP_SERVER_PID) is not valid; use a process ID such as 42"
