@@ -23,7 +23,8 @@ import time
 from collections.abc import Mapping
 
 LEVELS = ("debug", "info", "warn", "error")
-FORMATS = ("text", "json")
+DEFAULT_LEVEL = "info"
+FORMATS = ("text", "json")  # the first is the default
 # Python's level of each logs.sh level, and back (CRITICAL is an error line too).
 _PYTHON_LEVEL = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
                  "error": logging.ERROR}
@@ -32,13 +33,13 @@ _MARK = {logging.DEBUG: "·", logging.WARNING: "⚠", logging.ERROR: "✗", logg
 
 def level_name(env: Mapping[str, str] = os.environ) -> str:
     """LOG_LEVEL as logs.sh reads it: one of LEVELS; unset or anything else is info."""
-    value = env.get("LOG_LEVEL", "")
-    return value if value in LEVELS else "info"
+    value = env.get("LOG_LEVEL") or DEFAULT_LEVEL
+    return value if value in LEVELS else DEFAULT_LEVEL
 
 
 def json_lines(env: Mapping[str, str] = os.environ) -> bool:
-    """Whether LOG_FORMAT asks for one JSON object per line."""
-    return env.get("LOG_FORMAT", "") == "json"
+    """Whether LOG_FORMAT asks for one JSON object per line (unset: text)."""
+    return (env.get("LOG_FORMAT") or FORMATS[0]) == "json"
 
 
 def debug_enabled(env: Mapping[str, str] = os.environ) -> bool:

@@ -26,6 +26,16 @@ TRT_LABEL_HELP = (
 )
 
 
+def target_dir(name: str) -> Path:
+    """The directory a download fills, from its variable: the Dockerfile's models stage sets it at
+    build time, the bootstrap (src/config) for `main.sh --download-models`; no default here."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ValueError(f"{name} is not set: the directory to download into (the Dockerfile's "
+                         "models stage sets it; main.sh --download-models gets it from src/config)")
+    return Path(value)
+
+
 def is_local_dir(value: str) -> bool:
     """Return True when `value` is an absolute path without '..' to an existing directory."""
     path = Path(value)

@@ -21,10 +21,15 @@ def get(env: Mapping[str, str], name: str) -> str:
 
 def choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
     """A value from a fixed set of choices."""
-    value = get(env, name) or default
-    if value not in choices:
+    return optional_choice(env, name, choices) or default
+
+
+def optional_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    """A value from a fixed set of choices; None when unset (the engine's own default)."""
+    value = get(env, name)
+    if value and value not in choices:
         raise SettingsError(f"{name}={value!r} is not valid; valid: {', '.join(choices)}")
-    return value
+    return value or None
 
 
 def number(

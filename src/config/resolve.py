@@ -13,7 +13,8 @@ CPU presets, all exported); resolve() adds the rest and checks the whole:
   - the app's own validation (load_settings, without the API keys) on the result: a bad value,
     or the chat engine's port equal to PORT, stops the start here, not when the app starts.
 A value already in the environment (the user's, the image's or a shell preset) is never replaced.
-For `main.sh --download-models` (download=True) only the CA bundle and HF_HUB_OFFLINE matter.
+For `main.sh --download-models` (download=True) only the CA bundle, HF_HUB_OFFLINE and the
+model directories matter.
 """
 
 from __future__ import annotations
@@ -80,11 +81,7 @@ def resolve(env: Mapping[str, str], stack: str, download: bool = False) -> Resol
         for name in shell.CA_VARS:
             out.default(name, shell.ca_bundle(env), "CA_BUNDLE")
         if download:
-            if shell.hub_offline_on(env):
-                out.errors.append(
-                    f"HF_HUB_OFFLINE={get(env, 'HF_HUB_OFFLINE')} forbids the download of "
-                    "--download-models; unset it for this container (the server's own "
-                    "container keeps it)")
+            _download(out, stack)
             return out
         out.default("HF_HUB_OFFLINE", "1", "default")
         out.records += timer_records(env, stack)
@@ -121,6 +118,19 @@ def resolve(env: Mapping[str, str], stack: str, download: bool = False) -> Resol
     return out
 
 
+def _download(out: Resolution, stack: str) -> None:
+    """`main.sh --download-models`: the directories it fills; the Hub must be reachable."""
+    if shell.hub_offline_on(out.env):
+        out.errors.append(
+            f"HF_HUB_OFFLINE={get(out.env, 'HF_HUB_OFFLINE')} forbids the download of "
+            "--download-models; unset it for this container (the server's own container "
+            "keeps it)")
+    dirs = {"tool": ("TOOL_MODEL_PATH",), "vllm": ("CHAT_MODEL_PATH", "TOOL_MODEL_PATH"),
+            "trt": ("CHAT_MODEL_PATH", "TRT_ENGINE_DIR", "TOOL_MODEL_PATH")}[stack]
+    for name in dirs:
+        out.default(name, getattr(Settings, name.lower()), "default")
+
+
 def _server(out: Resolution, server: shell.Server) -> None:
     """uvicorn's command and the warmup probe, as src/config/shell.py reads them."""
     for name, value in (("SERVER_APP", server.server_app), ("HOST", server.host),
@@ -143,7 +153,6 @@ def _engine_defaults(settings: Settings, out: Resolution) -> None:
 
 def _vllm(settings: Settings, out: Resolution) -> None:
     """FlashInfer, the attention backend it brings, the model's quantization, TP vs the GPUs."""
-    out.default("KV_DTYPE", "auto", "default")
     # find_spec, never import: importing flashinfer pulls in torch and costs seconds.
     out.default("FLASHINFER_AVAILABLE",
                 int(importlib.util.find_spec("flashinfer") is not None), "image")

@@ -10,7 +10,16 @@ from pathlib import Path
 
 from src.config import shell, timers
 from src.config.models import VLLM_DEVICES
-from src.config.parse import SettingsError, choice, get, integer, number, seconds, switch
+from src.config.parse import (
+    SettingsError,
+    choice,
+    get,
+    integer,
+    number,
+    optional_choice,
+    seconds,
+    switch,
+)
 
 DEPLOY_MODES = ("chat", "tool", "both")
 ENGINES = ("vllm", "trt")
@@ -36,7 +45,7 @@ class Settings:
 
     deploy_mode: str = "both"
     engine: str = "vllm"
-    vllm_device: str = "cuda"
+    vllm_device: str = VLLM_DEVICES[0]
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     chat_model_path: str = "/opt/models/chat"
     served_model_name: str = "chat"
@@ -180,44 +189,49 @@ def load_settings(env: Mapping[str, str], keys: bool = True) -> Settings:
     max_header_bytes, header_timeout_s = header_limits(env)
     shutdown_grace_s, engine_stop_timeout = timers.drain_timers(env)
     settings = Settings(
-        deploy_mode=choice(env, "DEPLOY_MODE", DEPLOY_MODES, "both"),
-        engine=choice(env, "ENGINE", ENGINES, "vllm"),
-        vllm_device=choice(env, "VLLM_DEVICE", VLLM_DEVICES, VLLM_DEVICES[0]),
+        deploy_mode=choice(env, "DEPLOY_MODE", DEPLOY_MODES, Settings.deploy_mode),
+        engine=choice(env, "ENGINE", ENGINES, Settings.engine),
+        vllm_device=choice(env, "VLLM_DEVICE", VLLM_DEVICES, Settings.vllm_device),
         api_keys=load_api_keys(env) if keys else (),
-        chat_model_path=_model_dir(env, "CHAT_MODEL_PATH", "CHAT_MODEL", "/opt/models/chat"),
-        served_model_name=get(env, "SERVED_MODEL_NAME") or chat_model or "chat",
-        tool_model_path=_model_dir(env, "TOOL_MODEL_PATH", "TOOL_MODEL", "/opt/models/tool"),
-        tool_model_name=tool_model if tool_model and not Path(tool_model).is_dir() else "tool",
-        trt_engine_dir=get(env, "TRT_ENGINE_DIR") or "/opt/engines/trt-chat",
+        chat_model_path=_model_dir(env, "CHAT_MODEL_PATH", "CHAT_MODEL", Settings.chat_model_path),
+        served_model_name=get(env, "SERVED_MODEL_NAME") or chat_model or Settings.served_model_name,
+        tool_model_path=_model_dir(env, "TOOL_MODEL_PATH", "TOOL_MODEL", Settings.tool_model_path),
+        tool_model_name=tool_model if tool_model and not Path(tool_model).is_dir()
+        else Settings.tool_model_name,
+        trt_engine_dir=get(env, "TRT_ENGINE_DIR") or Settings.trt_engine_dir,
         chat_gpu_frac=_frac(env, "CHAT_GPU_FRAC"),
         tool_gpu_frac=_frac(env, "TOOL_GPU_FRAC"),
         trt_kv_free_gpu_frac=_frac(env, "TRT_KV_FREE_GPU_FRAC"),
         chat_max_len=number(env, "CHAT_MAX_LEN", int, 16),
         chat_quantization=_word(env, "CHAT_QUANTIZATION"),
-        kv_dtype=choice(env, "KV_DTYPE", KV_DTYPES, "auto") if get(env, "KV_DTYPE") else None,
+        kv_dtype=optional_choice(env, "KV_DTYPE", KV_DTYPES),
         chat_kv_cache_bytes=_bytes(env, "CHAT_KV_CACHE_BYTES"),
-        chat_dtype=choice(env, "CHAT_DTYPE", CHAT_DTYPES, "auto") if get(env, "CHAT_DTYPE")
-        else None,
+        chat_dtype=optional_choice(env, "CHAT_DTYPE", CHAT_DTYPES),
         chat_enforce_eager=switch(env, "CHAT_ENFORCE_EAGER"),
         chat_attention_backend=_word(env, "CHAT_ATTENTION_BACKEND"),
         max_num_seqs=number(env, "MAX_NUM_SEQS", int, 1),
         max_num_batched_tokens=number(env, "MAX_NUM_BATCHED_TOKENS", int, 1),
-        tensor_parallel_size=integer(env, "TENSOR_PARALLEL_SIZE", 1, 1, 64),
-        chat_engine_port=integer(env, "CHAT_ENGINE_PORT", 8001, 1, 65535),
+        tensor_parallel_size=integer(env, "TENSOR_PARALLEL_SIZE", Settings.tensor_parallel_size,
+                                     1, 64),
+        chat_engine_port=integer(env, "CHAT_ENGINE_PORT", Settings.chat_engine_port, 1, 65535),
         chat_engine_cmd=_engine_cmd(env),
-        chat_health_interval_s=seconds(env, "CHAT_HEALTH_INTERVAL_S", 5.0, 0.05),
-        chat_health_timeout_s=seconds(env, "CHAT_HEALTH_TIMEOUT_S", 5.0, 0.05),
-        chat_health_failures=integer(env, "CHAT_HEALTH_FAILURES", 3, 0, 1000),
-        chat_generation_check=choice(env, "CHAT_GENERATION_CHECK", ("0", "1"),
-                                      "1" if Settings.chat_generation_check else "0") == "1",
+        chat_health_interval_s=seconds(env, "CHAT_HEALTH_INTERVAL_S",
+                                        Settings.chat_health_interval_s, 0.05),
+        chat_health_timeout_s=seconds(env, "CHAT_HEALTH_TIMEOUT_S",
+                                       Settings.chat_health_timeout_s, 0.05),
+        chat_health_failures=integer(env, "CHAT_HEALTH_FAILURES", Settings.chat_health_failures, 0,
+                                     1000),
+        chat_generation_check=switch(env, "CHAT_GENERATION_CHECK",
+                                      Settings.chat_generation_check),
         chat_generation_check_timeout_s=seconds(env, "CHAT_GENERATION_CHECK_TIMEOUT_S",
                                                Settings.chat_generation_check_timeout_s, 0.1),
         shutdown_grace_s=shutdown_grace_s,
         engine_stop_timeout=engine_stop_timeout,
-        max_concurrent_connections=integer(env, "MAX_CONCURRENT_CONNECTIONS", 64, 1),
-        tool_max_batch=integer(env, "TOOL_MAX_BATCH", 32, 1, 4096),
-        tool_max_chars=integer(env, "TOOL_MAX_CHARS", 4096, 1),
-        tool_batch_wait_ms=seconds(env, "TOOL_BATCH_WAIT_MS", 2.0, 0.0),
+        max_concurrent_connections=integer(env, "MAX_CONCURRENT_CONNECTIONS",
+                                           Settings.max_concurrent_connections, 1),
+        tool_max_batch=integer(env, "TOOL_MAX_BATCH", Settings.tool_max_batch, 1, 4096),
+        tool_max_chars=integer(env, "TOOL_MAX_CHARS", Settings.tool_max_chars, 1),
+        tool_batch_wait_ms=seconds(env, "TOOL_BATCH_WAIT_MS", Settings.tool_batch_wait_ms, 0.0),
         chat_max_body_bytes=integer(env, "CHAT_MAX_BODY_BYTES", Settings.chat_max_body_bytes, 1024),
         max_header_bytes=max_header_bytes,
         header_timeout_s=header_timeout_s,

@@ -68,7 +68,7 @@ start_on() {
     "a100=auto 256 16384 8.0 expandable_segments:True 1" \
     "l40s=fp8 128 8192 8.9 expandable_segments:True <unset>" \
     "rtx4090=fp8 64 4096 8.9 <unset> <unset>" \
-    "none=auto <unset> <unset> <unset> <unset> <unset>"; do
+    "none=<unset> <unset> <unset> <unset> <unset> <unset>"; do
     fixture="${row%%=*}"
     want="${row#*=}"
     rm -f "${STUB_DIR}/nvidia-smi" "${STACK_RECORDS}"/*

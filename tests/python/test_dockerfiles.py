@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from src.config.settings import Settings
+from src.config.shell import Server
 from src.config.timers import HEALTHCHECKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,12 +90,13 @@ def test_runtime_contract(stack: str) -> None:
     runtime = lines[max(i for i, x in enumerate(lines) if x.startswith("FROM ")):]
     assert runtime[0].endswith(" AS runtime")
     assert "USER 10001" in runtime
-    assert "EXPOSE 8000" in runtime
-    assert any(x.startswith("HEALTHCHECK ") and "/healthz" in x for x in runtime)
-    # the start-up timers come from one table, so Docker gives up when warmup does
+    # the start-up timers come from one table, so Docker gives up when warmup does; the check
+    # reads PORT through src/config (pyhelpers/healthcheck.py)
     (check,) = [x for x in runtime if x.startswith("HEALTHCHECK ")]
-    assert " ".join(check.split()).startswith(
-        f"HEALTHCHECK {HEALTHCHECKS[stack].dockerfile_options()} CMD ")
+    assert " ".join(check.split()) == (
+        f"HEALTHCHECK {HEALTHCHECKS[stack].dockerfile_options()} "
+        'CMD ["/opt/venv/bin/python", "-m", "pyhelpers.healthcheck"]')
+    assert f"EXPOSE {Server.port}" in runtime
     # PID 1 is tini, main.sh its command; the last ENTRYPOINT and CMD are the ones that count
     entrypoints = [x for x in runtime if x.startswith("ENTRYPOINT ")]
     cmds = [x for x in runtime if x.startswith("CMD ")]
@@ -204,3 +207,23 @@ def test_models_stage_runs_the_stacks_download_steps_unless_bake_models_is_0(sta
     assert skip, run
     assert skip.group(1).strip() == \
         f"{DOWNLOAD_PYTHON[stack]} /build/common/download/models.py {stack}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_image_layout_is_src_configs_and_the_runtime_stage_sets_no_setting(stack: str) -> None:
+    """The models stage bakes into the directories src/config defaults to (it cannot read
+    src/config itself: any change there would re-run the downloads); the runtime stage leaves
+    every setting to src/config, so nothing is defined twice."""
+    lines = dockerfile_lines(stack)
+    start = next(i for i, x in enumerate(lines) if x.endswith(" AS models"))
+    end = next(i for i, x in enumerate(lines) if i > start and x.startswith("FROM "))
+    env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", " ".join(
+        x for x in lines[start:end] if x.startswith("ENV "))))
+    paths = {name: env[name] for name in ("CHAT_MODEL_PATH", "TOOL_MODEL_PATH", "TRT_ENGINE_DIR")
+             if name in env}
+    assert paths == {name: getattr(Settings, name.lower()) for name in paths}
+    assert ("TOOL_MODEL_PATH" in paths) and (("CHAT_MODEL_PATH" in paths) == (stack != "tool"))
+    runtime = lines[max(i for i, x in enumerate(lines) if x.startswith("FROM ")):]
+    runtime_env = " ".join(x for x in runtime if x.startswith("ENV "))
+    for name in ("CHAT_MODEL_PATH", "TOOL_MODEL_PATH", "TRT_ENGINE_DIR", "HOST", "PORT"):
+        assert f" {name}=" not in runtime_env, f"{stack}: the runtime stage sets {name}"

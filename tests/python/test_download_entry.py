@@ -377,3 +377,14 @@ def test_models_with_log_format_json_writes_only_json_lines(hub: HubMirror, tmp_
     lines = [json.loads(line) for line in proc.stderr.splitlines()]
     assert any(o["msg"].startswith("downloading acme/tool-json") for o in lines), lines
     assert {o["prefix"] for o in lines} == {"tool-model"}
+
+
+@pytest.mark.parametrize(("script", "model_var", "path_var"),
+                         [(TOOL, "TOOL_MODEL", "TOOL_MODEL_PATH"),
+                          (CHAT, "CHAT_MODEL", "CHAT_MODEL_PATH")])
+def test_the_target_directory_has_no_default_of_its_own(hub: HubMirror, tmp_path: Path,
+                                                        script: Path, model_var: str,
+                                                        path_var: str) -> None:
+    """The models stage's ENV and src/config (for --download-models) say where; nothing else."""
+    proc = run(script, hub, tmp_path, **{model_var: "acme/anything"})
+    assert_one_line_failure(proc, f"{path_var} is not set: the directory to download into")

@@ -32,8 +32,8 @@ def test_defaults_come_from_the_apps_definitions_and_never_replace_a_value(tmp_p
                              "CHAT_MODEL_PATH": str(tmp_path)}, "vllm"))
     assert found["SERVED_MODEL_NAME"] == ("default", "org/m")
     assert found["TOOL_MODEL_PATH"] == ("default", "/opt/models/tool")
-    assert found["KV_DTYPE"] == ("default", "auto")
     assert "CHAT_ENGINE_PORT" not in found and "CHAT_MODEL_PATH" not in found
+    assert "KV_DTYPE" not in found  # no GPU: vLLM's own (auto); GPU presets come from the shell
     tool = records(resolve({}, "tool"))
     assert "CHAT_MODEL_PATH" not in tool and tool["WARMUP_MAX_WAIT"] == ("default", "120")
 
@@ -167,8 +167,11 @@ def test_a_ca_bundle_goes_to_every_http_client(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("offline", ["1", "True", "on", "YES"])
-def test_the_download_needs_the_hub_and_resolves_nothing_else(offline: str) -> None:
+def test_the_download_needs_the_hub_and_resolves_only_its_directories(offline: str) -> None:
     found = resolve({"HF_HUB_OFFLINE": offline}, "tool", download=True)
     assert found.errors == [f"HF_HUB_OFFLINE={offline} forbids the download of --download-models;"
                             " unset it for this container (the server's own container keeps it)"]
-    assert resolve({"HF_HUB_OFFLINE": "0", "PORT": "x"}, "trt", download=True).records == []
+    found = records(resolve({"HF_HUB_OFFLINE": "0", "PORT": "x", "TOOL_MODEL_PATH": "/v/tool"},
+                            "trt", download=True))
+    assert found == {"CHAT_MODEL_PATH": ("default", "/opt/models/chat"),
+                     "TRT_ENGINE_DIR": ("default", "/opt/engines/trt-chat")}

@@ -5,7 +5,8 @@ Environment:
   TOOL_MODEL           Hub repo id (owner/name); an absolute path to a local directory, or
                        local:<name> (the build context's local/tool/, under LOCAL_MODELS_DIR),
                        copied instead of downloaded; empty: skip
-  TOOL_MODEL_PATH      where the model goes (default /opt/models/tool)
+  TOOL_MODEL_PATH      where the model goes (required; set by the models stage
+                       and, for main.sh --download-models, by src/config)
   TOOL_MODEL_REVISION  branch, tag or commit (default main)
   HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
 Afterwards config.json and weights (*.safetensors or pytorch_model.bin) must be present.
@@ -14,9 +15,8 @@ Run with PYTHONPATH set to the repository root (the models stage sets PYTHONPATH
 
 import os
 import sys
-from pathlib import Path
 
-from utils import bake_model, log_skip, log_success, run_entry, verify_files_exist
+from utils import bake_model, log_skip, log_success, run_entry, target_dir, verify_files_exist
 
 PREFIX = "[tool-model]"
 REQUIRED = ["config.json", "*.safetensors|pytorch_model.bin"]
@@ -25,10 +25,10 @@ REQUIRED = ["config.json", "*.safetensors|pytorch_model.bin"]
 def main() -> None:
     """Download or copy the tool model named by the environment, then check its files."""
     model = os.environ.get("TOOL_MODEL", "").strip()
-    target = Path(os.environ.get("TOOL_MODEL_PATH") or "/opt/models/tool")
     if not model:
         log_skip(PREFIX, "TOOL_MODEL is empty: no tool model baked in")
         return
+    target = target_dir("TOOL_MODEL_PATH")
     revision = os.environ.get("TOOL_MODEL_REVISION", "").strip() or None
     bake_model(model, target, "tool", revision, PREFIX)
     files = verify_files_exist(target, REQUIRED)

@@ -27,7 +27,7 @@ try:
         rebase_manifest,
         write_manifest,
     )
-    from pyhelpers.model_ref import TRT_LABEL_HELP, is_trt_label
+    from pyhelpers.model_ref import TRT_LABEL_HELP, is_trt_label, target_dir
 except ImportError as exc:
     raise SystemExit(
         f"cannot import pyhelpers ({exc}); run with PYTHONPATH set to the repository root "
@@ -53,6 +53,7 @@ __all__ = [
     "rebase_manifest",
     "resolve_commit",
     "run_entry",
+    "target_dir",
     "verify_files_exist",
     "write_manifest",
 ]

@@ -20,6 +20,9 @@
 
 # shellcheck source=docker/common/scripts/logs.sh
 source "${BASH_SOURCE[0]%/*}/logs.sh"
+
+# The seconds each GPU probe may take when GPU_QUERY_TIMEOUT is unset (the one definition).
+GPU_QUERY_TIMEOUT_DEFAULT=10
 # shellcheck source=docker/common/scripts/gpu_probe.sh
 source "${BASH_SOURCE[0]%/*}/gpu_probe.sh"
 
@@ -236,8 +239,8 @@ _gpu_name_matches() {
 # Returns:   0 when all are valid or unset, 1 otherwise
 _gpu_check_config() {
   local ok=0 var
-  if [[ ! "${GPU_QUERY_TIMEOUT:-10}" =~ ^[0-9]+(\.[0-9]+)?$ || "${GPU_QUERY_TIMEOUT:-10}" =~ ^0+(\.0+)?$ ]]; then
-    log_err "[gpu]" "GPU_QUERY_TIMEOUT '${GPU_QUERY_TIMEOUT}' is not a number of seconds; use a positive number such as 10 (the default)"
+  if [[ ! "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" =~ ^[0-9]+(\.[0-9]+)?$ || "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" =~ ^0+(\.0+)?$ ]]; then
+    log_err "[gpu]" "GPU_QUERY_TIMEOUT '${GPU_QUERY_TIMEOUT}' is not a number of seconds; use a positive number such as ${GPU_QUERY_TIMEOUT_DEFAULT} (the default)"
     ok=1
   fi
   if [[ -n "${GPU_SM_ARCH:-}" && ! "${GPU_SM_ARCH}" =~ ^sm_?[1-9][0-9]{1,2}$ ]]; then

@@ -27,7 +27,7 @@ _gpu_probe_nvml() {
     reasons+=("NVML helper: not installed")
     return 1
   fi
-  out="$(PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout -k 2 "${GPU_QUERY_TIMEOUT:-10}" \
+  out="$(PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout -k 2 "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" \
     python3 -m pyhelpers.gpu --format shell 2>&1)" || status=$?
   if ((status != 0)); then
     _gpu_note_failure "NVML helper" "${status}" "${out#\[gpu\] ✗ }"
@@ -63,13 +63,13 @@ _gpu_probe_smi() {
     return 1
   fi
   local fields=name,compute_cap,memory.total out status=0 line
-  out="$(timeout -k 2 "${GPU_QUERY_TIMEOUT:-10}" nvidia-smi --query-gpu="${fields}" \
+  out="$(timeout -k 2 "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" nvidia-smi --query-gpu="${fields}" \
     --format=csv,noheader,nounits 2>&1)" || status=$?
   if ((status != 0 && status != 124 && status != 137)) && [[ "${out}" == *compute_cap* ]]; then
     log_debug "[gpu]" "nvidia-smi does not know compute_cap (driver before 510); asking without it"
     fields=name,memory.total
     status=0
-    out="$(timeout -k 2 "${GPU_QUERY_TIMEOUT:-10}" nvidia-smi --query-gpu="${fields}" \
+    out="$(timeout -k 2 "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" nvidia-smi --query-gpu="${fields}" \
       --format=csv,noheader,nounits 2>&1)" || status=$?
   fi
   if ((status != 0)); then
@@ -105,7 +105,7 @@ _gpu_probe_smi() {
 # Arguments: probe status output
 _gpu_note_failure() {
   if (($2 == 124 || $2 == 137)); then
-    reasons+=("$1: no answer within ${GPU_QUERY_TIMEOUT:-10} s (GPU_QUERY_TIMEOUT)")
+    reasons+=("$1: no answer within ${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}} s (GPU_QUERY_TIMEOUT)")
     timed_out=1
   else
     local last="${3##*$'\n'}" # the message (under LOG_LEVEL=debug: the traceback's last line)

@@ -159,9 +159,9 @@ startup_bootstrap() {
   startup_check_artifacts || return 1
   startup_check_shm
   local models="" quant="${CHAT_QUANTIZATION:-${CHAT_MODEL_QUANT:-}}"
-  [[ "${DEPLOY_CHAT:-0}" == 1 ]] && models+=" chat=${CHAT_MODEL:-${CHAT_MODEL_PATH:-?}}${quant:+ (${quant})}"
-  [[ "${DEPLOY_TOOL:-0}" == 1 ]] && models+=" tool=${TOOL_MODEL:-${TOOL_MODEL_PATH:-?}}"
-  local device="GPU: ${DETECTED_GPU_NAME:-none} x${GPU_COUNT:-0}${GPU_SM_ARCH:+ (${GPU_SM_ARCH})}"
-  ((cpu == 0)) || device="CPU"
+  [[ "${DEPLOY_CHAT}" == 1 ]] && models+=" chat=${CHAT_MODEL:-${CHAT_MODEL_PATH}}${quant:+ (${quant})}"
+  [[ "${DEPLOY_TOOL}" == 1 ]] && models+=" tool=${TOOL_MODEL:-${TOOL_MODEL_PATH}}"
+  local device=CPU # gpu_init_detection exported the GPU facts unless --cpu
+  ((cpu == 1)) || device="GPU: ${DETECTED_GPU_NAME} x${GPU_COUNT}${GPU_SM_ARCH:+ (${GPU_SM_ARCH})}"
   log_success "[${stack}]" "ready to start: DEPLOY_MODE=${DEPLOY_MODE}, ${device},${models}"
 }

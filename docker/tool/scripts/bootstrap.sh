@@ -4,7 +4,7 @@
 # start-up checks. Its status is the bootstrap's status.
 
 # shellcheck source=docker/common/scripts/startup.sh
-source "${APP_ROOT:-/app}/common/scripts/startup.sh"
+source "${APP_ROOT}/common/scripts/startup.sh"
 
 # The settings `main.sh --explain` shows for this stack.
 STACK_SETTINGS=(
@@ -14,10 +14,10 @@ STACK_SETTINGS=(
 
 # The tool stack serves no chat model: DEPLOY_MODE must be (or default to) tool.
 settings_record_user "${STACK_SETTINGS[@]}"
-settings_default DEPLOY_MODE tool default
+settings_default DEPLOY_MODE tool image # the image's: it serves the tool model only
 normalize_deploy_mode "[tool]" || return 1
 if [[ "${DEPLOY_MODE}" != tool ]]; then
   log_err "[tool]" "DEPLOY_MODE '${DEPLOY_MODE}' is not served by the tool image, which serves DEPLOY_MODE=tool only; use the vllm or trt image for chat"
   return 1
 fi
-startup_bootstrap tool "" "${APP_ROOT:-/app}/scripts/env/defaults.sh"
+startup_bootstrap tool "" "${APP_ROOT}/scripts/env/defaults.sh"

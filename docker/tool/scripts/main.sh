@@ -19,11 +19,8 @@
 #          Every variable is documented in docker/tool/README.md.
 set -Eeuo pipefail
 
-APP_ROOT="${APP_ROOT:-/app}"
-# shellcheck source=docker/common/scripts/logs.sh
-source "${APP_ROOT}/common/scripts/logs.sh"
 # shellcheck source=docker/common/scripts/lifecycle.sh
-source "${APP_ROOT}/common/scripts/lifecycle.sh"
+source "${BASH_SOURCE[0]%/*}/../common/scripts/lifecycle.sh" # and logs.sh
 
 # Print the Usage/Summary block above.
 # shellcheck disable=SC2329 # called by run_docker_main through its name
@@ -33,7 +30,7 @@ usage() {
 
 main() {
   log_check_config || exit 1
-  run_docker_main tool "${APP_ROOT}/scripts" usage direct_common -- "$@"
+  run_docker_main tool "${BASH_SOURCE[0]%/*}" usage direct_common -- "$@"
 }
 
 main "$@"

@@ -11,7 +11,8 @@ Environment:
   TRT_ENGINE_LABEL     engine folder under trt-llm/engines/; required
                        (e.g. sm90_trt-llm-1.2.1_cuda12.9)
   TRT_ENGINE_REVISION  branch, tag or commit (default main)
-  TRT_ENGINE_DIR       where the engine goes (default /opt/engines/trt-chat)
+  TRT_ENGINE_DIR       where the engine goes (required; set by the models stage
+                       and, for main.sh --download-models, by src/config)
   HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
 Run with PYTHONPATH set to the repository root (the models stage sets PYTHONPATH=/build).
 """
@@ -37,6 +38,7 @@ from utils import (
     rebase_manifest,
     resolve_commit,
     run_entry,
+    target_dir,
     verify_files_exist,
     write_manifest,
 )
@@ -57,7 +59,7 @@ def read_settings() -> tuple[str, str, str | None, Path]:
         raise ValueError(f"TRT_ENGINE_LABEL {label!r} is not valid: {TRT_LABEL_HELP} (a folder "
                          f"under {ENGINES_ROOT}/ in {repo})")
     revision = os.environ.get("TRT_ENGINE_REVISION", "").strip() or None
-    target = Path(os.environ.get("TRT_ENGINE_DIR") or "/opt/engines/trt-chat")
+    target = target_dir("TRT_ENGINE_DIR")
     return repo, label, revision, target
 
 

@@ -7,16 +7,16 @@ engine.py fetches) is downloaded.
 Environment:
   TRT_ENGINE_REPO      Hub repo id (owner/name) holding the model files and the engines; required
   TRT_ENGINE_REVISION  branch, tag or commit (default main)
-  CHAT_MODEL_PATH      where the files go (default /opt/models/chat)
+  CHAT_MODEL_PATH      where the files go (required; set by the models stage
+                       and, for main.sh --download-models, by src/config)
   HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
 Run with PYTHONPATH set to the repository root (the models stage sets PYTHONPATH=/build).
 """
 
 import os
 import sys
-from pathlib import Path
 
-from utils import download_snapshot, log_success, run_entry, verify_files_exist
+from utils import download_snapshot, log_success, run_entry, target_dir, verify_files_exist
 
 PREFIX = "[trt-model]"
 IGNORE = ["README*", ".gitattributes", "trt-llm/**"]
@@ -29,7 +29,7 @@ def main() -> None:
     if not repo:
         raise ValueError("TRT_ENGINE_REPO is empty; set it to the Hub repo holding the "
                          "tokenizer and trt-llm/engines/<label>/ (owner/name)")
-    target = Path(os.environ.get("CHAT_MODEL_PATH") or "/opt/models/chat")
+    target = target_dir("CHAT_MODEL_PATH")
     revision = os.environ.get("TRT_ENGINE_REVISION", "").strip() or None
     download_snapshot(repo, target, revision=revision, ignore_patterns=IGNORE, log_prefix=PREFIX)
     verify_files_exist(target, REQUIRED)

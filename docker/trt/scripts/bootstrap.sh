@@ -7,7 +7,7 @@
 # start_server.sh. Its status is the bootstrap's status.
 
 # shellcheck source=docker/common/scripts/startup.sh
-source "${APP_ROOT:-/app}/common/scripts/startup.sh"
+source "${APP_ROOT}/common/scripts/startup.sh"
 
 # The settings `main.sh --explain` shows for this stack.
 STACK_SETTINGS=(
@@ -19,4 +19,4 @@ STACK_SETTINGS=(
   "${STARTUP_COMMON_SETTINGS[@]}"
 )
 
-startup_bootstrap trt trt "${APP_ROOT:-/app}/scripts/env/gpu.sh"
+startup_bootstrap trt trt "${APP_ROOT}/scripts/env/gpu.sh"

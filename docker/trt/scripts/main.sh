@@ -22,11 +22,8 @@
 #          in docker/trt/README.md.
 set -Eeuo pipefail
 
-APP_ROOT="${APP_ROOT:-/app}"
-# shellcheck source=docker/common/scripts/logs.sh
-source "${APP_ROOT}/common/scripts/logs.sh"
 # shellcheck source=docker/common/scripts/lifecycle.sh
-source "${APP_ROOT}/common/scripts/lifecycle.sh"
+source "${BASH_SOURCE[0]%/*}/../common/scripts/lifecycle.sh" # and logs.sh
 
 # Print the Usage/Summary block above.
 # shellcheck disable=SC2329 # called by run_docker_main through its name
@@ -36,7 +33,7 @@ usage() {
 
 main() {
   log_check_config || exit 1
-  run_docker_main trt "${APP_ROOT}/scripts" usage script "${APP_ROOT}/scripts/start_server.sh" -- "$@"
+  run_docker_main trt "${BASH_SOURCE[0]%/*}" usage script "${BASH_SOURCE[0]%/*}/start_server.sh" -- "$@"
 }
 
 main "$@"

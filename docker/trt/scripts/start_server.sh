@@ -8,11 +8,10 @@
 #          Exit status: 1 when the engine does not fit this GPU; else the server's.
 set -Eeuo pipefail
 
-APP_ROOT="${APP_ROOT:-/app}"
 # shellcheck source=docker/common/scripts/server.sh
-source "${APP_ROOT}/common/scripts/server.sh"
+source "${BASH_SOURCE[0]%/*}/../common/scripts/server.sh"
 # shellcheck source=docker/trt/scripts/validate_engine.sh
-source "${APP_ROOT}/scripts/validate_engine.sh"
+source "${BASH_SOURCE[0]%/*}/validate_engine.sh"
 
 # Print the Usage/Summary block above.
 usage() {
@@ -33,7 +32,7 @@ main() {
   esac
   trt_validate_engine || exit 1
   local status=0
-  start_server_with_warmup "[trt]" "${APP_ROOT}/common/scripts/warmup.sh" "${APP_ROOT}" || status=$?
+  start_server_with_warmup "[trt]" "${BASH_SOURCE[0]%/*}/../common/scripts/warmup.sh" || status=$?
   exit "${status}"
 }
 

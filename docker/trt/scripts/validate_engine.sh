@@ -5,7 +5,7 @@
 # A library: functions only, safe under `set -u`. Needs logs.sh.
 
 # shellcheck source=docker/common/scripts/logs.sh
-source "${APP_ROOT:-/app}/common/scripts/logs.sh"
+source "${BASH_SOURCE[0]%/*}/../common/scripts/logs.sh"
 
 # Check the engine against this machine when the chat model is deployed (tool-only
 # skips it): TRT_ENGINE_DIR holds config.json, build_metadata.json and rank*.engine; the

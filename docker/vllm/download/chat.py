@@ -5,7 +5,8 @@ Environment:
   CHAT_MODEL           Hub repo id (owner/name); an absolute path to a local directory, or
                        local:<name> (the build context's local/chat/, under LOCAL_MODELS_DIR),
                        copied instead of downloaded; required
-  CHAT_MODEL_PATH      where the model goes (default /opt/models/chat)
+  CHAT_MODEL_PATH      where the model goes (required; set by the models stage
+                       and, for main.sh --download-models, by src/config)
   CHAT_MODEL_REVISION  branch, tag or commit (default main)
   HF_ENDPOINT, HF_TOKEN, HF_TOKEN_FILE, HF_DOWNLOAD_RETRIES  see docker/common/README.md
 Afterwards config.json, a tokenizer and weights must be present; the quantization method of
@@ -25,6 +26,7 @@ from utils import (
     log_warn,
     read_manifest,
     run_entry,
+    target_dir,
     verify_files_exist,
     write_manifest,
 )
@@ -54,7 +56,7 @@ def main() -> None:
     if not model:
         raise ValueError("CHAT_MODEL is empty; set it to the Hub repo of the chat model "
                          "(owner/name) or a local directory")
-    target = Path(os.environ.get("CHAT_MODEL_PATH") or "/opt/models/chat")
+    target = target_dir("CHAT_MODEL_PATH")
     revision = os.environ.get("CHAT_MODEL_REVISION", "").strip() or None
     bake_model(model, target, "chat", revision, PREFIX)
     verify_files_exist(target, REQUIRED)

@@ -7,7 +7,7 @@
 # reads env/cpu.sh instead of env/gpu.sh.
 
 # shellcheck source=docker/common/scripts/startup.sh
-source "${APP_ROOT:-/app}/common/scripts/startup.sh"
+source "${APP_ROOT}/common/scripts/startup.sh"
 
 # The settings `main.sh --explain` shows for this stack.
 STACK_SETTINGS=(
@@ -26,7 +26,7 @@ STACK_SETTINGS=(
 # Globals:   VLLM_DEVICE, APP_ROOT (read)
 # Returns:   the status of startup_bootstrap; 1 when VLLM_DEVICE differs from the image's
 vllm_bootstrap() {
-  local env_dir="${APP_ROOT:-/app}/scripts/env" baked
+  local env_dir="${APP_ROOT}/scripts/env" baked
   baked="$(settings_image_value VLLM_DEVICE)"
   if [[ -n "${baked}" && "${VLLM_DEVICE:-${baked}}" != "${baked}" ]]; then
     log_err "[vllm]" "VLLM_DEVICE '$(util_printable "${VLLM_DEVICE}")' is not this image's device (${baked}): it is chosen when the image is built (docker/build.sh VLLM_DEVICE=cuda|cpu); unset it"

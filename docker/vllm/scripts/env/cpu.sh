@@ -33,7 +33,7 @@ vllm_cpu_presets() {
   fi
   command -v nvidia-smi >/dev/null 2>&1 || return 0
   local gpu
-  gpu="$(timeout -k 2 "${GPU_QUERY_TIMEOUT:-10}" nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null)" ||
+  gpu="$(timeout -k 2 "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null)" ||
     return 0 # no answer: no GPU to warn about
   gpu="${gpu%%$'\n'*}"
   [[ -n "${gpu}" ]] || return 0
