@@ -53,8 +53,8 @@ setup() {
   hide_programs nvidia-smi
   cd "${BATS_TEST_TMPDIR}" # python -m imports from the working directory first
   run -0 --separate-stderr env APP_ROOT="${root}" LOG_LEVEL=debug bash -uc 'source "$1/settings.sh"; source "$1/gpu.sh"
-    settings_record_user LOG_LEVEL; echo "$(settings_source_of LOG_LEVEL)"; gpu_detect_name' _ "${COMMON_SCRIPTS}"
-  assert_output $'image\nfrom app root'
+    settings_image_value LOG_LEVEL; gpu_detect_name' _ "${COMMON_SCRIPTS}"
+  assert_output $'debug\nfrom app root'
 }
 
 @test "util_trim: blanks around a value go, inner ones stay; array elements too" {

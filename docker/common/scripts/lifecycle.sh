@@ -19,7 +19,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 # Arguments: stack (e.g. tool), stack_script_dir, usage_fn, start_mode
 #            (direct_common | script), [start_target], [-- container arguments…]
 #            Container arguments: -h/--help, --explain (bootstrap, print every
-#            setting of STACK_SETTINGS with its source, return 0), --download-models
+#            setting of the stack with its source, src/config/explain.py), --download-models
 #            (the deploy mode's part of the bootstrap, then lifecycle_download_models),
 #            or a command to run instead of the server (after bootstrap, e.g. bash);
 #            none: start the server.
@@ -78,9 +78,8 @@ run_docker_main() {
       lifecycle_download_models "${prefix}" "${stack}"
       ;;
     explain)
-      # STACK_SETTINGS: the stack's bootstrap.sh lists what it decides.
-      settings_explain "${STACK_SETTINGS[@]}"
-      return 0
+      settings_explain "${stack}"
+      return
       ;;
     command)
       if ! command -v "$1" >/dev/null; then

@@ -1,15 +1,12 @@
 # shellcheck shell=bash
-# Effective runtime settings and where each one came from.
+# Effective runtime settings and where each one came from, on the shell's side.
 #
-# Bootstrap decides many settings (memory fractions, GPU presets, engine
-# defaults). Each decision goes through settings_default, which never overrides
-# a value the user set and records the source of the value it keeps:
-#   user         set in the environment before bootstrap started
-#   default      the stack's plain default
-#   deploy mode  chosen for the deploy mode (chat, tool, both)
-#   gpu preset   chosen for the detected GPU
-#   image        baked into the image at build time (ENV, listed in image.env)
-# `main.sh --explain` prints them all with settings_explain.
+# The bootstrap decides settings in two places: the shell's GPU and CPU presets go through
+# settings_default, which never overrides a value the container was given and records the
+# source of the value it keeps ("gpu preset", "cpu preset"); everything else is src/config's
+# (settings_resolve: "default", "derived", "deploy mode", "model config", "engine config" …).
+# A value given to the container is "user", or "image" when the Dockerfile baked it in
+# (image.env). `main.sh --explain` prints them all (settings_explain → src/config/explain.py).
 #
 # A library: functions only, safe under `set -u`; sourcing it again keeps what
 # was recorded.
@@ -21,27 +18,14 @@ source "${BASH_SOURCE[0]%/*}/util.sh"
 
 declare -gA SETTING_SOURCE 2>/dev/null || true # an older bash without -g: the array is made on first use
 
-# Mark every listed variable that is already set (and non-empty): "image" when
-# its value is the one the image baked in (recorded in $APP_ROOT/image.env by
-# the Dockerfile), "user" otherwise. Call it first, before any default is applied.
-# Globals:   SETTING_SOURCE (written), APP_ROOT (read)
-# Arguments: variable names...
+# Mark every exported variable that already has a value as the container's own ("user":
+# src/config/explain.py tells the image's values from the user's by $APP_ROOT/image.env). Call
+# it first, before any default is applied, so no preset or default claims a given value.
+# Globals:   SETTING_SOURCE (written)
 settings_record_user() {
-  local name line image_env
-  local -A baked=()
-  image_env="$(util_app_root)/image.env"
-  if [[ -r "${image_env}" ]]; then
-    while IFS= read -r line; do
-      [[ "${line}" == [A-Za-z_]*=* ]] && baked["${line%%=*}"]="${line#*=}"
-    done <"${image_env}"
-  fi
-  for name in "$@"; do
-    [[ -n "${!name:-}" && -z "${SETTING_SOURCE[${name}]:-}" ]] || continue
-    if [[ -n "${baked[${name}]+set}" && "${baked[${name}]}" == "${!name}" ]]; then
-      SETTING_SOURCE["${name}"]=image
-    else
-      SETTING_SOURCE["${name}"]=user
-    fi
+  local name
+  for name in $(compgen -e); do
+    [[ -n "${!name:-}" && -z "${SETTING_SOURCE[${name}]:-}" ]] && SETTING_SOURCE["${name}"]=user
   done
   return 0
 }
@@ -129,31 +113,18 @@ settings_attribute() {
   return 0
 }
 
-# Print the source recorded for a variable ("unset" when it has no value).
-# Arguments: name
-# Outputs:   the source on stdout
-settings_source_of() {
-  local name="$1"
-  if [[ -z "${!name:-}" ]]; then
-    printf 'unset'
-  else
-    printf '%s' "${SETTING_SOURCE[${name}]:-image}"
-  fi
-}
-
-# Print one line per variable: NAME=value (source). Secrets print as ***: names holding
-# KEY, PASSWORD or SECRET, or ending in TOKEN (MAX_NUM_BATCHED_TOKENS is a number).
-# A value set without a recorded source came with the image.
-# Arguments: variable names...
+# Print `main.sh --explain`: every setting of the stack with its value and source, from
+# src/config/explain.py, which gets the sources recorded here (a value without one was given
+# to the container: image or user).
+# Globals:   SETTING_SOURCE, APP_ROOT, PYTHONPATH (read)
+# Arguments: stack
 # Outputs:   the table on stdout
+# Returns:   python3's status
 settings_explain() {
-  local name value source
-  for name in "$@"; do
-    value="${!name:-}"
-    source="$(settings_source_of "${name}")"
-    case "${name}" in
-      *KEY* | *TOKEN | *PASSWORD* | *SECRET*) [[ -n "${value}" ]] && value='***' ;;
-    esac
-    printf '%-28s %-44s (%s)\n' "${name}" "${value:-<unset>}" "${source}"
+  local root name sources=()
+  root="$(util_app_root)"
+  for name in "${!SETTING_SOURCE[@]}"; do
+    [[ "${SETTING_SOURCE[${name}]}" == user ]] || sources+=(--source "${name}=${SETTING_SOURCE[${name}]}")
   done
+  PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m src.config --stack "$1" --explain "${sources[@]}"
 }

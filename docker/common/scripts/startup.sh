@@ -19,24 +19,11 @@ source "${BASH_SOURCE[0]%/*}/deploy_mode.sh"
 # shellcheck source=docker/common/scripts/gpu.sh
 source "${BASH_SOURCE[0]%/*}/gpu.sh"
 
-# The settings every stack's `--explain` shows after its own (STACK_SETTINGS
-# in a stack's bootstrap.sh = its own names + these).
-# shellcheck disable=SC2034 # read by the stacks' bootstrap.sh
-STARTUP_COMMON_SETTINGS=(
-  HOST PORT UVICORN_WORKERS LOG_LEVEL LOG_FORMAT TEXT_API_KEY TEXT_API_KEY_FILE
-  MAX_CONCURRENT_CONNECTIONS TOOL_MAX_BATCH TOOL_MAX_CHARS TOOL_BATCH_WAIT_MS SHUTDOWN_GRACE_S
-  MAX_HEADER_BYTES HEADER_TIMEOUT_S BODY_TIMEOUT_S
-  GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
-  TORCH_CUDA_ARCH_LIST PYTORCH_ALLOC_CONF CUDA_DEVICE_MAX_CONNECTIONS
-  HF_HUB_OFFLINE CA_BUNDLE REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE
-  WARMUP_MAX_WAIT WARMUP_WAIT_INTERVAL WARMUP_FAIL_EXIT ENGINE_STOP_TIMEOUT SERVER_STOP_TIMEOUT
-)
-
 # Check one model directory: it exists, holds no half-finished download, and
 # matches its download manifest (file count and sizes). The build's download step
 # writes a manifest into every directory it bakes, as `main.sh --download-models`
 # does into a volume, so a missing one is an error, except in a directory of the
-# user's own (its variable set by the user): a warning.
+# user's own (its variable given to the container, not the image's value): a warning.
 # Globals:   SETTING_SOURCE (read: who set the variable), APP_ROOT, PYTHONPATH
 # Arguments: label (e.g. "tool model") directory variable-name
 # Returns:   1 with a message when the check fails
@@ -53,7 +40,7 @@ startup_check_dir() {
     return 1
   fi
   if [[ ! -f "${dir}/.download-manifest.json" ]]; then
-    if [[ "${SETTING_SOURCE[${var}]:-}" == user ]]; then
+    if [[ "${SETTING_SOURCE[${var}]:-}" == user && "$(settings_image_value "${var}")" != "${dir}" ]]; then
       log_warn "[startup]" "${label} in ${dir} (${var}, set by you) has no download manifest; its files cannot be checked"
       return 0
     fi
@@ -114,7 +101,7 @@ startup_check_shm() {
 # bundle, HF_HUB_OFFLINE), the shell's checks above, and one summary line.
 # With --cpu (an image built to run on the CPU: the vllm stack's VLLM_DEVICE=cpu) there
 # is no GPU detection (and src/config gives no GPU memory share).
-# Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT, ENGINE
+# Globals:   APP_ROOT, ENGINE (read); SETTING_SOURCE (written)
 # Arguments: [--cpu] stack engine env_file...   (engine: vllm, trt, or "" for the
 #            tool stack; env files are sourced in the given order)
 # Returns:   1 on the first failure, with its message already printed
@@ -129,7 +116,7 @@ startup_bootstrap() {
   fi
   local stack="$1" engine="$2" file
   shift 2
-  settings_record_user "${STACK_SETTINGS[@]}"
+  settings_record_user
   if [[ -n "${engine}" ]]; then
     if [[ "${ENGINE:-${engine}}" != "${engine}" ]]; then
       log_err "[${stack}]" "ENGINE '${ENGINE}' is not served by the ${stack} image, which runs ENGINE=${engine} only; use the image of that engine (or unset ENGINE)"

@@ -6,14 +6,8 @@
 # shellcheck source=docker/common/scripts/startup.sh
 source "${APP_ROOT}/common/scripts/startup.sh"
 
-# The settings `main.sh --explain` shows for this stack.
-STACK_SETTINGS=(
-  DEPLOY_MODE TOOL_MODEL TOOL_MODEL_PATH TOOL_GPU_FRAC
-  "${STARTUP_COMMON_SETTINGS[@]}"
-)
-
 # The tool stack serves no chat model: DEPLOY_MODE must be (or default to) tool.
-settings_record_user "${STACK_SETTINGS[@]}"
+settings_record_user
 settings_default DEPLOY_MODE tool image # the image's: it serves the tool model only
 normalize_deploy_mode "[tool]" || return 1
 if [[ "${DEPLOY_MODE}" != tool ]]; then

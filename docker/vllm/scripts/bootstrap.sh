@@ -9,17 +9,6 @@
 # shellcheck source=docker/common/scripts/startup.sh
 source "${APP_ROOT}/common/scripts/startup.sh"
 
-# The settings `main.sh --explain` shows for this stack.
-STACK_SETTINGS=(
-  DEPLOY_MODE ENGINE CHAT_MODEL CHAT_MODEL_PATH SERVED_MODEL_NAME TOOL_MODEL
-  TOOL_MODEL_PATH CHAT_GPU_FRAC TOOL_GPU_FRAC CHAT_MAX_LEN CHAT_QUANTIZATION
-  CHAT_MODEL_QUANT VLLM_DEVICE CHAT_KV_CACHE_BYTES CHAT_ENFORCE_EAGER CHAT_DTYPE
-  VLLM_CPU_OMP_THREADS_BIND VLLM_CPU_NUM_OF_RESERVED_CPU KV_DTYPE MAX_NUM_SEQS MAX_NUM_BATCHED_TOKENS TENSOR_PARALLEL_SIZE
-  CHAT_ENGINE_PORT CHAT_ENGINE_CMD FLASHINFER_AVAILABLE CHAT_ATTENTION_BACKEND
-  CHAT_MAX_BODY_BYTES
-  "${STARTUP_COMMON_SETTINGS[@]}"
-)
-
 # Bootstrap for the device the image was built for. VLLM_DEVICE is the image's (image.env);
 # a different value from the user is an error, since the engine's build cannot change at run
 # time. A layout without image.env (the tests) takes VLLM_DEVICE as given.
