@@ -10,6 +10,8 @@ CPU presets, all exported); resolve() adds the rest and checks the whole:
   - what the image holds: FlashInfer (vllm), the chat model's quantization (vllm), the
     TensorRT-LLM engine's build limits, quantization, GPU architecture and rank count (trt),
     read once with pyhelpers.model_config; a user value the engine cannot serve is an error;
+  - the directories the deploy mode serves, against their download manifests
+    (src/config/artifacts.py);
   - the app's own validation (load_settings, without the API keys) on the result: a bad value,
     or the chat engine's port equal to PORT, stops the start here, not when the app starts.
 A value already in the environment (the user's, the image's or a shell preset) is never replaced.
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyhelpers.model_config import ConfigError, model_quantization, read_engine
-from src.config import shell
+from src.config import artifacts, shell
 from src.config.parse import SettingsError, decimal, get
 from src.config.settings import GPU_FRACTIONS, Settings, load_settings
 from src.config.timers import timer_records
@@ -110,6 +112,12 @@ def resolve(env: Mapping[str, str], stack: str, download: bool = False) -> Resol
             _trt_engine(settings, out)
     if stack != "tool":
         out.default("TENSOR_PARALLEL_SIZE", settings.tensor_parallel_size, "default")
+    for label, var, directory in artifacts.needed(settings, stack):
+        kind, message = artifacts.check_dir(env, label, var, directory)
+        if kind == "error":
+            out.errors.append(message)
+        elif kind == "warning":
+            out.warnings.append(message)
     if not out.errors:
         try:  # the whole, as the app will read it: e.g. the two GPU shares together
             load_settings(out.view(), keys=False)

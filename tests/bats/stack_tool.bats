@@ -86,7 +86,7 @@ setup() {
 @test "a manifest whose sizes disagree, a stray *.incomplete, or no model directory stops the start" {
   printf 'x' >>"${TOOL_MODEL_PATH}/config.json"
   run -1 --separate-stderr "${MAIN}"
-  [[ "${stderr}" == *"[startup] ✗ tool model in ${TOOL_MODEL_PATH} does not match its download manifest: "*"'config.json' has"* ]]
+  [[ "${stderr}" == *"[tool] ✗ tool model in ${TOOL_MODEL_PATH} does not match its download manifest: "*"'config.json' has"* ]]
   rm -rf "${TOOL_MODEL_PATH}"
   TOOL_MODEL_PATH="$(stack_bake_model tool)"
   touch "${TOOL_MODEL_PATH}/model.safetensors.incomplete"
@@ -100,14 +100,14 @@ setup() {
 @test "no download manifest: an error in the baked directory, a warning in one the user set" {
   rm "${TOOL_MODEL_PATH}/.download-manifest.json"
   run -0 --separate-stderr "${MAIN}"
-  [[ "${stderr}" == *"[startup] ⚠ tool model in ${TOOL_MODEL_PATH} (TOOL_MODEL_PATH, set by you) has no download manifest"* ]]
+  [[ "${stderr}" == *"[tool] ⚠ tool model in ${TOOL_MODEL_PATH} (TOOL_MODEL_PATH, set by you) has no download manifest"* ]]
   assert_served_without_secret
   # The same directory as the image's own (its ENV, recorded in image.env): an error.
   cp -R "${APP_ROOT}" "${BATS_TEST_TMPDIR}/image app"
   printf 'TOOL_MODEL_PATH=%s\n' "${TOOL_MODEL_PATH}" >"${BATS_TEST_TMPDIR}/image app/image.env"
   rm -f "${STACK_RECORDS}"/*
   APP_ROOT="${BATS_TEST_TMPDIR}/image app" run -1 --separate-stderr "${BATS_TEST_TMPDIR}/image app/scripts/main.sh"
-  [[ "${stderr}" == *"[startup] ✗ tool model in ${TOOL_MODEL_PATH} has no download manifest (.download-manifest.json), which the build writes with every baked download"* ]]
+  [[ "${stderr}" == *"[tool] ✗ tool model in ${TOOL_MODEL_PATH} has no download manifest (.download-manifest.json), which the build writes with every baked download"* ]]
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 

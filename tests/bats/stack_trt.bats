@@ -182,7 +182,7 @@ json.dump(cfg, open(path, "w"))
   stack_gpu h100
   head -c 1 /dev/zero >>"${TRT_ENGINE_DIR}/rank0.engine"
   run -1 --separate-stderr "${MAIN}"
-  [[ "${stderr}" == *"[startup] ✗ TensorRT-LLM engine in ${TRT_ENGINE_DIR} does not match its download manifest: "*"'rank0.engine' has 2049 bytes, the manifest says 2048"* ]]
+  [[ "${stderr}" == *"[trt] ✗ TensorRT-LLM engine in ${TRT_ENGINE_DIR} does not match its download manifest: "*"'rank0.engine' has 2049 bytes, the manifest says 2048"* ]]
   truncate -s 2048 "${TRT_ENGINE_DIR}/rank0.engine"
   touch "${CHAT_MODEL_PATH}/tokenizer.json.incomplete"
   run -1 --separate-stderr "${MAIN}"

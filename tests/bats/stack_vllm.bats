@@ -42,7 +42,7 @@ start_on() {
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 
-@test "H100: fp8 KV cache, batching for 80 GiB, TP 1, arch list; one GPU probe; secret unprinted" {
+@test "H100: fp8 KV cache, batching for 80 GiB, TP 1, arch list; one GPU probe, two Python processes; secret unprinted" {
   start_on h100
   assert_success
   assert_served_without_secret
@@ -59,6 +59,10 @@ start_on() {
   assert_equal "$(server_env CHAT_QUANTIZATION)" "<unset>"
   assert_equal "$(gpu_probe_calls)" "nvml=1 smi=1"
   [[ "${stderr}" == *"[vllm] ✓ ready to start: DEPLOY_MODE=both, GPU: NVIDIA H100 80GB HBM3 x1 (sm90), chat=Qwen/Qwen3-8B tool=ProsusAI/finbert"* ]]
+  # two Python processes before the server: the NVML probe and src/config (settings, checks,
+  # model facts, manifests); the stub uvicorn answers --version without Python
+  assert_equal "$(cut -d' ' -f1-2 "${STUB_DIR}/python3.calls")" $'-m pyhelpers.gpu\n-m src.config'
+
 }
 
 @test "A100, L40S, RTX 4090, no GPU with an engine of your own: KV cache dtype, batching and allocator presets" {
@@ -284,11 +288,11 @@ start_on() {
   stack_gpu h100
   head -c 10 /dev/zero >>"${CHAT_MODEL_PATH}/model.safetensors"
   run -1 --separate-stderr "${MAIN}"
-  [[ "${stderr}" == *"[startup] ✗ chat model in ${CHAT_MODEL_PATH} does not match its download manifest: "*"'model.safetensors' has 4106 bytes, the manifest says 4096"* ]]
+  [[ "${stderr}" == *"[vllm] ✗ chat model in ${CHAT_MODEL_PATH} does not match its download manifest: "*"'model.safetensors' has 4106 bytes, the manifest says 4096"* ]]
   truncate -s 4096 "${CHAT_MODEL_PATH}/model.safetensors"
   touch "${TOOL_MODEL_PATH}/model.safetensors.incomplete"
   run -1 --separate-stderr "${MAIN}"
-  [[ "${stderr}" == *"[startup] ✗ tool model in ${TOOL_MODEL_PATH} holds a half-finished download (model.safetensors.incomplete)"* ]]
+  [[ "${stderr}" == *"[vllm] ✗ tool model in ${TOOL_MODEL_PATH} holds a half-finished download (model.safetensors.incomplete)"* ]]
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 

@@ -94,7 +94,7 @@ start_on_volume() {
   run -0 container_docker inspect -f '{{index .Config.Labels "text-inference.bake-models"}}' "${E2E_IMAGE}"
   assert_output 0
   run -1 container_docker run --rm --network host -e TEXT_API_KEY "${E2E_IMAGE}"
-  assert_output --partial "[startup] ✗ tool model directory TOOL_MODEL_PATH='/opt/models/tool' does not exist"
+  assert_output --partial "[tool] ✗ tool model directory TOOL_MODEL_PATH='/opt/models/tool' does not exist"
   assert_output --partial "main.sh --download-models"
 }
 
@@ -141,7 +141,7 @@ start_on_volume() {
   run -0 container_docker wait "${CID}"
   assert_output 1
   run -0 container_docker logs "${CID}"
-  assert_output --partial "[startup] ✗ tool model in /opt/models/tool does not match its download manifest: "
+  assert_output --partial "[tool] ✗ tool model in /opt/models/tool does not match its download manifest: "
   assert_output --partial "'model.safetensors' has"
   refute_output --partial "${TEXT_API_KEY}"
   # the next download repairs it

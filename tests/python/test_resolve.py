@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pyhelpers.manifest import build_manifest, list_files, write_manifest
 from src.config.resolve import Resolution, resolve
 
 
@@ -16,25 +17,46 @@ def records(found: Resolution) -> dict[str, tuple[str, str]]:
     return {name: (source, value) for name, source, value in found.records}
 
 
+def bake(directory: Path, files: dict[str, str] | None = None) -> Path:
+    """A directory as a download leaves it: its files (default a config.json), its manifest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in ({"config.json": "{}"} if files is None else files).items():
+        (directory / name).write_text(text)
+    write_manifest(directory, build_manifest(directory, list_files(directory),
+                                             {"repo_id": "test/model", "revision": "main"}))
+    return directory
+
+
+@pytest.fixture
+def baked(tmp_path: Path) -> dict[str, str]:
+    """The tool and chat model directories of an image, with their manifests."""
+    return {"TOOL_MODEL_PATH": str(bake(tmp_path / "baked tool")),
+            "CHAT_MODEL_PATH": str(bake(tmp_path / "baked chat"))}
+
+
 def engine_dir(tmp_path: Path, tp: int = 1, **build: int) -> Path:
     """A TensorRT-LLM engine directory with one rank per tp, config.json and build metadata."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for rank in range(tp):
         (tmp_path / f"rank{rank}.engine").write_text("x")
     (tmp_path / "config.json").write_text(json.dumps({
         "build_config": build, "pretrained_config": {
             "mapping": {"tp_size": tp}, "quantization": {"quant_algo": "FP8"}}}))
     (tmp_path / "build_metadata.json").write_text('{"sm_arch": "sm90"}')
-    return tmp_path
+    return bake(tmp_path, {})
 
 
-def test_defaults_come_from_the_apps_definitions_and_never_replace_a_value(tmp_path: Path) -> None:
+def test_defaults_come_from_the_apps_definitions_and_never_replace_a_value(
+        baked: dict[str, str]) -> None:
     found = records(resolve({"CHAT_MODEL": "org/m", "CHAT_ENGINE_PORT": "9001",
-                             "CHAT_MODEL_PATH": str(tmp_path)}, "vllm"))
+                             "CHAT_MODEL_PATH": baked["CHAT_MODEL_PATH"],
+                             "DEPLOY_MODE": "chat"}, "vllm"))
     assert found["SERVED_MODEL_NAME"] == ("default", "org/m")
     assert found["TOOL_MODEL_PATH"] == ("default", "/opt/models/tool")
     assert "CHAT_ENGINE_PORT" not in found and "CHAT_MODEL_PATH" not in found
     assert "KV_DTYPE" not in found  # no GPU: vLLM's own (auto); GPU presets come from the shell
-    tool = records(resolve({}, "tool"))
+    tool = records(resolve({"DEPLOY_MODE": "tool", "TOOL_MODEL_PATH": baked["TOOL_MODEL_PATH"]},
+                           "tool"))
     assert "CHAT_MODEL_PATH" not in tool and tool["WARMUP_MAX_WAIT"] == ("default", "120")
 
 
@@ -44,9 +66,9 @@ def test_the_apps_checks_run_at_bootstrap_without_an_api_key() -> None:
                             "internal port (default 8001)"]
 
 
-def test_vllm_model_quantization_and_flashinfer(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text('{"quantization_config": {"quant_method": "awq"}}')
-    env = {"DEPLOY_CHAT": "1", "CHAT_MODEL_PATH": str(tmp_path), "GPU_COUNT": "1"}
+def test_vllm_model_quantization_and_flashinfer(tmp_path: Path, baked: dict[str, str]) -> None:
+    bake(tmp_path / "awq", {"config.json": '{"quantization_config": {"quant_method": "awq"}}'})
+    env = {**baked, "CHAT_MODEL_PATH": str(tmp_path / "awq"), "GPU_COUNT": "1"}
     found = records(resolve(env, "vllm"))
     assert found["CHAT_MODEL_QUANT"] == ("model config", "awq")
     assert found["FLASHINFER_AVAILABLE"] == ("image", "0")  # not in the test venv
@@ -57,23 +79,27 @@ def test_vllm_model_quantization_and_flashinfer(tmp_path: Path) -> None:
         resolve({**env, "FLASHINFER_AVAILABLE": "1", "GPU_COUNT": "0"}, "vllm"))
 
 
-def test_vllm_a_quantization_that_is_not_one_word_is_a_warning(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text('{"quantization_config": {"quant_method": "a b"}}')
-    found = resolve({"DEPLOY_CHAT": "1", "CHAT_MODEL_PATH": str(tmp_path)}, "vllm")
+def test_vllm_a_quantization_that_is_not_one_word_is_a_warning(tmp_path: Path,
+                                                              baked: dict[str, str]) -> None:
+    odd = '{"quantization_config": {"quant_method": "a b"}}'
+    chat = bake(tmp_path / "odd", {"config.json": odd})
+    found = resolve({**baked, "CHAT_MODEL_PATH": str(chat)}, "vllm")
     assert "CHAT_MODEL_QUANT" not in records(found)
-    assert found.warnings == [f"{tmp_path / 'config.json'} names quantization 'a b', not one "
+    assert found.warnings == [f"{chat / 'config.json'} names quantization 'a b', not one "
                               "word; ignored (set CHAT_QUANTIZATION to force one)"]
 
 
-def test_vllm_tensor_parallel_size_above_the_visible_gpus_is_an_error() -> None:
-    found = resolve({"DEPLOY_CHAT": "1", "GPU_COUNT": "2", "TENSOR_PARALLEL_SIZE": "4"}, "vllm")
+def test_vllm_tensor_parallel_size_above_the_visible_gpus_is_an_error(
+        baked: dict[str, str]) -> None:
+    found = resolve({**baked, "GPU_COUNT": "2", "TENSOR_PARALLEL_SIZE": "4"}, "vllm")
     assert found.errors == ["TENSOR_PARALLEL_SIZE 4 is more than the 2 visible GPU(s); lower it "
                             "or make more GPUs visible (--gpus, CUDA_VISIBLE_DEVICES)"]
 
 
-def test_trt_engine_facts_are_read_once_and_bound_the_users_values(tmp_path: Path) -> None:
-    env = {"DEPLOY_CHAT": "1", "TRT_ENGINE_DIR": str(engine_dir(tmp_path, 2, max_seq_len=4096,
-                                                                max_batch_size=16)),
+def test_trt_engine_facts_are_read_once_and_bound_the_users_values(
+        tmp_path: Path, baked: dict[str, str]) -> None:
+    engine = engine_dir(tmp_path / "engine", 2, max_seq_len=4096, max_batch_size=16)
+    env = {**baked, "TRT_ENGINE_DIR": str(engine),
            "CHAT_GPU_FRAC": "0.70", "MAX_NUM_SEQS": "8"}
     found = records(resolve(env, "trt"))
     assert found["CHAT_MAX_LEN"] == ("engine config", "4096")
@@ -95,18 +121,46 @@ def test_trt_engine_facts_are_read_once_and_bound_the_users_values(tmp_path: Pat
         "(tp_size); unset it (the engine decides)"]
 
 
-@pytest.mark.parametrize("chat", ["0", "1"])
-def test_trt_without_an_engine_or_without_chat_reads_nothing(tmp_path: Path, chat: str) -> None:
-    found = records(resolve({"DEPLOY_CHAT": chat, "TRT_ENGINE_DIR": str(tmp_path)}, "trt"))
+@pytest.mark.parametrize("mode", ["tool", "both"])
+def test_trt_without_an_engine_config_or_without_chat_reads_nothing(
+        tmp_path: Path, baked: dict[str, str], mode: str) -> None:
+    found = records(resolve({**baked, "DEPLOY_MODE": mode,
+                             "TRT_ENGINE_DIR": str(bake(tmp_path / "engine", {}))}, "trt"))
     assert found["TENSOR_PARALLEL_SIZE"] == ("default", "1")
     assert not {"TRT_ENGINE_RANKS", "CHAT_MAX_LEN"} & set(found)
 
 
-def test_trt_an_unreadable_engine_config_is_one_error(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text("{")
-    found = resolve({"DEPLOY_CHAT": "1", "TRT_ENGINE_DIR": str(tmp_path)}, "trt")
+def test_each_served_directory_is_checked_against_its_manifest(tmp_path: Path,
+                                                               baked: dict[str, str]) -> None:
+    tool = Path(baked["TOOL_MODEL_PATH"])
+    (tool / "config.json").write_text("{ }")
+    (Path(baked["CHAT_MODEL_PATH"]) / "model.safetensors.incomplete").write_text("")
+    found = resolve({**baked, "DEPLOY_MODE": "both"}, "vllm")
+    assert found.errors == [
+        f"tool model in {tool} does not match its download manifest: 'config.json' has 3 bytes, "
+        "the manifest says 2",
+        f"chat model in {baked['CHAT_MODEL_PATH']} holds a half-finished download "
+        "(model.safetensors.incomplete); run main.sh --download-models again to finish it (a "
+        "baked image: rebuild it)"]
+    assert resolve({**baked, "DEPLOY_MODE": "chat", "TOOL_MODEL_PATH": "/nowhere"},
+                   "vllm").errors[0].startswith("chat model in")  # tool is not served: unchecked
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    found = resolve({**baked, "DEPLOY_MODE": "tool", "TOOL_MODEL_PATH": str(mine)}, "tool")
+    assert found.warnings == [f"tool model in {mine} (TOOL_MODEL_PATH, set by you) has no download"
+                              " manifest; its files cannot be checked"]
+    (tmp_path / "image.env").write_text(f"TOOL_MODEL_PATH={mine}\n")
+    found = resolve({**baked, "DEPLOY_MODE": "tool", "TOOL_MODEL_PATH": str(mine),
+                     "APP_ROOT": str(tmp_path)}, "tool")
+    assert found.errors[0].startswith(f"tool model in {mine} has no download manifest")
+
+
+def test_trt_an_unreadable_engine_config_is_one_error(tmp_path: Path,
+                                                     baked: dict[str, str]) -> None:
+    engine = bake(tmp_path / "engine", {"config.json": "{"})
+    found = resolve({**baked, "TRT_ENGINE_DIR": str(engine)}, "trt")
     assert len(found.errors) == 1
-    assert found.errors[0].startswith(f"{tmp_path / 'config.json'}: not a readable engine config")
+    assert found.errors[0].startswith(f"{engine / 'config.json'}: not a readable engine config")
     assert found.errors[0].endswith("; rebuild the image with a complete engine")
 
 
@@ -129,13 +183,14 @@ def test_trt_an_unreadable_engine_config_is_one_error(tmp_path: Path) -> None:
      ({"CA_BUNDLE": "/nonexistent/ca.pem"}, "CA_BUNDLE '/nonexistent/ca.pem' is not a readable, "
                                             "non-empty file")],
 )
-def test_the_shells_settings_are_checked_here(env: dict[str, str], message: str) -> None:
-    found = resolve(env, "vllm")
+def test_the_shells_settings_are_checked_here(baked: dict[str, str], env: dict[str, str],
+                                              message: str) -> None:
+    found = resolve({**baked, **env}, "vllm")
     assert len(found.errors) == 1 and found.errors[0].startswith(message), found.errors
 
 
-def test_server_settings_defaults_and_normalized_values() -> None:
-    found = records(resolve({"PORT": "08080", "WARMUP_WAIT_INTERVAL": "1e-1",
+def test_server_settings_defaults_and_normalized_values(baked: dict[str, str]) -> None:
+    found = records(resolve({**baked, "PORT": "08080", "WARMUP_WAIT_INTERVAL": "1e-1",
                              "DEPLOY_MODE": "tool"}, "tool"))
     assert found["PORT"] == ("user", "8080") and found["WARMUP_WAIT_INTERVAL"] == ("user", "0.1")
     assert (found["HOST"], found["UVICORN_WORKERS"], found["SERVER_APP"]) == (
@@ -149,19 +204,20 @@ def test_server_settings_defaults_and_normalized_values() -> None:
 @pytest.mark.parametrize(("mode", "shares"), [("chat", {"CHAT_GPU_FRAC": "0.90"}),
                                               ("both", {"CHAT_GPU_FRAC": "0.70",
                                                         "TOOL_GPU_FRAC": "0.20"})])
-def test_gpu_shares_by_deploy_mode_and_none_on_the_cpu_flavor(mode: str,
-                                                              shares: dict[str, str]) -> None:
-    found = records(resolve({"DEPLOY_MODE": mode}, "vllm"))
+def test_gpu_shares_by_deploy_mode_and_none_on_the_cpu_flavor(
+        baked: dict[str, str], mode: str, shares: dict[str, str]) -> None:
+    found = records(resolve({**baked, "DEPLOY_MODE": mode}, "vllm"))
     assert {k: v for k, (s, v) in found.items() if k.endswith("_GPU_FRAC")} == shares
     assert all(found[k][0] == "deploy mode" for k in shares)
-    cpu = records(resolve({"DEPLOY_MODE": mode, "VLLM_DEVICE": "cpu"}, "vllm"))
+    cpu = records(resolve({**baked, "DEPLOY_MODE": mode, "VLLM_DEVICE": "cpu"}, "vllm"))
     assert not [k for k in cpu if k.endswith("_GPU_FRAC")]
 
 
-def test_a_ca_bundle_goes_to_every_http_client(tmp_path: Path) -> None:
+def test_a_ca_bundle_goes_to_every_http_client(tmp_path: Path, baked: dict[str, str]) -> None:
     bundle = tmp_path / "ca.pem"
     bundle.write_text("a bundle\n")
-    found = records(resolve({"CA_BUNDLE": str(bundle), "CURL_CA_BUNDLE": "/mine"}, "tool"))
+    found = records(resolve({**baked, "CA_BUNDLE": str(bundle), "CURL_CA_BUNDLE": "/mine"},
+                            "tool"))
     assert found["REQUESTS_CA_BUNDLE"] == found["SSL_CERT_FILE"] == ("CA_BUNDLE", str(bundle))
     assert "CURL_CA_BUNDLE" not in found
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pyhelpers.manifest import build_manifest, list_files, write_manifest
 from src.config.parse import SettingsError
 from src.config.settings import load_settings
 from src.config.timers import (
@@ -78,8 +79,11 @@ def run_entry(env: dict[str, str], stack: str) -> subprocess.CompletedProcess[by
                           capture_output=True, timeout=60, check=False)
 
 
-def test_the_entry_point_prints_name_source_value_fields_for_the_shell() -> None:
-    proc = run_entry({"SHUTDOWN_GRACE_S": "12"}, "tool")
+def test_the_entry_point_prints_name_source_value_fields_for_the_shell(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    write_manifest(tmp_path, build_manifest(tmp_path, list_files(tmp_path), {"repo_id": "t/m"}))
+    proc = run_entry({"SHUTDOWN_GRACE_S": "12", "DEPLOY_MODE": "tool",
+                      "TOOL_MODEL_PATH": str(tmp_path)}, "tool")
     assert proc.returncode == 0 and proc.stderr == b""
     fields = proc.stdout.split(b"\0")
     assert fields[-1] == b""

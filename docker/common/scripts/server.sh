@@ -36,7 +36,7 @@ resolve_uvicorn_cmd() {
     launcher=(uvicorn)
   else
     for python in python python3; do
-      if command -v "${python}" >/dev/null && timeout 30 "${python}" -c 'import uvicorn' >/dev/null 2>&1; then
+      if command -v "${python}" >/dev/null && timeout 30 "${python}" -m uvicorn --version >/dev/null 2>&1; then
         launcher=("${python}" -m uvicorn)
         break
       fi

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # The bootstrap every stack runs (startup_bootstrap): deploy mode, GPU detection and the
 # stack's presets, then the one call into src/config (settings_resolve), which defines,
-# defaults and checks every other setting, then the checks only the shell makes:
-#   startup_check_artifacts    baked models/engines exist and match their manifest
+# defaults and checks every other setting and the baked models and engines against their
+# manifests, then the check only the shell makes:
 #   startup_check_shm          /dev/shm big enough for multi-GPU
 # Each failure is one clear line and status 1; all together take well under a second.
 #
@@ -18,58 +18,6 @@ source "${BASH_SOURCE[0]%/*}/settings.sh"
 source "${BASH_SOURCE[0]%/*}/deploy_mode.sh"
 # shellcheck source=docker/common/scripts/gpu.sh
 source "${BASH_SOURCE[0]%/*}/gpu.sh"
-
-# Check one model directory: it exists, holds no half-finished download, and
-# matches its download manifest (file count and sizes). The build's download step
-# writes a manifest into every directory it bakes, as `main.sh --download-models`
-# does into a volume, so a missing one is an error, except in a directory of the
-# user's own (its variable given to the container, not the image's value): a warning.
-# Globals:   SETTING_SOURCE (read: who set the variable), APP_ROOT, PYTHONPATH
-# Arguments: label (e.g. "tool model") directory variable-name
-# Returns:   1 with a message when the check fails
-startup_check_dir() {
-  local label="$1" dir="$2" var="$3"
-  if [[ ! -d "${dir}" ]]; then
-    log_err "[startup]" "${label} directory ${var}='${dir}' does not exist; the image was built without it (rebuild with the model set), or, for an image built with BAKE_MODELS=0, mount there the volume that main.sh --download-models filled"
-    return 1
-  fi
-  local partial
-  partial="$(find "${dir}" -name '*.incomplete' -print -quit 2>/dev/null)"
-  if [[ -n "${partial}" ]]; then
-    log_err "[startup]" "${label} in ${dir} holds a half-finished download (${partial#"${dir}"/}); run main.sh --download-models again to finish it (a baked image: rebuild it)"
-    return 1
-  fi
-  if [[ ! -f "${dir}/.download-manifest.json" ]]; then
-    if [[ "${SETTING_SOURCE[${var}]:-}" == user && "$(settings_image_value "${var}")" != "${dir}" ]]; then
-      log_warn "[startup]" "${label} in ${dir} (${var}, set by you) has no download manifest; its files cannot be checked"
-      return 0
-    fi
-    log_err "[startup]" "${label} in ${dir} has no download manifest (.download-manifest.json), which the build writes with every baked download and main.sh --download-models with every download into a volume: rebuild the image, or fill the volume with main.sh --download-models (to serve a directory of your own, set ${var} to it)"
-    return 1
-  fi
-  local out
-  if ! out="$(PYTHONPATH="$(util_app_root)${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m pyhelpers.manifest verify "${dir}" 2>&1)"; then
-    log_err "[startup]" "${label} in ${dir} does not match its download manifest: ${out##*$'\n'}"
-    return 1
-  fi
-}
-
-# Check the baked artifacts the deploy mode needs (their directories as settings_resolve
-# resolved them).
-# Globals:   DEPLOY_CHAT, DEPLOY_TOOL, ENGINE, CHAT_MODEL_PATH, TOOL_MODEL_PATH, TRT_ENGINE_DIR (read)
-# Returns:   1 on the first failing directory
-startup_check_artifacts() {
-  if [[ "${DEPLOY_TOOL:-0}" == 1 ]]; then
-    startup_check_dir "tool model" "${TOOL_MODEL_PATH}" TOOL_MODEL_PATH || return 1
-  fi
-  if [[ "${DEPLOY_CHAT:-0}" == 1 ]]; then
-    startup_check_dir "chat model" "${CHAT_MODEL_PATH}" CHAT_MODEL_PATH || return 1
-    if [[ "${ENGINE:-}" == trt ]]; then
-      startup_check_dir "TensorRT-LLM engine" "${TRT_ENGINE_DIR}" TRT_ENGINE_DIR || return 1
-    fi
-  fi
-  return 0
-}
 
 # Print the size and the free space of /dev/shm in whole MiB ("size free"); nothing when
 # df cannot tell.
@@ -143,7 +91,6 @@ startup_bootstrap() {
     source "${file}" || return 1
   done
   settings_resolve "${stack}" || return 1
-  startup_check_artifacts || return 1
   startup_check_shm
   local models="" quant="${CHAT_QUANTIZATION:-${CHAT_MODEL_QUANT:-}}"
   [[ "${DEPLOY_CHAT}" == 1 ]] && models+=" chat=${CHAT_MODEL:-${CHAT_MODEL_PATH}}${quant:+ (${quant})}"
