@@ -18,12 +18,14 @@ setup() {
   mkdir -p "${STACK_DIR}"
   cat >"${STACK_DIR}/bootstrap.sh" <<BOOT
 # a stub stack bootstrap: records that it ran, fails on request
-printf 'ran\n' >>"${BATS_TEST_TMPDIR}/bootstrap.calls"
-log_info "[demo]" "bootstrap ran"
-export BOOTSTRAPPED=yes
-# what a real bootstrap resolves (src/config) and exports; HOST and PORT come from the harness
-export SERVER_STOP_TIMEOUT=9 WARMUP_MAX_WAIT=120 WARMUP_REQUEST_TIMEOUT=2 UVICORN_WORKERS=1
-[[ -z "\${BOOTSTRAP_FAIL:-}" ]] || return "\${BOOTSTRAP_FAIL}"
+stack_bootstrap() {
+  printf 'ran\n' >>"${BATS_TEST_TMPDIR}/bootstrap.calls"
+  log_info "[demo]" "bootstrap ran"
+  export BOOTSTRAPPED=yes
+  # what a real bootstrap resolves (src/config) and exports; HOST and PORT come from the harness
+  export SERVER_STOP_TIMEOUT=9 WARMUP_MAX_WAIT=120 WARMUP_REQUEST_TIMEOUT=2 UVICORN_WORKERS=1
+  [[ -z "\${BOOTSTRAP_FAIL:-}" ]] || return "\${BOOTSTRAP_FAIL}"
+}
 BOOT
   cat >"${STACK_DIR}/start_server.sh" <<'START'
 #!/usr/bin/env bash
@@ -134,9 +136,13 @@ bootstrap_runs() {
   assert_nothing_left
 }
 
-@test "bootstrap missing or failing: status 1 with its message, no server" {
+@test "bootstrap missing, without stack_bootstrap, or failing: status 1 with its message, no server" {
   BOOTSTRAP_FAIL=3 TEXT_API_KEY=k run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"[demo] ✗ bootstrap '${STACK_DIR}/bootstrap.sh' failed with status 3; see the message above"* ]]
+  sed -i 's/^stack_bootstrap()/other_name()/' "${STACK_DIR}/bootstrap.sh"
+  TEXT_API_KEY=k run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[demo] ✗ bootstrap '${STACK_DIR}/bootstrap.sh' defines no stack_bootstrap function"* ]]
+  assert_equal "$(bootstrap_runs)" 1 # only the first run reached it
   rm "${STACK_DIR}/bootstrap.sh"
   TEXT_API_KEY=k run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"bootstrap script '${STACK_DIR}/bootstrap.sh' not found"* ]]

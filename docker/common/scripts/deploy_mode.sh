@@ -25,7 +25,7 @@ source "${BASH_SOURCE[0]%/*}/util.sh"
 # Returns:   0 when valid, 1 otherwise (DEPLOY_MODE is then left as it was)
 normalize_deploy_mode() {
   local mode
-  _deploy_parse_mode "${1:-[deploy]}" || return 1
+  _deploy_parse_mode "${1:-[deploy]}" mode || return 1
   export DEPLOY_MODE="${mode}"
 }
 
@@ -34,7 +34,7 @@ normalize_deploy_mode() {
 # Returns:   1 when DEPLOY_MODE is not normalized (call normalize_deploy_mode first)
 set_deploy_flags() {
   local chat tool
-  if ! _deploy_flags_of "${DEPLOY_MODE:-both}"; then
+  if ! _deploy_flags_of "${DEPLOY_MODE:-both}" chat tool; then
     log_err "[deploy]" "DEPLOY_MODE '$(util_printable "${DEPLOY_MODE}")' is not normalized; call normalize_deploy_mode first"
     return 1
   fi
@@ -64,8 +64,8 @@ validate_deploy_models() {
       ;;
   esac
   if [[ -z "${chat}" || -z "${tool}" ]]; then # called on its own: the flags come from DEPLOY_MODE
-    _deploy_parse_mode "${prefix}" || return 1
-    _deploy_flags_of "${mode}"
+    _deploy_parse_mode "${prefix}" mode || return 1
+    _deploy_flags_of "${mode}" chat tool
   fi
   if [[ "${chat}" == 1 && -z "${CHAT_MODEL:-}" ]]; then
     log_err "${prefix}" "CHAT_MODEL is not set but DEPLOY_MODE=${mode} serves a chat model: the image was built without it; rebuild with CHAT_MODEL=<repo id> or run with DEPLOY_MODE=tool"
@@ -93,17 +93,17 @@ init_deploy_mode() {
 }
 
 # Parse DEPLOY_MODE: unset or empty → both; case and surrounding blanks forgiven.
-# Globals:   DEPLOY_MODE (read); mode (the caller's local, set to chat, tool or both)
-# Arguments: prefix
+# Globals:   DEPLOY_MODE (read)
+# Arguments: prefix, out (the name of the caller's variable that gets chat, tool or both)
 # Outputs:   an error naming the value and the valid ones
-# Returns:   0 when valid, 1 otherwise
+# Returns:   0 when valid, 1 otherwise (out is then left as it was)
 _deploy_parse_mode() {
-  local raw="${DEPLOY_MODE:-}"
-  mode="${raw}"
-  util_trim mode
-  mode="${mode,,}"
-  case "${raw}:${mode}" in
-    :) mode=both ;;
+  local raw="${DEPLOY_MODE:-}" parsed
+  parsed="${raw}"
+  util_trim parsed
+  parsed="${parsed,,}"
+  case "${raw}:${parsed}" in
+    :) parsed=both ;;
     *:chat | *:tool | *:both) ;;
     *:)
       log_err "$1" "DEPLOY_MODE '$(util_printable "${raw}")' is blank; use chat, tool or both (or leave it unset for both)"
@@ -114,17 +114,20 @@ _deploy_parse_mode() {
       return 1
       ;;
   esac
+  printf -v "$2" '%s' "${parsed}"
 }
 
 # The flags of a normalized mode.
-# Globals:   chat, tool (the caller's locals, set to 0 or 1)
-# Arguments: mode
+# Arguments: mode, chat_out, tool_out (the names of the caller's variables that get 0 or 1)
 # Returns:   1 when mode is not chat, tool or both
 _deploy_flags_of() {
+  local flags
   case "$1" in
-    chat) chat=1 tool=0 ;;
-    tool) chat=0 tool=1 ;;
-    both) chat=1 tool=1 ;;
+    chat) flags="1 0" ;;
+    tool) flags="0 1" ;;
+    both) flags="1 1" ;;
     *) return 1 ;;
   esac
+  printf -v "$2" '%s' "${flags% *}"
+  printf -v "$3" '%s' "${flags#* }"
 }

@@ -115,9 +115,11 @@ lifecycle_download_models() {
   exec "${python}" "${APP_ROOT}/common/download/models.py" "${stack}"
 }
 
-# Source the stack's bootstrap.sh into this shell.
+# Source the stack's bootstrap.sh into this shell (it defines stack_bootstrap and sources
+# the libraries it needs; nothing else runs then) and call stack_bootstrap.
 # Arguments: log_prefix, stack_script_dir
-# Returns:   1 with a message when it is missing or returns non-zero
+# Returns:   1 with a message when it is missing, defines no stack_bootstrap, or the
+#            bootstrap returns non-zero
 lifecycle_bootstrap() {
   local prefix="$1" bootstrap="$2/bootstrap.sh" status=0
   if [[ ! -f "${bootstrap}" ]]; then
@@ -126,6 +128,11 @@ lifecycle_bootstrap() {
   fi
   # shellcheck source=/dev/null # the stack's own bootstrap.sh
   source "${bootstrap}" || status=$?
+  if ((status == 0)) && ! declare -F stack_bootstrap >/dev/null; then
+    log_err "${prefix}" "bootstrap '${bootstrap}' defines no stack_bootstrap function; every stack's bootstrap.sh defines one"
+    return 1
+  fi
+  ((status != 0)) || stack_bootstrap || status=$?
   if ((status != 0)); then
     log_err "${prefix}" "bootstrap '${bootstrap}' failed with status ${status}; see the message above"
     return 1

@@ -42,28 +42,28 @@ startup_check_shm() {
   return 0
 }
 
-# The bootstrap every stack runs (its bootstrap.sh calls this): the engine
-# check, deploy mode, one GPU detection, the stack's env files in order (the GPU or CPU
-# presets), then the settings src/config resolves and checks (settings_resolve: defaults,
-# the deploy mode's GPU memory shares, timers, the model's and the engine's facts, the CA
-# bundle, HF_HUB_OFFLINE), the shell's checks above, and one summary line.
+# The bootstrap every stack runs (its bootstrap.sh's stack_bootstrap calls this): the
+# engine check, deploy mode, one GPU detection, the stack's presets (its env file, sourced for
+# its functions, then the named one called), then the settings src/config resolves and checks
+# (settings_resolve: defaults, the deploy mode's GPU memory shares, timers, the model's and
+# the engine's facts, the CA bundle, HF_HUB_OFFLINE, the baked directories against their
+# manifests), /dev/shm, and one summary line.
 # With --cpu (an image built to run on the CPU: the vllm stack's VLLM_DEVICE=cpu) there
 # is no GPU detection (and src/config gives no GPU memory share).
 # Globals:   APP_ROOT, ENGINE (read); SETTING_SOURCE (written)
-# Arguments: [--cpu] stack engine env_file...   (engine: vllm, trt, or "" for the
-#            tool stack; env files are sourced in the given order)
+# Arguments: [--cpu] stack engine presets_file presets_function   (engine: vllm, trt, or
+#            "" for the tool stack)
 # Returns:   1 on the first failure, with its message already printed
 # With STARTUP_FOR_DOWNLOAD=1 (read; `main.sh --download-models`) it stops after the
 # deploy mode, with `settings_resolve <stack> --download` (the CA bundle; HF_HUB_OFFLINE
-# must be off).
+# must be off; the model directories).
 startup_bootstrap() {
   local cpu=0
   if [[ "${1:-}" == --cpu ]]; then
     cpu=1
     shift
   fi
-  local stack="$1" engine="$2" file
-  shift 2
+  local stack="$1" engine="$2" presets="$3" presets_fn="$4"
   settings_record_user
   if [[ -n "${engine}" ]]; then
     if [[ "${ENGINE:-${engine}}" != "${engine}" ]]; then
@@ -82,14 +82,13 @@ startup_bootstrap() {
     gpu_init_detection || return 1
     settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
   fi
-  for file in "$@"; do
-    if [[ ! -r "${file}" ]]; then
-      log_err "[${stack}]" "bootstrap file ${file} is missing from the image"
-      return 1
-    fi
-    # shellcheck source=/dev/null
-    source "${file}" || return 1
-  done
+  if [[ ! -r "${presets}" ]]; then
+    log_err "[${stack}]" "bootstrap file ${presets} is missing from the image"
+    return 1
+  fi
+  # shellcheck source=/dev/null # the stack's env file: functions only
+  source "${presets}" || return 1
+  "${presets_fn}" || return 1
   settings_resolve "${stack}" || return 1
   startup_check_shm
   local models="" quant="${CHAT_QUANTIZATION:-${CHAT_MODEL_QUANT:-}}"

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# trt stack, second env file: settings for the GPU detected once by startup_bootstrap
+# trt stack, env file (functions only; startup_bootstrap calls trt_gpu_settings): settings
+# for the GPU detected once by startup_bootstrap
 # (the exported GPU_* facts; nothing is probed again), source "gpu preset", user
 # values win:
 #   GPU_SM  the architecture engine artifacts are resolved and checked against
@@ -33,5 +34,3 @@ trt_gpu_settings() {
   gpu_apply_env_defaults || return 1
   settings_attribute "gpu preset" TORCH_CUDA_ARCH_LIST PYTORCH_ALLOC_CONF CUDA_DEVICE_MAX_CONNECTIONS
 }
-
-trt_gpu_settings

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# vllm stack, CPU flavor (an image built with VLLM_DEVICE=cpu): the second env file, in
+# vllm stack, CPU flavor (an image built with VLLM_DEVICE=cpu): the env file (functions only;
+# startup_bootstrap calls vllm_cpu_presets), in
 # place of env/gpu.sh. Nothing probes a GPU; vLLM's CPU build gets these presets through
 # settings_default with source "cpu preset", so a user value always wins:
 #   CHAT_KV_CACHE_BYTES  2G  the KV cache (vLLM --kv-cache-memory-bytes): there is no GPU
@@ -39,5 +40,3 @@ vllm_cpu_presets() {
   [[ -n "${gpu}" ]] || return 0
   log_warn "[vllm]" "a GPU is visible (${gpu%%,*}), but this image runs vLLM on the CPU (VLLM_DEVICE=cpu) and leaves it unused; for the GPU, run an image built with VLLM_DEVICE=cuda"
 }
-
-vllm_cpu_presets

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# vllm stack, second env file: vLLM presets for the GPU detected once by
+# vllm stack, env file (functions only; startup_bootstrap calls vllm_gpu_presets): vLLM
+# presets for the GPU detected once by
 # startup_bootstrap (the exported GPU_* facts; nothing is probed again). Each goes
 # through settings_default with source "gpu preset", so a user value always wins:
 #   TORCH_CUDA_ARCH_LIST, PYTORCH_ALLOC_CONF, CUDA_DEVICE_MAX_CONNECTIONS  gpu_apply_env_defaults
@@ -59,5 +60,3 @@ vllm_gpu_presets() {
   fi
   return 0
 }
-
-vllm_gpu_presets
