@@ -3,8 +3,8 @@
 Usage: python3 -m pyhelpers.gpu [--format shell|json]
   Print the number of GPUs this process can see (CUDA_VISIBLE_DEVICES is respected) and, for
   GPU 0, its name, compute capability, total memory in MiB and whether MIG is enabled.
-    shell (default)  GPU_COUNT='1' GPU_NAME='…' GPU_COMPUTE_CAP='9.0' GPU_MEMORY_MIB='81559'
-                     GPU_MIG='0', one KEY='value' per line, safe to eval
+    shell (default)  GPU_COUNT=1 GPU_NAME=… GPU_COMPUTE_CAP=9.0 GPU_MEMORY_MIB=81559 GPU_MIG=0,
+                     one KEY=value per line, for the shell to read (never to evaluate)
     json             {"count": 1, "name": "…", "compute_cap": "9.0", "memory_mib": 81559,
                       "mig": false}
   No NVML library, no driver or no visible GPU: status 1 and one line on stderr saying which
@@ -18,7 +18,6 @@ import contextlib
 import importlib
 import json
 import os
-import shlex
 import sys
 from dataclasses import asdict, dataclass
 from types import ModuleType
@@ -150,7 +149,8 @@ def query(nvml: ModuleType, env: dict[str, str]) -> GpuInfo:
 
 
 def format_shell(info: GpuInfo) -> str:
-    """Render GpuInfo as KEY='value' lines that are safe to eval."""
+    """Render GpuInfo as KEY=value lines for the shell to read (never to evaluate): a value is
+    one line, its control characters shown as '?'."""
     values = {
         "GPU_COUNT": str(info.count),
         "GPU_NAME": info.name,
@@ -158,7 +158,8 @@ def format_shell(info: GpuInfo) -> str:
         "GPU_MEMORY_MIB": str(info.memory_mib),
         "GPU_MIG": "1" if info.mig else "0",
     }
-    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
+    return "".join(f"{key}={''.join(c if c.isprintable() else '?' for c in value)}\n"
+                   for key, value in values.items())
 
 
 def format_json(info: GpuInfo) -> str:

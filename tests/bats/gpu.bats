@@ -17,7 +17,7 @@ setup() {
   # nvidia-smi, even on a host with a GPU: each test brings the probes it wants.
   export APP_ROOT="${BATS_TEST_TMPDIR}/no app"
   hide_programs nvidia-smi
-  # the per-process cache of a detection run in a subshell goes here
+  # detection leaves nothing here (checked)
   export TMPDIR="${BATS_TEST_TMPDIR}/tmp dir"
   mkdir -p "${TMPDIR}"
   set -u
@@ -72,7 +72,7 @@ facts_in_new_shell() {
   run ! gpu_supports_fp8
   gpu_apply_env_defaults 2>/dev/null
   # shellcheck source=docker/common/scripts/gpu.sh
-  source "${COMMON_SCRIPTS}/gpu.sh" # sourcing again keeps the cache
+  source "${COMMON_SCRIPTS}/gpu.sh" # sourcing again keeps what was detected
   gpu_detect_sm_arch >/dev/null
   run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; gpu_detect_sm_arch; gpu_detect_count"
   assert_output $'sm80\n1'
@@ -80,44 +80,19 @@ facts_in_new_shell() {
   assert_equal "$(stub_call_count nvidia-smi)" 1
 }
 
-@test "three \$(gpu_detect_*) before any gpu_init_detection: one probe; the shell then holds the facts" {
+@test "a \$(gpu_detect_*) before any detection probes in its subshell only; no facts are left in files" {
   smi_prints h100.csv
-  fake_nvml "x;9;0;1;0;1"
-  export FAKE_NVML_NO_DRIVER=1 # the helper runs and fails, so both probes are counted
   run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'
-    arch=\$(gpu_detect_sm_arch); name=\$(gpu_detect_name); count=\$(gpu_detect_count)
-    echo \"\${arch}|\${name}|\${count}|\$(ls -A \"\${TMPDIR}/gpu-facts.\${EUID}\")\"
+    arch=\$(gpu_detect_sm_arch); count=\$(gpu_detect_count)
+    echo \"\${arch}|\${count}|\${GPU_SM_ARCH:-unset}\"
     gpu_init_detection
-    echo \"\${GPU_SM_ARCH}|\${GPU_VRAM_GB}|\$(ls -A \"\${TMPDIR}/gpu-facts.\${EUID}\")\""
+    echo \"\${GPU_SM_ARCH}|\${GPU_VRAM_GB}\"; gpu_detect_name"
   assert_success
-  assert_line --index 0 --regexp '^sm90\|NVIDIA H100 80GB HBM3\|1\|[0-9]+\.[0-9]+$'
-  assert_line --index 1 "sm90|80|" # read back by the shell, then its file is removed
-  assert_equal "$(stub_call_count nvidia-smi)" 1
-  assert_equal "$(wc -l <"${FAKE_NVML_LOG}")" 1
-  assert_equal "$(printf '%s\n' "${stderr}" | grep -c 'GPU 0: NVIDIA H100')" 1 # logged once
-  [[ "$(stat -c %a "${TMPDIR}/gpu-facts.${EUID}")" == 700 ]]
-}
-
-@test "the cache belongs to one process: another shell probes again; files of ended ones are removed" {
-  smi_prints a100.csv
-  local dir="${TMPDIR}/gpu-facts.${EUID}"
-  mkdir -m 700 "${dir}"
-  # a file left by a shell that has ended (no process has this start time)
-  printf '%s\0' sm120 "Fake" 96 1 >"${dir}/$$.1"
-  run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; echo \$(gpu_detect_name) \$(gpu_detect_name)"
-  assert_output "NVIDIA A100-SXM4-80GB NVIDIA A100-SXM4-80GB"
-  run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; echo \$(gpu_detect_count)"
-  assert_output 1
-  assert_equal "$(stub_call_count nvidia-smi)" 2 # once per process
-  [[ ! -e "${dir}/$$.1" ]]
-  # a cache directory that is a link (not the user's private one) is never used
-  rm -rf "${dir}"
-  mkdir "${BATS_TEST_TMPDIR}/elsewhere"
-  ln -s "${BATS_TEST_TMPDIR}/elsewhere" "${dir}"
-  run --separate-stderr bash -uc "source '${COMMON_SCRIPTS}/gpu.sh'; echo \$(gpu_detect_count) \$(gpu_detect_count)"
-  assert_output "1 1"
-  assert_equal "$(stub_call_count nvidia-smi)" 4
-  assert_equal "$(ls -A "${BATS_TEST_TMPDIR}/elsewhere")" ""
+  assert_line --index 0 "sm90|1|unset" # the subshells' detections died with them
+  assert_line --index 1 "sm90|80"
+  assert_line --index 2 "NVIDIA H100 80GB HBM3"
+  assert_equal "$(stub_call_count nvidia-smi)" 3 # two subshells, then the shell once
+  assert_equal "$(ls -A "${TMPDIR}")" ""
 }
 
 @test "NVML helper present: it answers, nvidia-smi is never run, the helper runs once" {

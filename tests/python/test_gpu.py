@@ -148,7 +148,7 @@ def test_one_gpu_shell_format(fake_nvml: Callable[..., types.ModuleType],
     nvml = fake_nvml([FakeGpu()])
     assert run_main(capsys, "--format", "shell") == (0, (
         "GPU_COUNT=1\n"
-        "GPU_NAME='NVIDIA H100 80GB HBM3'\n"
+        "GPU_NAME=NVIDIA H100 80GB HBM3\n"
         "GPU_COMPUTE_CAP=9.0\n"
         "GPU_MEMORY_MIB=81559\n"
         "GPU_MIG=0\n"), "")
@@ -165,15 +165,18 @@ def test_json_format_and_bytes_names(fake_nvml: Callable[..., types.ModuleType],
                                "memory_mib": 81920, "mig": False}
 
 
-def test_shell_output_is_safe_to_eval(fake_nvml: Callable[..., types.ModuleType],
-                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_shell_output_is_plain_lines_read_never_evaluated(
+        fake_nvml: Callable[..., types.ModuleType], capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    name = f"Odd 'GPU' $(touch {marker}) `touch {marker}` \"x\""
+    name = f"Odd 'GPU' $(touch {marker}) `touch {marker}` \"x\"\tnew\nline"
     fake_nvml([FakeGpu(name=name)])
     _, out, _ = run_main(capsys)
-    shown = subprocess.run(["bash", "-c", out + 'printf %s "$GPU_NAME"'], capture_output=True,
-                           text=True, timeout=10, check=True).stdout
-    assert shown == name
+    assert out.count("\n") == 5
+    read = 'while IFS="=" read -r k v; do [[ $k != GPU_NAME ]] || printf %s "$v"; done'
+    shown = subprocess.run(["bash", "-c", read], input=out, capture_output=True, text=True,
+                           timeout=10, check=True).stdout
+    assert shown == name.replace("\t", "?").replace("\n", "?")
     assert not marker.exists()
 
 

@@ -10,13 +10,13 @@
 #   3. nvidia-smi --query-gpu=name,compute_cap,memory.total (lists every GPU of the driver)
 #   4. the GPU name → architecture table (gpu_name_to_sm_arch)
 # then exports GPU_SM_ARCH, DETECTED_GPU_NAME, GPU_VRAM_GB and GPU_COUNT. Every probe runs
-# under `timeout GPU_QUERY_TIMEOUT`. Later calls answer from that cache and spawn nothing.
-# A first call inside $(...) detects in a subshell, whose variables die with it: it also
-# leaves the facts in a file only this shell and its subshells find (gpu_probe.sh:
-# _gpu_cache_save), so the next $(gpu_detect_*) reads them instead of probing again.
+# under `timeout GPU_QUERY_TIMEOUT`. Later calls, and the bootstrap's child processes, answer
+# from the exported facts and spawn nothing. The bootstrap detects first (startup_bootstrap);
+# a gpu_detect_* run inside $(...) before any detection probes in that subshell, whose
+# variables die with it.
 #
 # A library: functions only, no options set, safe under `set -u`; sourcing it again
-# keeps the cache.
+# keeps what was detected.
 
 # shellcheck source=docker/common/scripts/logs.sh
 source "${BASH_SOURCE[0]%/*}/logs.sh"
@@ -28,7 +28,7 @@ source "${BASH_SOURCE[0]%/*}/gpu_probe.sh"
 
 # Detect once in this process and export the facts. No GPU is not an error: the
 # facts become '' / Unknown / 0 / 0 and one warning says why.
-# Globals:   GPU_QUERY_TIMEOUT, APP_ROOT, PYTHONPATH, TMPDIR, GPU_SM_ARCH, DETECTED_GPU_NAME,
+# Globals:   GPU_QUERY_TIMEOUT, APP_ROOT, PYTHONPATH, GPU_SM_ARCH, DETECTED_GPU_NAME,
 #            GPU_VRAM_GB, GPU_COUNT (read; set values win), then the four exported;
 #            _GPU_DETECTION_DONE (set to 1)
 # Outputs:   one info line (the GPU) or one warning (no GPU); errors for bad settings
@@ -36,19 +36,19 @@ source "${BASH_SOURCE[0]%/*}/gpu_probe.sh"
 gpu_init_detection() {
   [[ "${_GPU_DETECTION_DONE:-}" == 1 ]] && return 0
   _gpu_check_config || return 1
-  _gpu_cache_load && return 0 # detected earlier in a subshell of this shell
-  local name="" cap="" mib="" count="" mig="" from="" arch
-  local reasons=() timed_out=0
+  local -A facts=([name]="" [cap]="" [mib]="" [count]="" [mig]="" [timed_out]=0)
+  local reasons=() from="" arch
   if [[ -n "${GPU_SM_ARCH:-}" ]]; then
     from="environment"
-    count=1 # an architecture given means a GPU; GPU_COUNT may say how many
+    facts[count]=1 # an architecture given means a GPU; GPU_COUNT may say how many
   elif [[ -n "${GPU_SM_ARCH+x}" && -n "${DETECTED_GPU_NAME:-}" && -n "${GPU_VRAM_GB:-}" && -n "${GPU_COUNT:-}" ]]; then
-    from="environment"
-  elif _gpu_probe_nvml; then
+    from="environment" # an earlier detection's exports (a child process of the bootstrap)
+  elif _gpu_probe_nvml facts reasons; then
     from="NVML"
-  elif _gpu_probe_smi; then
+  elif _gpu_probe_smi facts reasons; then
     from="nvidia-smi"
   fi
+  local name="${facts[name]}" cap="${facts[cap]}" mib="${facts[mib]}" count="${facts[count]}"
 
   arch="${GPU_SM_ARCH:-}"
   arch="${arch/sm_/sm}"
@@ -68,7 +68,6 @@ gpu_init_detection() {
   export GPU_VRAM_GB="$((10#${GPU_VRAM_GB:-${mib}}))"
   export GPU_COUNT="$((10#${GPU_COUNT:-${count:-0}}))"
   _GPU_DETECTION_DONE=1
-  ((BASH_SUBSHELL == 0)) || _gpu_cache_save
 
   local why=""
   ((${#reasons[@]} == 0)) || why="$(printf '%s; ' "${reasons[@]}")"
@@ -78,13 +77,13 @@ gpu_init_detection() {
   elif ((GPU_COUNT == 0)); then
     log_warn "[gpu]" "no NVIDIA GPU found (${why}); GPU settings keep their defaults"
   else
-    if ((timed_out)); then
+    if ((facts[timed_out])); then
       log_warn "[gpu]" "a GPU probe hung (${why}); used ${from} instead"
     elif [[ -n "${why}" ]]; then
       log_debug "[gpu]" "probes that did not answer: ${why}"
     fi
     local mig_note=""
-    [[ "${mig}" == 1 ]] && mig_note=", MIG enabled"
+    [[ "${facts[mig]}" == 1 ]] && mig_note=", MIG enabled"
     log_info "[gpu]" "GPU 0: ${DETECTED_GPU_NAME} (${GPU_SM_ARCH:-unknown architecture}, ${GPU_VRAM_GB} GiB${mig_note}), ${GPU_COUNT} visible (from ${from})"
   fi
   return 0
