@@ -340,3 +340,25 @@ start_on() {
   [[ "${stderr}" == *"ENGINE 'trt' is not served by the vllm image"* ]]
   assert_equal "$(stub_call_count download-python)" 1
 }
+
+@test "the bootstrap and the app read one definition: what starts, the app accepts; what the bootstrap refuses, the app refuses too" {
+  stack_gpu h100
+  local case status
+  for case in "" "PORT=08080" "TENSOR_PARALLEL_SIZE=65" "KV_DTYPE=int4" "PORT=8001" \
+    "CHAT_GPU_FRAC=1.5" "SHUTDOWN_GRACE_S=nan" "TOOL_MAX_BATCH=0" "CHAT_KV_CACHE_BYTES=2GB" \
+    "CHAT_ENGINE_PORT=70000" "MAX_HEADER_BYTES=100" "DEPLOY_MODE=chat" "CHAT_ENGINE_CMD=x 'y"; do
+    rm -f "${STACK_RECORDS}"/*
+    status=0
+    env ${case:+"${case}"} "${MAIN}" 2>/dev/null || status=$?
+    if ((status == 0)); then
+      PYTHONPATH="${PROJECT_ROOT}" run -0 "${VENV_PYTHON}" "${PROJECT_ROOT}/tests/apps/settings_of.py" \
+        "${STACK_RECORDS}/server.env"
+    else
+      assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+      PYTHONPATH="${PROJECT_ROOT}" run -1 env ${case:+"${case}"} "${VENV_PYTHON}" \
+        "${PROJECT_ROOT}/tests/apps/settings_of.py"
+    fi
+    echo "${case:-defaults}: bootstrap ${status}, app: ${output}" >&3
+  done
+}
+
