@@ -14,7 +14,7 @@
 #
 # Environment:
 #   BENCH_REQUESTS    requests per side and concurrency level (default 100)
-#   BENCH_MAX_TOKENS  tokens per answer (default 128)
+#   BENCH_MAX_TOKENS  tokens per answer (default: gateway.py's --max-tokens, 128)
 #   COLDSTART_RUNS    cold starts of each kind (default 3)
 set -Eeuo pipefail
 
@@ -79,7 +79,8 @@ main() {
     log_section "gateway, concurrency ${concurrency}"
     PYTHONPATH="${ROOT}" "${ROOT}/.venv/bin/python" "${ROOT}/scripts/bench/gateway.py" \
       --app "http://127.0.0.1:${port}" --engine "http://127.0.0.1:${engine_port}" --model "${model}" \
-      --requests "${BENCH_REQUESTS:-100}" --concurrency "${concurrency}" --max-tokens "${BENCH_MAX_TOKENS:-128}"
+      --requests "${BENCH_REQUESTS:-100}" --concurrency "${concurrency}" \
+      ${BENCH_MAX_TOKENS:+--max-tokens "${BENCH_MAX_TOKENS}"}
   done
   container_remove "${CID}"
   CID=""
