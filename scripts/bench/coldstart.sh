@@ -137,18 +137,17 @@ main() {
   export TEXT_API_KEY
   ENGINE_ARGV_FILE="$(mktemp)"
   local results="" i line alone=""
+  # with a chat engine, each run is followed by one of the engine alone, so that a machine
+  # whose load drifts weighs on both sides alike
   for ((i = 1; i <= runs; i++)); do
     line="$(measure_once "${image}")"
     log_info "run ${i}/${runs}: total engine bootstrap app [chat-start chat-check] = ${line}"
     results+="${line}"$'\n'
+    [[ -s "${ENGINE_ARGV_FILE}" ]] || continue
+    line="$(measure_engine_alone "${image}" "$(cat "${ENGINE_ARGV_FILE}")")"
+    log_info "run ${i}/${runs}: the engine alone = ${line}"
+    alone+="${line}"$'\n'
   done
-  if [[ -s "${ENGINE_ARGV_FILE}" ]]; then
-    for ((i = 1; i <= runs; i++)); do
-      line="$(measure_engine_alone "${image}" "$(cat "${ENGINE_ARGV_FILE}")")"
-      log_info "run ${i}/${runs}: the engine alone = ${line}"
-      alone+="${line}"$'\n'
-    done
-  fi
   rm -f "${ENGINE_ARGV_FILE}"
   printf '%s' "${results}" | paste -d' ' - <(printf '%s' "${alone}") | awk -v image="${image}" '
     { cols = NF; for (c = 1; c <= NF; c++) v[c, NR] = $c }
