@@ -9,7 +9,6 @@ whichever HTTP client is installed.
 
 from __future__ import annotations
 
-import fnmatch
 import importlib
 import os
 import shutil
@@ -32,7 +31,7 @@ from huggingface_hub.utils import filter_repo_objects
 
 from pyhelpers.build_log import BuildError, log_info, log_success, log_warn
 from pyhelpers.manifest import ManifestError, build_manifest, copy_with_manifest, write_manifest
-from pyhelpers.model_ref import local_model_dir
+from pyhelpers.model_ref import local_model_dir, matching, relative_files
 
 SECRET_FILE_DEFAULT = "/run/secrets/hf_token"  # noqa: S105 (a path, not a secret)
 DEFAULT_RETRIES = 3
@@ -316,15 +315,14 @@ def verify_files_exist(
     if not root.is_dir():
         raise DownloadError(f"directory {str(root)!r} does not exist (required: "
                             f"{required_patterns or []}, extension: {file_extension or 'any'})")
-    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    files = [f for f in files if not f.startswith(".cache/")]
+    files = relative_files(root)
     if file_extension:
         files = [f for f in files if f.endswith(file_extension)]
         if not files:
             raise DownloadError(f"no '*{file_extension}' file in {str(root)!r}")
     matched: list[str] = []
     for pattern in required_patterns or []:
-        hits = [f for f in files if any(fnmatch.fnmatch(f, alt) for alt in pattern.split("|"))]
+        hits = matching(files, pattern)
         if not hits:
             raise DownloadError(f"no file in {str(root)!r} matches {pattern!r} "
                                 f"(required: {required_patterns})")

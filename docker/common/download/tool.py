@@ -16,10 +16,10 @@ import os
 import sys
 from pathlib import Path
 
-from utils import bake_model, log_skip, log_success, run_entry, verify_files_exist
+from utils import MODEL_FILES, bake_model, log_skip, log_success, run_entry, verify_files_exist
 
 PREFIX = "[tool-model]"
-REQUIRED = ["config.json", "*.safetensors|pytorch_model.bin"]
+REQUIRED = list(MODEL_FILES["tool"])
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ try:
         verify_files_exist,
     )
     from pyhelpers.manifest import read_manifest, rebase_manifest, write_manifest
-    from pyhelpers.model_ref import TRT_LABEL_HELP, is_trt_label
+    from pyhelpers.model_ref import MODEL_FILES, TRT_LABEL_HELP, is_trt_label
 except ImportError as exc:
     raise SystemExit(
         f"cannot import pyhelpers ({exc}); run with PYTHONPATH set to the repository root "
@@ -26,6 +26,7 @@ except ImportError as exc:
     ) from None
 
 __all__ = [
+    "MODEL_FILES",
     "TRT_LABEL_HELP",
     "DownloadError",
     "bake_model",

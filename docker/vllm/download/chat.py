@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from utils import (
+    MODEL_FILES,
     DownloadError,
     bake_model,
     log_success,
@@ -30,11 +31,7 @@ from utils import (
 )
 
 PREFIX = "[vllm-model]"
-REQUIRED = [
-    "config.json",
-    "tokenizer.json|tokenizer.model|vocab.json|vocab.txt",
-    "*.safetensors|pytorch_model*.bin",
-]
+REQUIRED = list(MODEL_FILES["chat"])
 
 
 def quant_method(target: Path) -> str | None:
