@@ -73,7 +73,9 @@ setup() {
   [[ "${stderr}" == *"[tool] ✗ DEPLOY_MODE 'both' is not served by the tool image"* ]]
   DEPLOY_MODE=chat run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"DEPLOY_MODE 'chat' is not served by the tool image"* ]]
-  DEPLOY_MODE=" TOOL " run -0 --separate-stderr "${MAIN}"
+  DEPLOY_MODE=" TOOL " run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"DEPLOY_MODE ' TOOL ' is not valid; use one of: chat, tool, both"* ]]
+  DEPLOY_MODE=tool run -0 --separate-stderr "${MAIN}"
   rm -f "${STACK_RECORDS}"/*
   TOOL_GPU_FRAC=1.5 run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"TOOL_GPU_FRAC '1.5' is not a fraction of GPU memory"* ]]
