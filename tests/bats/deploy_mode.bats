@@ -41,6 +41,7 @@ setup() {
 
 @test "normalize: the build's rule (validate.py): every value one accepts the other accepts" {
   local raw build runtime
+  # shellcheck disable=SC2016 # a literal $(id): never expanded
   for raw in chat tool both Chat " both " TOOL "x:both" "both:x" tools "chat,tool" '$(id)' $'chat\n' "   "; do
     build=ok runtime=ok
     python3 "${PROJECT_ROOT}/docker/common/download/validate.py" --deploy-mode "${raw}" \
