@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -168,13 +169,35 @@ def _raise_hub_error(
     raise err from exc
 
 
-def _repo_exists(api: HfApi, repo_id: str, token: str | None) -> bool:
-    """Return True when `repo_id` answers at its default revision."""
+def _repo_exists(api: HfApi, repo_id: str, token: str | None,
+                 revision: str = constants.DEFAULT_REVISION) -> bool:
+    """Return True when `repo_id` answers at `revision` (default: the default branch)."""
     try:
-        api.repo_info(repo_id, revision=constants.DEFAULT_REVISION, token=token or False)
+        api.repo_info(repo_id, revision=revision, token=token or False)
     except (HfHubHTTPError, HFValidationError, *TRANSPORT_ERRORS):
         return False
     return True
+
+
+def check_target_dir(target: str | Path, name: str) -> None:
+    """Raise DownloadError unless `target` is, or can be made, a writable directory.
+
+    Nothing is created; `name` is the variable that set it (TOOL_MODEL_PATH …), for the message.
+    """
+    path = Path(target).absolute()
+    probe = path
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "is" if probe == path else f"would be under {str(probe)!r}, which is"
+        raise DownloadError(f"{name} {str(target)!r} {what} not a directory; set {name} to a "
+                            "directory (it is made when missing)")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise DownloadError(f"{name} {str(target)!r} cannot be written ({str(probe)!r}: "
+                            f"{exc.strerror or exc}); set {name} to a writable directory") from None
 
 
 def _free_bytes(path: Path) -> int:
@@ -198,25 +221,32 @@ def _check_space(target_dir: Path, files: list[RepoFile], repo_id: str) -> None:
                             f"{free / 2**30:.2f} GiB free at {target_dir}")
 
 
-def list_subfolders(repo_id: str, path: str, revision: str | None = None,
-                    token: str | None = None) -> list[str]:
-    """Return the names of the folders directly under `path` in the repo (sorted)."""
+def list_folder(repo_id: str, path: str, revision: str | None = None,
+                token: str | None = None) -> list[str] | None:
+    """Return the names directly under `path` in the repo, folders ending in '/' (sorted).
+
+    None when the repo exists at `revision` but has no such folder ("" is the top level).
+    """
     token = token if token is not None else get_hf_token()
     api = HfApi(endpoint=hub_endpoint())
     rev = revision or constants.DEFAULT_REVISION
 
     def _list() -> list[Any]:
-        return list(api.list_repo_tree(repo_id, path_in_repo=path, revision=rev,
+        return list(api.list_repo_tree(repo_id, path_in_repo=path or None, revision=rev,
                                        token=token or False))
 
     try:
         entries = _with_retries(f"listing {repo_id}/{path}", _list, "[hub]")
     except Exception as exc:
-        if isinstance(exc, HfHubHTTPError) and exc.response is not None \
-                and exc.response.status_code == 404 and _repo_exists(api, repo_id, token):
-            return []
+        # The Hub answers 404 for a missing folder; a mirror may answer "repository not found".
+        status = exc.response.status_code if isinstance(exc, HfHubHTTPError) \
+            and exc.response is not None else 0
+        if (status == 404 or isinstance(exc, RepositoryNotFoundError)) \
+                and _repo_exists(api, repo_id, token, rev):
+            return None
         _raise_hub_error(exc, api, repo_id, rev, token)
-    return sorted(e.path.rsplit("/", 1)[-1] for e in entries if isinstance(e, RepoFolder))
+    return sorted(e.path.rsplit("/", 1)[-1] + ("/" if isinstance(e, RepoFolder) else "")
+                  for e in entries)
 
 
 def download_snapshot(

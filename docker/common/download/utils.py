@@ -12,13 +12,20 @@ try:
     from pyhelpers.hub import (
         DownloadError,
         bake_model,
+        check_target_dir,
         download_snapshot,
         get_hf_token,
-        list_subfolders,
+        list_folder,
         verify_files_exist,
     )
     from pyhelpers.manifest import read_manifest, rebase_manifest, write_manifest
-    from pyhelpers.model_ref import MODEL_FILES, TRT_LABEL_HELP, is_trt_label
+    from pyhelpers.model_ref import (
+        MODEL_FILES,
+        TRT_LABEL_HELP,
+        is_trt_label,
+        matching,
+        relative_files,
+    )
 except ImportError as exc:
     raise SystemExit(
         f"cannot import pyhelpers ({exc}); run with PYTHONPATH set to the repository root "
@@ -30,15 +37,18 @@ __all__ = [
     "TRT_LABEL_HELP",
     "DownloadError",
     "bake_model",
+    "check_target_dir",
     "download_snapshot",
     "get_hf_token",
     "is_trt_label",
-    "list_subfolders",
+    "list_folder",
     "log_skip",
     "log_success",
     "log_warn",
+    "matching",
     "read_manifest",
     "rebase_manifest",
+    "relative_files",
     "run_entry",
     "verify_files_exist",
     "write_manifest",

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Bake one pre-built TensorRT-LLM engine into the image, flattened into TRT_ENGINE_DIR.
 
-Only trt-llm/engines/<TRT_ENGINE_LABEL>/** of TRT_ENGINE_REPO is downloaded; its content lands
-directly in TRT_ENGINE_DIR. Afterwards rank*.engine, config.json and build_metadata.json (with
-sm_arch) must be there. A label the repo lacks fails with the labels it has.
+Only trt-llm/engines/<TRT_ENGINE_LABEL>/** of TRT_ENGINE_REPO is downloaded, into a staging
+directory beside TRT_ENGINE_DIR; once it holds rank*.engine, config.json and build_metadata.json
+(with sm_arch), its content moves directly into TRT_ENGINE_DIR (nothing lands there otherwise).
+A label the repo lacks fails with the labels it has; a repo without trt-llm/engines/ fails with
+what it holds.
 
 Environment:
   TRT_ENGINE_REPO      Hub repo id (owner/name); required
@@ -25,14 +27,16 @@ from pathlib import Path
 from utils import (
     TRT_LABEL_HELP,
     DownloadError,
+    check_target_dir,
     download_snapshot,
     is_trt_label,
-    list_subfolders,
+    list_folder,
     log_success,
+    matching,
     read_manifest,
     rebase_manifest,
+    relative_files,
     run_entry,
-    verify_files_exist,
     write_manifest,
 )
 
@@ -65,33 +69,50 @@ def flatten_into(staging: Path, prefix: str, target: Path) -> None:
         shutil.move(str(path), dest)
 
 
-def check_build_metadata(target: Path) -> str:
-    """Return sm_arch from build_metadata.json; DownloadError when absent or unreadable."""
-    path = target / "build_metadata.json"
+def check_engine(engine: Path, where: str) -> str:
+    """Return sm_arch of an engine folder; DownloadError naming what it lacks."""
+    files = relative_files(engine)
+    missing = [pattern for pattern in REQUIRED if not matching(files, pattern)]
+    if missing:
+        raise DownloadError(f"{where} holds no {', no '.join(missing)}; an engine folder needs "
+                            f"{', '.join(REQUIRED)}")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads((engine / "build_metadata.json").read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise DownloadError(f"{path} is not valid JSON: {exc}") from None
+        raise DownloadError(f"{where}: build_metadata.json is not valid JSON: {exc}") from None
     sm_arch = meta.get("sm_arch") if isinstance(meta, dict) else None
     if not sm_arch:
-        raise DownloadError(f"{path} has no 'sm_arch'; the engine's GPU architecture is unknown")
+        raise DownloadError(f"{where}: build_metadata.json has no 'sm_arch'; the engine's GPU "
+                            "architecture is unknown")
     return str(sm_arch)
 
 
+def engine_labels(repo: str, revision: str | None) -> list[str]:
+    """Return the engine labels of the repo; DownloadError when it has no engines folder."""
+    entries = list_folder(repo, ENGINES_ROOT, revision=revision)
+    if entries is None:
+        top = ", ".join(list_folder(repo, "", revision=revision) or []) or "nothing"
+        raise DownloadError(f"TRT_ENGINE_REPO {repo}@{revision or 'main'} has no {ENGINES_ROOT}/ "
+                            f"folder, so no pre-built engine (it holds: {top}); set "
+                            f"TRT_ENGINE_REPO to a repo with {ENGINES_ROOT}/<label>/")
+    return [entry.rstrip("/") for entry in entries if entry.endswith("/")]
+
+
 def main() -> None:
-    """Download the labelled engine, flatten it into TRT_ENGINE_DIR and check it."""
+    """Download the labelled engine, check it, and flatten it into TRT_ENGINE_DIR."""
     repo, label, revision, target = read_settings()
-    labels = list_subfolders(repo, ENGINES_ROOT, revision=revision)
+    check_target_dir(target, "TRT_ENGINE_DIR")
+    labels = engine_labels(repo, revision)
     if label not in labels:
-        have = ", ".join(labels) if labels else f"none (no {ENGINES_ROOT}/ folder)"
         raise DownloadError(f"TRT_ENGINE_LABEL {label!r} is not in {repo}@{revision or 'main'}; "
-                            f"labels there: {have}")
+                            f"labels there: {', '.join(labels) or 'none'}")
     prefix = f"{ENGINES_ROOT}/{label}"
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".trt-engine-download-", dir=target.parent))
     try:
         download_snapshot(repo, staging, revision=revision, allow_patterns=[f"{prefix}/*"],
                           log_prefix=PREFIX)
+        sm_arch = check_engine(staging / prefix, f"engine {label} of {repo}")
         manifest = rebase_manifest(read_manifest(staging), prefix)
         target.mkdir(parents=True, exist_ok=True)
         flatten_into(staging, prefix, target)
@@ -99,8 +120,6 @@ def main() -> None:
         shutil.rmtree(staging, ignore_errors=True)
     manifest["engine_label"] = label
     write_manifest(target, manifest)
-    verify_files_exist(target, REQUIRED)
-    sm_arch = check_build_metadata(target)
     log_success(PREFIX, f"engine {label} ({sm_arch}) ready in {target}")
 
 

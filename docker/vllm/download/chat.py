@@ -22,6 +22,7 @@ from utils import (
     MODEL_FILES,
     DownloadError,
     bake_model,
+    check_target_dir,
     log_success,
     log_warn,
     read_manifest,
@@ -53,6 +54,7 @@ def main() -> None:
                          "(owner/name) or a local directory")
     target = Path(os.environ.get("CHAT_MODEL_PATH") or "/opt/models/chat")
     revision = os.environ.get("CHAT_MODEL_REVISION", "").strip() or None
+    check_target_dir(target, "CHAT_MODEL_PATH")
     bake_model(model, target, "chat", revision, PREFIX)
     verify_files_exist(target, REQUIRED)
     method = quant_method(target)
