@@ -31,7 +31,16 @@ from huggingface_hub.hf_api import RepoFile, RepoFolder
 from huggingface_hub.utils import filter_repo_objects
 
 from pyhelpers.build_log import BuildError, log_info, log_success, log_warn
-from pyhelpers.manifest import ManifestError, build_manifest, copy_with_manifest, write_manifest
+from pyhelpers.manifest import (
+    GIT_BLOB_SHA1,
+    LFS_SHA256,
+    HubFile,
+    IntegrityError,
+    ManifestError,
+    build_manifest,
+    copy_with_manifest,
+    write_manifest,
+)
 from pyhelpers.model_ref import local_model_dir, matching, relative_files
 
 SECRET_FILE_DEFAULT = "/run/secrets/hf_token"  # noqa: S105 (a path, not a secret)
@@ -289,32 +298,48 @@ def download_snapshot(
     log_info(log_prefix, f"downloading {repo_id}@{rev} ({commit[:12]}): {len(files)} files, "
                          f"{total / 2**20:.1f} MiB → {target}")
     target.mkdir(parents=True, exist_ok=True)
-    try:
-        _with_retries(f"downloading {repo_id}@{commit[:12]}", lambda: snapshot_download(
-            repo_id, revision=commit, local_dir=target, token=token or False,
-            endpoint=api.endpoint,
-            allow_patterns=allow_patterns, ignore_patterns=ignore_patterns), log_prefix)
-    except DownloadError:
-        raise
-    except Exception as exc:
-        _raise_hub_error(exc, api, repo_id, rev, token)
+    source = {"repo_id": repo_id, "revision": rev, "commit": commit,
+              "endpoint": hub_endpoint(), "allow_patterns": allow_patterns,
+              "ignore_patterns": ignore_patterns, **(extra or {})}
+    expected = {f.path: hub_file(f) for f in files}
+    where = f"{repo_id}@{commit[:12]}"
+    for attempt in (1, 2):
+        try:
+            _with_retries(f"downloading {where}", lambda: snapshot_download(
+                repo_id, revision=commit, local_dir=target, token=token or False,
+                endpoint=api.endpoint,
+                allow_patterns=allow_patterns, ignore_patterns=ignore_patterns), log_prefix)
+        except DownloadError:
+            raise
+        except Exception as exc:
+            _raise_hub_error(exc, api, repo_id, rev, token)
+        try:
+            manifest = build_manifest(target, list(expected), source, expected)
+            break
+        except IntegrityError as exc:
+            if attempt == 2:
+                raise DownloadError(f"{where}: {exc} (after downloading it again)") from exc
+            # A file left by an earlier run, or damaged on the way: fetch it once more.
+            log_warn(log_prefix, f"{where}: {exc}; downloading {len(exc.paths)} file(s) again")
+            for rel in exc.paths:
+                (target / rel).unlink(missing_ok=True)
+        except ManifestError as exc:
+            raise DownloadError(f"{where}: {exc}") from exc
     shutil.rmtree(target / ".cache" / "huggingface", ignore_errors=True)
     cache_dir = target / ".cache"
     if cache_dir.is_dir() and not any(cache_dir.iterdir()):
         cache_dir.rmdir()
-    source = {"repo_id": repo_id, "revision": rev, "commit": commit,
-              "endpoint": hub_endpoint(), "allow_patterns": allow_patterns,
-              "ignore_patterns": ignore_patterns, **(extra or {})}
-    try:
-        manifest = build_manifest(
-            target, [f.path for f in files], source,
-            expected_sha256={f.path: f.lfs.sha256 for f in files if f.lfs is not None},
-            expected_size={f.path: f.size for f in files})
-    except ManifestError as exc:
-        raise DownloadError(f"{repo_id}@{commit[:12]}: {exc}") from exc
     write_manifest(target, manifest)
-    log_success(log_prefix, f"{repo_id}@{commit[:12]}: {len(files)} files in {target}")
+    log_success(log_prefix, f"{where}: {len(files)} files in {target}, each matching the Hub's "
+                            "hash")
     return target
+
+
+def hub_file(entry: RepoFile) -> HubFile:
+    """What the Hub says a file is: its size and hash (LFS sha256, else the git blob id)."""
+    if entry.lfs is not None:
+        return HubFile(entry.size, LFS_SHA256, entry.lfs.sha256)
+    return HubFile(entry.size, GIT_BLOB_SHA1, entry.blob_id)
 
 
 def bake_model(reference: str, target_dir: str | Path, kind: str, revision: str | None,
