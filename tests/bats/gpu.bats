@@ -170,6 +170,18 @@ facts_in_new_shell() {
   assert_equal "$(wc -l <"${FAKE_NVML_LOG}")" 1
 }
 
+@test "only APP_ROOT's NVML helper runs: not a pyhelpers/ in the working directory or on PYTHONPATH" {
+  local evil="${BATS_TEST_TMPDIR}/evil dir"
+  mkdir -p "${evil}/pyhelpers"
+  : >"${evil}/pyhelpers/__init__.py"
+  printf '%s\n' 'print("GPU_COUNT=9"); print("GPU_NAME=EVIL")' >"${evil}/pyhelpers/gpu.py"
+  fake_nvml "NVIDIA H100 80GB HBM3;9;0;81559;0;1"
+  export PYTHONPATH="${evil}:${PYTHONPATH}"
+  cd "${evil}"
+  gpu_init_detection 2>/dev/null
+  assert_equal "${DETECTED_GPU_NAME}|${GPU_COUNT}" "NVIDIA H100 80GB HBM3|1"
+}
+
 @test "NVML helper reports MIG; names with quotes come through without eval" {
   fake_nvml "NVIDIA A100 'MIG' \$(touch pwned);8;0;40960;1;1"
   run --separate-stderr gpu_init_detection

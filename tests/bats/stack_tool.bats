@@ -85,6 +85,17 @@ setup() {
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
 }
 
+@test "the manifest check runs APP_ROOT's pyhelpers, never one in the working directory" {
+  local evil="${BATS_TEST_TMPDIR}/evil dir"
+  mkdir -p "${evil}/pyhelpers"
+  : >"${evil}/pyhelpers/__init__.py"
+  printf '%s\n' 'print("everything matches")' >"${evil}/pyhelpers/manifest.py"
+  printf 'x' >>"${TOOL_MODEL_PATH}/config.json"
+  cd "${evil}"
+  PYTHONPATH="${evil}" run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[startup] ✗ tool model in ${TOOL_MODEL_PATH} does not match its download manifest: "*"'config.json' has"* ]]
+}
+
 @test "a manifest whose sizes disagree, a stray *.incomplete, or no model directory stops the start" {
   printf 'x' >>"${TOOL_MODEL_PATH}/config.json"
   run -1 --separate-stderr "${MAIN}"
