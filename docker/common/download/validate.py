@@ -291,9 +291,9 @@ def main(argv: list[str] | None = None) -> int:
             args.trt_engine_repo,
             args.trt_engine_label,
             args.allow_unlisted,
-            {var: getattr(args, var.lower()) for var in REVISION_VARS},
-            args.hf_endpoint,
-            args.base_image,
+            revisions={var: getattr(args, var.lower()) for var in REVISION_VARS},
+            hf_endpoint=args.hf_endpoint,
+            base_image=args.base_image,
         )
         results = validate(settings, models)
     except (ConfigError, ValueError, AttributeError, SyntaxError) as exc:
