@@ -2,7 +2,8 @@
 
 download_snapshot() wraps huggingface_hub.snapshot_download(local_dir=...): it resolves the
 revision to a commit, checks free space, retries transient failures, turns Hub errors into one
-line each (DownloadError) and writes target_dir/.download-manifest.json. Works with
+line each (DownloadError), checks every file against the Hub's own hash (LFS sha256, git blob
+id) and writes target_dir/.download-manifest.json. Works with
 huggingface_hub 0.x (requests) and 1.x/2.x (httpx, httpx2): the network error types come from
 whichever HTTP client is installed.
 """
@@ -270,6 +271,8 @@ def download_snapshot(
 ) -> Path:
     """Download the selected files of `repo_id` at `revision` into `target_dir`; return it.
 
+    Every file must have the size and hash the Hub lists for it; files that differ (left by an
+    earlier run, or damaged on the way) are downloaded once more, then it is an error.
     `token` None means get_hf_token(); `extra` adds fields to the manifest.
     """
     target = Path(target_dir)
@@ -301,7 +304,7 @@ def download_snapshot(
     source = {"repo_id": repo_id, "revision": rev, "commit": commit,
               "endpoint": hub_endpoint(), "allow_patterns": allow_patterns,
               "ignore_patterns": ignore_patterns, **(extra or {})}
-    expected = {f.path: hub_file(f) for f in files}
+    expected = {f.path: _hub_file(f) for f in files}
     where = f"{repo_id}@{commit[:12]}"
     for attempt in (1, 2):
         try:
@@ -335,7 +338,7 @@ def download_snapshot(
     return target
 
 
-def hub_file(entry: RepoFile) -> HubFile:
+def _hub_file(entry: RepoFile) -> HubFile:
     """What the Hub says a file is: its size and hash (LFS sha256, else the git blob id)."""
     if entry.lfs is not None:
         return HubFile(entry.size, LFS_SHA256, entry.lfs.sha256)
