@@ -227,7 +227,8 @@ def test_verify_files_exist(tmp_path: Path) -> None:
         verify_files_exist(tmp_path, file_extension=".onnx")
 
 
-@pytest.mark.parametrize("repo_id", ["acme/bad--name", "a/b/c", "acme/" + "x" * 120, "-acme/x"])
+@pytest.mark.parametrize("repo_id", ["acme/bad--name", "a/b/c", "acme/" + "x" * 120, "-acme/x",
+                                     "acme/name.git"])
 def test_malformed_repo_id_is_one_line_and_not_its_own_cause(
     hub: HubMirror, tmp_path: Path, repo_id: str
 ) -> None:
