@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import os
 import re
 from functools import cache
 from pathlib import Path
@@ -23,10 +24,14 @@ SHELL_DEF_RE = re.compile(r"^\s*(?:function\s+)?([A-Za-z_]\w*)\s*\(\)\s*\{",
 PY_DEF_RE = re.compile(r"^\s*(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.MULTILINE | re.ASCII)
 
 
-def repo_files() -> list[Path]:
+@cache
+def repo_files() -> tuple[Path, ...]:
     """Every file of the working tree, without caches, virtual environments and git."""
-    return sorted(p for p in ROOT.rglob("*")
-                  if p.is_file() and not SKIP_DIRS.intersection(p.relative_to(ROOT).parts))
+    found = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+        found.extend(Path(dirpath) / name for name in filenames)
+    return tuple(sorted(found))
 
 
 @cache
