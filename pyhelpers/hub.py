@@ -3,7 +3,9 @@
 download_snapshot() wraps huggingface_hub.snapshot_download(local_dir=...): it resolves the
 revision to a commit, checks free space, retries transient failures, turns Hub errors into one
 line each (DownloadError), checks every file against the Hub's own hash (LFS sha256, git blob
-id) and writes target_dir/.download-manifest.json. Works with
+id) and writes target_dir/.download-manifest.json. Run again into a directory whose manifest
+already records that commit and whose files match it, it downloads nothing (a volume filled
+before); an interrupted run resumes its partial files. Works with
 huggingface_hub 0.x (requests) and 1.x/2.x (httpx, httpx2): the network error types come from
 whichever HTTP client is installed.
 """
@@ -35,11 +37,15 @@ from pyhelpers.build_log import BuildError, log_info, log_success, log_warn
 from pyhelpers.manifest import (
     GIT_BLOB_SHA1,
     LFS_SHA256,
+    MANIFEST_NAME,
     HubFile,
     IntegrityError,
     ManifestError,
     build_manifest,
     copy_with_manifest,
+    download_lock,
+    manifest_matches,
+    prune_unlisted,
     write_manifest,
 )
 from pyhelpers.model_ref import local_model_dir, matching, relative_files
@@ -259,6 +265,22 @@ def list_folder(repo_id: str, path: str, revision: str | None = None,
                   for e in entries)
 
 
+def resolve_commit(repo_id: str, revision: str | None = None, token: str | None = None,
+                   log_prefix: str = "[build]") -> str:
+    """Return the commit sha that `revision` (None: main) of `repo_id` names now."""
+    token = token if token is not None else get_hf_token()
+    rev = revision or constants.DEFAULT_REVISION
+    api = HfApi(endpoint=hub_endpoint())
+    try:
+        info = _with_retries(f"resolving {repo_id}@{rev}", lambda: api.repo_info(
+            repo_id, revision=rev, token=token or False), log_prefix)
+    except DownloadError:
+        raise
+    except Exception as exc:
+        _raise_hub_error(exc, api, repo_id, rev, token)
+    return str(info.sha)
+
+
 def download_snapshot(
     repo_id: str,
     target_dir: str | Path,
@@ -271,18 +293,37 @@ def download_snapshot(
 ) -> Path:
     """Download the selected files of `repo_id` at `revision` into `target_dir`; return it.
 
-    Every file must have the size and hash the Hub lists for it; files that differ (left by an
-    earlier run, or damaged on the way) are downloaded once more, then it is an error.
-    `token` None means get_hf_token(); `extra` adds fields to the manifest.
+    `token` None means get_hf_token(); `extra` adds fields to the manifest. Nothing is fetched
+    when the directory's manifest records the same commit and patterns and its files match;
+    otherwise every file fetched must have the size and hash the Hub lists for it (_fetch).
     """
     target = Path(target_dir)
     token = token if token is not None else get_hf_token()
     rev = revision or constants.DEFAULT_REVISION
+    with download_lock(target, log_prefix):
+        commit = resolve_commit(repo_id, rev, token, log_prefix)
+        selection = {"repo_id": repo_id, "commit": commit, "allow_patterns": allow_patterns,
+                     "ignore_patterns": ignore_patterns}
+        count = manifest_matches(target, selection)
+        if count is not None:
+            log_success(log_prefix, f"{repo_id}@{rev} ({commit[:12]}) is already in {target} "
+                                    f"({count} files match its manifest): nothing to download")
+            return target
+        files = _list_selected(repo_id, commit, rev, token, allow_patterns, ignore_patterns,
+                               log_prefix)
+        source = {**selection, "revision": rev, "endpoint": hub_endpoint(), **(extra or {})}
+        write_manifest(target, _fetch(target, files, source, token, log_prefix))
+    log_success(log_prefix, f"{repo_id}@{commit[:12]}: {len(files)} files in {target}, each "
+                            "matching the Hub's hash")
+    return target
+
+
+def _list_selected(repo_id: str, commit: str, rev: str, token: str | None,
+                   allow_patterns: list[str] | None, ignore_patterns: list[str] | None,
+                   log_prefix: str) -> list[RepoFile]:
+    """Return the files of `repo_id` at `commit` that the patterns select (at least one)."""
     api = HfApi(endpoint=hub_endpoint())
     try:
-        info = _with_retries(f"resolving {repo_id}@{rev}", lambda: api.repo_info(
-            repo_id, revision=rev, token=token or False), log_prefix)
-        commit = str(info.sha)
         tree = _with_retries(f"listing {repo_id}@{commit[:12]}", lambda: list(
             api.list_repo_tree(repo_id, revision=commit, recursive=True,
                                token=token or False)), log_prefix)
@@ -296,26 +337,29 @@ def download_snapshot(
     if not files:
         raise DownloadError(f"no file in {repo_id}@{rev} matches allow_patterns="
                             f"{allow_patterns} ignore_patterns={ignore_patterns}")
-    _check_space(target, files, repo_id)
+    return files
+
+
+def _fetch(target: Path, files: list[RepoFile], source: dict[str, Any], token: str | None,
+           log_prefix: str) -> dict[str, Any]:
+    """Download `files` into `target`; return their manifest, with the `source` fields.
+
+    `source` names the repo_id, commit, revision and patterns. Every file must have the size
+    and hash the Hub lists for it; files that differ (left by an earlier run, or damaged on the
+    way) are downloaded once more, then it is an error. The old manifest goes first, so an
+    interrupted download never looks complete at start-up; files `files` does not list go last.
+    """
+    where = f"{source['repo_id']}@{source['commit'][:12]}"
+    _check_space(target, files, source["repo_id"])
     total = sum(f.size or 0 for f in files)
-    log_info(log_prefix, f"downloading {repo_id}@{rev} ({commit[:12]}): {len(files)} files, "
+    log_info(log_prefix, f"downloading {source['repo_id']}@{source['revision']} "
+                         f"({source['commit'][:12]}): {len(files)} files, "
                          f"{total / 2**20:.1f} MiB → {target}")
     target.mkdir(parents=True, exist_ok=True)
-    source = {"repo_id": repo_id, "revision": rev, "commit": commit,
-              "endpoint": hub_endpoint(), "allow_patterns": allow_patterns,
-              "ignore_patterns": ignore_patterns, **(extra or {})}
+    (target / MANIFEST_NAME).unlink(missing_ok=True)
     expected = {f.path: _hub_file(f) for f in files}
-    where = f"{repo_id}@{commit[:12]}"
     for attempt in (1, 2):
-        try:
-            _with_retries(f"downloading {where}", lambda: snapshot_download(
-                repo_id, revision=commit, local_dir=target, token=token or False,
-                endpoint=api.endpoint,
-                allow_patterns=allow_patterns, ignore_patterns=ignore_patterns), log_prefix)
-        except DownloadError:
-            raise
-        except Exception as exc:
-            _raise_hub_error(exc, api, repo_id, rev, token)
+        _snapshot(target, source, token, log_prefix)
         try:
             manifest = build_manifest(target, list(expected), source, expected)
             break
@@ -332,10 +376,23 @@ def download_snapshot(
     cache_dir = target / ".cache"
     if cache_dir.is_dir() and not any(cache_dir.iterdir()):
         cache_dir.rmdir()
-    write_manifest(target, manifest)
-    log_success(log_prefix, f"{where}: {len(files)} files in {target}, each matching the Hub's "
-                            "hash")
-    return target
+    prune_unlisted(target, expected, log_prefix)
+    return manifest
+
+
+def _snapshot(target: Path, source: dict[str, Any], token: str | None, log_prefix: str) -> None:
+    """One snapshot_download (with retries) of what `source` selects into `target`."""
+    repo_id, commit = source["repo_id"], source["commit"]
+    api = HfApi(endpoint=hub_endpoint())
+    try:
+        _with_retries(f"downloading {repo_id}@{commit[:12]}", lambda: snapshot_download(
+            repo_id, revision=commit, local_dir=target, token=token or False,
+            endpoint=api.endpoint, allow_patterns=source["allow_patterns"],
+            ignore_patterns=source["ignore_patterns"]), log_prefix)
+    except DownloadError:
+        raise
+    except Exception as exc:
+        _raise_hub_error(exc, api, repo_id, source["revision"], token)
 
 
 def _hub_file(entry: RepoFile) -> HubFile:

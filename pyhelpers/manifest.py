@@ -4,23 +4,37 @@ Usage: python3 -m pyhelpers.manifest verify <dir> [--checksums]
   Compare <dir> with <dir>/.download-manifest.json: file list and sizes by default (fast enough
   for every container start), sha256 as well with --checksums. Status 1 names the first
   differing file.
+
+A download into a directory that already holds its manifest (a volume filled before) uses
+manifest_matches() to do nothing, download_lock() to take turns with other downloads into the
+same shared volume, and prune_unlisted() to drop a previous revision's files.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyhelpers.build_log import BuildError, debug_enabled, log_err, log_info, log_success
+from pyhelpers.build_log import (
+    BuildError,
+    debug_enabled,
+    log_err,
+    log_info,
+    log_success,
+    log_warn,
+)
 
 MANIFEST_NAME = ".download-manifest.json"
 FORMAT_VERSION = 1
@@ -210,6 +224,67 @@ def verify_manifest(directory: Path, checksums: bool = False) -> int:
     if extra:
         raise ManifestError(f"{extra[0]!r} is in {str(directory)!r} but not in the manifest")
     return len(listed)
+
+
+def manifest_matches(directory: Path, fields: dict[str, Any]) -> int | None:
+    """Return the file count when the manifest of `directory` holds `fields` and its files
+    match it (verify_manifest, sizes); None when there is no manifest or anything differs."""
+    try:
+        manifest = read_manifest(directory)
+        if any(manifest.get(key) != value for key, value in fields.items()):
+            return None
+        return verify_manifest(directory)
+    except ManifestError:
+        return None
+
+
+@contextlib.contextmanager
+def download_lock(target: Path, log_prefix: str) -> Iterator[None]:
+    """Hold an exclusive lock on downloads into `target` while the block runs.
+
+    The lock is a file, `.<name>.lock` beside `target` (inside it would be an unlisted file),
+    so downloads started at once into one shared volume (the init containers of several
+    replicas) run one after the other, and the later ones find the manifest current. The holder
+    removes the file when done; a waiter that then gets a removed file's lock tries again.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path = target.parent / f".{target.name}.lock"
+    told = False
+    while True:
+        handle = path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not told:
+                log_info(log_prefix, f"another download into {target} is running: waiting for it")
+                told = True
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            current = os.fstat(handle.fileno()).st_ino == path.stat().st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        handle.close()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
+
+
+def prune_unlisted(directory: Path, keep: Iterable[str], log_prefix: str) -> list[str]:
+    """Delete the files under `directory` that `keep` does not list (an earlier revision's
+    left in a volume); return their relative paths. The manifest and .cache stay."""
+    wanted = set(keep)
+    removed = [rel for rel in list_files(directory) if rel not in wanted]
+    for rel in removed:
+        (Path(directory) / rel).unlink()
+    if removed:
+        log_warn(log_prefix, f"removed {len(removed)} file(s) the new download does not have "
+                             f"from {directory}: {', '.join(removed[:5])}")
+    return removed
 
 
 def main(argv: list[str] | None = None) -> int:

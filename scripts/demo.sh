@@ -2,25 +2,34 @@
 # Usage:   scripts/demo.sh [--help]
 # Summary: The main job, end to end on one host: build the tool image through
 #          docker/build.sh, run it, classify a sentence, then stop and remove what it
-#          started. It installs what it needs (Debian packages, .venv), brings up a
-#          Docker engine (or reuses a running one) and, unless told otherwise, works
-#          without a registry or the Hub: a local Debian base image, a tiny random-weight
-#          classifier published through a local Olah mirror, a pip wheelhouse made on
-#          the host. It ends with one line: the cold start (docker run to first 2xx
-#          /healthz). Run it again at will; each run cleans up after itself, also on
+#          started. With DEMO_STACK=vllm it builds the vllm stack's CPU flavor instead
+#          (VLLM_DEVICE=cpu, DEPLOY_MODE=both: a tiny chat model served by a real vLLM
+#          and the tiny classifier) and prints a streamed chat answer as it arrives
+#          before the classification. It installs what it needs (Debian packages, .venv),
+#          brings up a Docker engine (or reuses a running one) and, unless told otherwise,
+#          works without a registry or the Hub: a local Debian base image, tiny
+#          random-weight models published through a local Olah mirror, a pip wheelhouse
+#          made on the host. It ends with one line: the cold start (docker run to first
+#          2xx /healthz). Run it again at will; each run cleans up after itself, also on
 #          failure and Ctrl-C.
 #
 # Environment (all optional; the defaults make the offline demo):
+#   DEMO_STACK           tool (default) or vllm
 #   BASE_IMAGE           base image to build on (default: make tid-base:bookworm locally)
 #   TOOL_MODEL           a Hub repo id to bake in instead of the tiny model (with HF_TOKEN,
 #                        HF_ENDPOINT, TOOL_MODEL_REVISION as docker/build.sh reads them)
+#   CHAT_MODEL           (vllm) the same for the chat model (CHAT_MODEL_REVISION); a Hub
+#                        model outside the allowlist needs ALLOW_UNLISTED_MODELS=1
 #   PIP_WHEELHOUSE       wheels for the build (default with the local base: a cached one
 #                        made by the host's pip; with another base: none, pip uses PyPI)
 #   BUILD_CA_BUNDLE      CA bundle for the build (default /etc/ssl/certs/ca-certificates.crt)
-#   DEMO_TAG             image tag (default tool-demo)
+#   DEMO_TAG             image tag (default tool-demo; vllm-cpu-demo with DEMO_STACK=vllm)
 #   DEMO_KEEP_IMAGE      1: keep the built image (default: removed; the build cache stays)
-#   DEMO_HEALTH_TIMEOUT  seconds to wait for /healthz (default 120)
+#   DEMO_HEALTH_TIMEOUT  seconds to wait for /healthz (default 120; 600 with DEMO_STACK=vllm,
+#                        whose engine loads for about a minute)
 #   DEMO_TEXT            the sentence to classify
+#   DEMO_PROMPT          (vllm) the chat message
+#   DOCKER_ENGINE_KEEP   1: leave a private Docker engine the demo started running
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,6 +45,7 @@ source "${ROOT}/scripts/lib/container.sh"
 LOG_PREFIX="[demo]"
 
 readonly DEMO_REPO="demo/tiny-classifier"
+readonly DEMO_CHAT_REPO="demo/tiny-llama"
 readonly DEMO_REVISION="v1"
 readonly HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 readonly STEPS=7
@@ -88,7 +98,7 @@ cleanup() {
 # tiny model); installed only when missing.
 ensure_tools() {
   docker_engine_apt_install curl git python3-venv || return
-  [[ -z "${TOOL_MODEL:-}" ]] || return 0
+  [[ -z "${TOOL_MODEL:-}" || (-z "${CHAT_MODEL:-}" && "${DEMO_STACK:-tool}" == vllm) ]] || return 0
   local py="${ROOT}/.venv/bin/python"
   if [[ -x "${py}" ]] && "${py}" -c 'import olah, torch, transformers' 2>/dev/null; then return 0; fi
   log_info "installing requirements-dev.txt into .venv (once; takes minutes)"
@@ -99,8 +109,12 @@ ensure_tools() {
 # Check the demo's own settings before anything starts.
 # Returns:   1 with a message naming the variable otherwise
 check_settings() {
+  if [[ "${DEMO_STACK:-tool}" != tool && "${DEMO_STACK}" != vllm ]]; then
+    log_err "DEMO_STACK '${DEMO_STACK}' is not valid; use tool (default) or vllm"
+    return 1
+  fi
   if [[ ! "${DEMO_HEALTH_TIMEOUT:-120}" =~ ^[1-9][0-9]*$ ]]; then
-    log_err "DEMO_HEALTH_TIMEOUT '${DEMO_HEALTH_TIMEOUT}' is not valid; use a whole number of seconds above 0 (default 120)"
+    log_err "DEMO_HEALTH_TIMEOUT '${DEMO_HEALTH_TIMEOUT}' is not valid; use a whole number of seconds above 0 (default 120; 600 with DEMO_STACK=vllm)"
     return 1
   fi
   if [[ -n "${DEMO_KEEP_IMAGE:-}" && "${DEMO_KEEP_IMAGE}" != 0 && "${DEMO_KEEP_IMAGE}" != 1 ]]; then
@@ -109,15 +123,34 @@ check_settings() {
   fi
 }
 
-# Build the tool image through docker/build.sh; sets IMAGE.
-# Arguments: base_image tool_model revision wheelhouse
+# Build the demo's image through docker/build.sh: the tool stack, or (DEMO_STACK=vllm) the
+# vllm stack's CPU flavor with the chat model too; sets IMAGE.
+# Arguments: base_image tool_model revision wheelhouse [chat_model chat_revision]
 build_image() {
-  local base="$1" model="$2" revision="$3" wheels="$4" tag="${DEMO_TAG:-tool-demo}"
-  local env_args=(DEPLOY_MODE=tool PUSH=0 "TAG=${tag}" "BASE_IMAGE=${base}" "TOOL_MODEL=${model}"
-    "TOOL_MODEL_REVISION=${revision}" "BUILD_NETWORK=${BUILD_NETWORK:-host}" "PIP_WHEELHOUSE=${wheels}")
+  local base="$1" model="$2" revision="$3" wheels="$4" chat="${5:-}" chat_revision="${6:-}"
+  local env_args=(PUSH=0 "BASE_IMAGE=${base}" "TOOL_MODEL=${model}" "TOOL_MODEL_REVISION=${revision}"
+    "BUILD_NETWORK=${BUILD_NETWORK:-host}" "PIP_WHEELHOUSE=${wheels}")
+  if [[ -n "${chat}" ]]; then
+    env_args+=(ENGINE=vllm VLLM_DEVICE=cpu DEPLOY_MODE=both "TAG=${DEMO_TAG:-vllm-cpu-demo}"
+      "CHAT_MODEL=${chat}" "CHAT_MODEL_REVISION=${chat_revision}")
+  else
+    env_args+=(DEPLOY_MODE=tool "TAG=${DEMO_TAG:-tool-demo}")
+  fi
   [[ -n "${BUILD_CA_BUNDLE:-}" || ! -r "${HOST_CA_BUNDLE}" ]] || env_args+=("BUILD_CA_BUNDLE=${HOST_CA_BUNDLE}")
   [[ -z "${HUB_FIXTURE_URL:-}" ]] || env_args+=("HF_ENDPOINT=${HUB_FIXTURE_URL}" ALLOW_UNLISTED_MODELS=1)
   IMAGE="$(env -u TEXT_API_KEY "${env_args[@]}" "${ROOT}/docker/build.sh" </dev/null)"
+}
+
+# Ask for a streamed chat answer and print it as it arrives (scripts/lib/chat_stream.py).
+# Globals:   TEXT_API_KEY (read, through container_curl_key)
+# Arguments: port served_model_name
+# Returns:   1 when the answer is not a complete 200 stream
+chat_demo() {
+  local port="$1" model="$2" prompt="${DEMO_PROMPT:-Tell me about the river and the city.}" body
+  body="$(python3 -c 'import json, sys; print(json.dumps({"model": sys.argv[1], "stream": True, "max_tokens": 32, "stream_options": {"include_usage": True}, "messages": [{"role": "user", "content": sys.argv[2]}]}))' "${model}" "${prompt}")"
+  printf 'POST /v1/chat/completions {"stream": true, "messages": [{"role": "user", "content": "%s"}]}\n' "${prompt}"
+  container_curl_key "http://127.0.0.1:${port}/v1/chat/completions" -N -H 'Content-Type: application/json' \
+    -d "${body}" | python3 "${ROOT}/scripts/lib/chat_stream.py"
 }
 
 main() {
@@ -138,27 +171,44 @@ main() {
   step 2 "Docker engine (reuse a running one, or start a private one)"
   docker_engine_up
 
+  local vllm="" requirements="${ROOT}/docker/tool/requirements.txt" wheel_opts=() health=120
+  if [[ "${DEMO_STACK:-tool}" == vllm ]]; then
+    vllm=1 requirements="${ROOT}/docker/vllm/requirements-cpu.txt" wheel_opts=(--no-deps) health=600
+  fi
   step 3 "base image and pip wheelhouse"
   local base="${BASE_IMAGE:-}" wheels="${PIP_WHEELHOUSE:-}"
   if [[ -z "${base}" ]]; then
     base="$(base_image_ensure)"
-    [[ -n "${wheels}" ]] || wheels="$(wheelhouse_ensure "${ROOT}/docker/tool/requirements.txt")"
+    [[ -n "${wheels}" ]] || wheels="$(wheelhouse_ensure "${wheel_opts[@]}" "${requirements}")"
   fi
   log_info "base image ${base}${wheels:+, wheelhouse ${wheels}}"
 
-  step 4 "tool model"
-  local model="${TOOL_MODEL:-}" revision="${TOOL_MODEL_REVISION:-}"
+  step 4 "models (the tiny ones through a local Olah mirror, unless given)"
+  local model="${TOOL_MODEL:-}" revision="${TOOL_MODEL_REVISION:-}" chat="" chat_revision=""
   if [[ -z "${model}" ]]; then
     model="${DEMO_REPO}"
     revision="${DEMO_REVISION}"
     hub_fixture_publish_tiny "${WORK_DIR}/mirrors" "${model}" "${revision}" >/dev/null
+  fi
+  if [[ -n "${vllm}" ]]; then
+    chat="${CHAT_MODEL:-}" chat_revision="${CHAT_MODEL_REVISION:-}"
+    if [[ -z "${chat}" ]]; then
+      chat="${DEMO_CHAT_REPO}" chat_revision="${DEMO_REVISION}"
+      hub_fixture_publish_tiny_chat "${WORK_DIR}/mirrors" "${chat}" "${chat_revision}" >/dev/null
+    fi
+  fi
+  if [[ -d "${WORK_DIR}/mirrors" ]]; then
     hub_fixture_start "${WORK_DIR}/mirrors"
   else
-    log_info "using ${model}${revision:+@${revision}} from ${HF_ENDPOINT:-the Hugging Face Hub}"
+    log_info "using ${model}${revision:+@${revision}} ${chat:+and ${chat} }from ${HF_ENDPOINT:-the Hugging Face Hub}"
   fi
 
-  step 5 "build the tool image (docker/build.sh, DEPLOY_MODE=tool, PUSH=0)"
-  build_image "${base}" "${model}" "${revision}" "${wheels}"
+  if [[ -n "${vllm}" ]]; then
+    step 5 "build the vllm image's CPU flavor (docker/build.sh, VLLM_DEVICE=cpu, DEPLOY_MODE=both, PUSH=0)"
+  else
+    step 5 "build the tool image (docker/build.sh, DEPLOY_MODE=tool, PUSH=0)"
+  fi
+  build_image "${base}" "${model}" "${revision}" "${wheels}" "${chat}" "${chat_revision}"
   hub_fixture_stop
 
   step 6 "run it and wait for /healthz (cold start)"
@@ -167,12 +217,18 @@ main() {
   TEXT_API_KEY="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
   export TEXT_API_KEY
   run_start="${EPOCHREALTIME}"
-  CONTAINER_ID="$(container_start "${IMAGE}" "${port}" --label "tid-demo=$$")"
-  container_wait_2xx "http://127.0.0.1:${port}/healthz" "${DEMO_HEALTH_TIMEOUT:-120}" "${CONTAINER_ID}"
+  # vLLM's CPU engine keeps a message queue in /dev/shm, more than Docker's default 64 MiB
+  CONTAINER_ID="$(container_start "${IMAGE}" "${port}" --label "tid-demo=$$" ${vllm:+--shm-size=1g})"
+  container_wait_2xx "http://127.0.0.1:${port}/healthz" "${DEMO_HEALTH_TIMEOUT:-${health}}" "${CONTAINER_ID}"
   cold="$(since "${run_start}")"
   log_info "healthy on port ${port} after ${cold}s"
 
-  step 7 "classify a sentence"
+  if [[ -n "${vllm}" ]]; then
+    step 7 "a streamed chat answer (a tiny random model: random words), then classify a sentence"
+    chat_demo "${port}" "${chat}"
+  else
+    step 7 "classify a sentence"
+  fi
   local text="${DEMO_TEXT:-The service was great and the food even better.}" body answer
   body="$(python3 -c 'import json, sys; print(json.dumps({"input": sys.argv[1]}))' "${text}")"
   answer="$(container_curl_key "http://127.0.0.1:${port}/v1/classify" -H 'Content-Type: application/json' -d "${body}")"

@@ -32,7 +32,7 @@ readonly CHECKOV_VENV="${VENV}/tools/checkov"
 readonly CHECKOV_REQUIREMENTS="${ROOT}/requirements-checkov.txt"
 # The Kubernetes API version the manifests are validated against.
 readonly K8S_VERSION="1.33.0"
-readonly K8S_OVERLAYS=(vllm trt tool)
+readonly K8S_OVERLAYS=(vllm trt tool vllm-volume trt-volume)
 
 # Debian packages the suites need (bats and its libraries pinned to Debian 12's).
 readonly APT_PACKAGES=(

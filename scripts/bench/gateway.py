@@ -4,7 +4,10 @@ Usage: PYTHONPATH=. python3 scripts/bench/gateway.py [--requests 200] [--concurr
 Starts the app as the images do (uvicorn with server.sh's options; DEPLOY_MODE=chat,
 tests/apps/fake_openai.py as CHAT_ENGINE_CMD) on free ports, sends the same streaming requests
 directly and through the app, interleaved, with one lean client (rawhttp.py), and prints the
-median time to first chunk (TTFC), chunks per second and the ratios. Not part of the test suite.
+median and p95 time to first chunk (TTFC), chunks per second and the ratios.
+With --app URL --engine URL --model NAME it starts nothing and measures a running container
+instead (a real engine: scripts/bench/vllm_cpu.sh), the key from TEXT_API_KEY, each request
+asking for --max-tokens tokens. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -48,11 +51,11 @@ async def one(target: Target) -> tuple[float, float]:
     return res.first_s, (res.events - 1) / max(res.total_s - res.first_s, 1e-9)
 
 
-async def run(direct: str, gateway: str, requests: int, concurrency: int) -> dict[str, list]:
+async def run(direct: str, gateway: str, requests: int, concurrency: int,
+              body: bytes, key: str) -> dict[str, list]:
     """Interleave direct and gateway requests at the given concurrency (one client for both)."""
-    body = json.dumps(BODY).encode()
     targets = {"direct": Target(direct, body),
-               "gateway": Target(gateway, body, {"Authorization": f"Bearer {KEY}"})}
+               "gateway": Target(gateway, body, {"Authorization": f"Bearer {key}"})}
     results: dict[str, list] = {"direct": [], "gateway": []}
     jobs = ["direct", "gateway"] * requests
     limit = asyncio.Semaphore(concurrency)
@@ -120,14 +123,44 @@ def running_app(env: dict[str, str]) -> Iterator[str]:
         print(f"app: {lines} access log lines for /v1/chat/completions", flush=True)
 
 
+def report(results: dict[str, list], title: str) -> None:
+    """Print median and p95 TTFC, median chunks/s per side, and the overhead and ratio."""
+    ttfc = {k: [r[0] * 1000 for r in v] for k, v in results.items()}
+    rate = {k: statistics.median(r[1] for r in v) for k, v in results.items()}
+    med = {k: statistics.median(v) for k, v in ttfc.items()}
+    p95 = {k: statistics.quantiles(v, n=20)[-1] for k, v in ttfc.items()}
+    print(title)
+    for name in ("direct", "gateway"):
+        print(f"{name:8} TTFC median {med[name]:7.2f} ms  p95 {p95[name]:7.2f} ms   "
+              f"chunks/s median {rate[name]:8.1f}")
+    print(f"TTFC overhead median {med['gateway'] - med['direct']:+.2f} ms, "
+          f"p95 {p95['gateway'] - p95['direct']:+.2f} ms; "
+          f"throughput ratio {rate['gateway'] / rate['direct']:.3f}", flush=True)
+
+
 def main() -> int:
-    """Start the app, measure, print the table and ratios, stop the app."""
+    """Start the app (or use a running one), measure, print the table and ratios."""
     parser = argparse.ArgumentParser(description="Gateway overhead benchmark")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.01)
+    parser.add_argument("--app", help="a running app's base URL (with --engine, --model)")
+    parser.add_argument("--engine", help="that app's chat engine base URL")
+    parser.add_argument("--model", help="the served model name")
+    parser.add_argument("--max-tokens", type=int, default=32)
     args = parser.parse_args()
+    if args.app:
+        if not (args.engine and args.model and os.environ.get("TEXT_API_KEY")):
+            parser.error("--app needs --engine, --model and the key in TEXT_API_KEY")
+        body = {**BODY, "model": args.model, "max_tokens": args.max_tokens}
+        results = asyncio.run(run(f"{args.engine}/v1/chat/completions",
+                                  f"{args.app}/v1/chat/completions", args.requests,
+                                  args.concurrency, json.dumps(body).encode(),
+                                  os.environ["TEXT_API_KEY"]))
+        report(results, f"{args.requests} requests each, concurrency {args.concurrency}, "
+                        f"{args.max_tokens} tokens each from {args.model}")
+        return 0
     engine_port = free_port()
     engine_cmd = (f"{sys.executable} {ROOT / 'tests/apps/fake_openai.py'} --port {engine_port} "
                   f"--chunks {args.chunks} --delay {args.delay}")
@@ -135,15 +168,10 @@ def main() -> int:
            "CHAT_ENGINE_CMD": engine_cmd, "MAX_CONCURRENT_CONNECTIONS": "1000"}
     with running_app(env) as url:
         results = asyncio.run(run(f"http://127.0.0.1:{engine_port}/v1/chat/completions",
-                                  f"{url}/v1/chat/completions", args.requests, args.concurrency))
-    ttfc = {k: statistics.median(r[0] for r in v) * 1000 for k, v in results.items()}
-    rate = {k: statistics.median(r[1] for r in v) for k, v in results.items()}
-    print(f"{args.requests} requests each, concurrency {args.concurrency}, {args.chunks} chunks, "
-          f"{args.delay * 1000:.0f} ms apart")
-    for name in ("direct", "gateway"):
-        print(f"{name:8} TTFC median {ttfc[name]:7.2f} ms   chunks/s median {rate[name]:8.1f}")
-    print(f"TTFC overhead {ttfc['gateway'] - ttfc['direct']:+.2f} ms; "
-          f"throughput ratio {rate['gateway'] / rate['direct']:.3f}")
+                                  f"{url}/v1/chat/completions", args.requests, args.concurrency,
+                                  json.dumps(BODY).encode(), KEY))
+    report(results, f"{args.requests} requests each, concurrency {args.concurrency}, "
+                    f"{args.chunks} chunks, {args.delay * 1000:.0f} ms apart")
     return 0
 
 

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # A local Hugging Face Hub for the demo, the e2e suite and the benchmarks: a tiny
-# random-weight tool model (scripts/lib/tiny_model.py) published as a git repository
-# (scripts/lib/hub_mirror.py publish) and served by Olah (hub_mirror.py serve) on 127.0.0.1.
+# random-weight tool model (scripts/lib/tiny_model.py) or chat model (tiny_chat_model.py)
+# published as a git repository (scripts/lib/hub_mirror.py publish) and served by Olah
+# (hub_mirror.py serve) on 127.0.0.1.
 #
 # Configuration:
 #   HUB_FIXTURE_PYTHON   the Python with torch, transformers and olah (default <repo>/.venv/bin/python)
@@ -25,12 +26,26 @@ _hub_fixture_python() {
 # Outputs:   the commit sha on stdout
 # Returns:   0 on success; 1 with the helper's message otherwise
 hub_fixture_publish_tiny() {
-  local mirrors="$1" repo="$2" tag="${3:-}" seed="${4:-0}" py model sha status=0
+  _hub_fixture_publish tiny_model.py classifier "$@"
+}
+
+# Make a tiny chat model (a Llama that vLLM serves) and publish it, as hub_fixture_publish_tiny.
+# Arguments: mirrors_dir repo_id [tag] [seed]
+# Outputs:   the commit sha on stdout
+# Returns:   0 on success; 1 with the helper's message otherwise
+hub_fixture_publish_tiny_chat() {
+  _hub_fixture_publish tiny_chat_model.py "chat model" "$@"
+}
+
+# Make a model with one of the tiny-model scripts and publish it.
+# Arguments: maker (a script next to this file) what mirrors_dir repo_id [tag] [seed]
+_hub_fixture_publish() {
+  local maker="$1" what="$2" mirrors="$3" repo="$4" tag="${5:-}" seed="${6:-0}" py model sha status=0
   py="$(_hub_fixture_python)"
   model="$(mktemp -d "${TMPDIR:-/tmp}/tiny-model.XXXXXX")" || return 1
   if ! HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error timeout 300 "${py}" \
-    "${_HUB_FIXTURE_LIB_DIR}/tiny_model.py" "${model}" --seed "${seed}" >/dev/null; then
-    log_err "[hub]" "could not make the tiny model with ${py} (needs torch and transformers: scripts/test.sh installs them into .venv)"
+    "${_HUB_FIXTURE_LIB_DIR}/${maker}" "${model}" --seed "${seed}" >/dev/null; then
+    log_err "[hub]" "could not make the tiny ${what} with ${py} (needs torch and transformers: scripts/test.sh installs them into .venv)"
     rm -rf "${model}"
     return 1
   fi
@@ -39,7 +54,7 @@ hub_fixture_publish_tiny() {
   sha="$(timeout 300 "${py}" "${_HUB_FIXTURE_LIB_DIR}/hub_mirror.py" "${args[@]}")" || status=1
   rm -rf "${model}"
   ((status == 0)) || return 1
-  log_info "[hub]" "published a tiny classifier as ${repo}${tag:+ (tag ${tag})} at ${sha:0:12}"
+  log_info "[hub]" "published a tiny ${what} as ${repo}${tag:+ (tag ${tag})} at ${sha:0:12}"
   printf '%s\n' "${sha}"
 }
 

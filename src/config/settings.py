@@ -8,9 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from src.config.models import VLLM_DEVICES
+
 DEPLOY_MODES = ("chat", "tool", "both")
 ENGINES = ("vllm", "trt")
 KV_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
+# vLLM's --dtype choices.
+CHAT_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
+# A byte count as vLLM's --kv-cache-memory-bytes reads it: digits, or a number with a decimal
+# (k, m, g, t) or binary (K, M, G, T: whole numbers only) suffix.
+_BYTES = re.compile(r"[0-9]+|[0-9]+(\.[0-9]+)?[kmgt]|[0-9]+[KMGT]", re.ASCII)
 # Variables whose values are secrets: never in argv, logs, labels, manifests or a child's env.
 SECRET_VARS = ("TEXT_API_KEY", "HF_TOKEN", "DOCKER_PASSWORD", "DOCKER_TOKEN")
 _WORD = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -26,6 +33,7 @@ class Settings:
 
     deploy_mode: str = "both"
     engine: str = "vllm"
+    vllm_device: str = "cuda"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     chat_model_path: str = "/opt/models/chat"
     served_model_name: str = "chat"
@@ -38,6 +46,9 @@ class Settings:
     chat_max_len: int | None = None
     chat_quantization: str | None = None
     kv_dtype: str | None = None
+    chat_kv_cache_bytes: str | None = None
+    chat_dtype: str | None = None
+    chat_enforce_eager: bool = False
     chat_attention_backend: str | None = None
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
@@ -47,6 +58,13 @@ class Settings:
     chat_health_interval_s: float = 5.0
     chat_health_timeout_s: float = 5.0
     chat_health_failures: int = 3
+    # The start-up gate: one 1-token completion must succeed before the chat engine is ready.
+    chat_generation_check: bool = True
+    # One token takes milliseconds to a second once warm, but the first generation after start
+    # may compile kernels just in time that loading did not touch (sampling, attention for a
+    # new shape): two minutes leaves room for that, and still ends a start-up that can never
+    # serve in bounded time.
+    chat_generation_check_timeout_s: float = 120.0
     shutdown_grace_s: float = 15.0
     engine_stop_timeout: float = 20.0
     max_concurrent_connections: int = 64
@@ -122,6 +140,23 @@ def _word(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _bytes(env: Mapping[str, str], name: str) -> str | None:
+    """An optional byte count in vLLM's form (65536, 64M, 2G, 1.5g); None when unset."""
+    value = _get(env, name)
+    if value and (not _BYTES.fullmatch(value) or not float(value.rstrip("kmgtKMGT")) > 0):
+        raise SettingsError(
+            f"{name}={value!r} is not valid; expected a byte count above 0: digits, or with a "
+            "suffix K, M, G, T (powers of 1024, whole numbers) or k, m, g, t (powers of 1000), "
+            "e.g. 2G"
+        )
+    return value or None
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """A 0/1 switch; unset is 0."""
+    return _choice(env, name, ("0", "1"), "0") == "1"
+
+
 def log_settings(env: Mapping[str, str]) -> tuple[str, bool]:
     """LOG_LEVEL as a logging level name (info when unset or unknown) and LOG_FORMAT=json."""
     level = _get(env, "LOG_LEVEL").upper() or "INFO"
@@ -174,6 +209,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     settings = Settings(
         deploy_mode=_choice(env, "DEPLOY_MODE", DEPLOY_MODES, "both"),
         engine=_choice(env, "ENGINE", ENGINES, "vllm"),
+        vllm_device=_choice(env, "VLLM_DEVICE", VLLM_DEVICES, VLLM_DEVICES[0]),
         api_keys=load_api_keys(env),
         chat_model_path=_model_dir(env, "CHAT_MODEL_PATH", "CHAT_MODEL", "/opt/models/chat"),
         served_model_name=_get(env, "SERVED_MODEL_NAME") or chat_model or "chat",
@@ -186,6 +222,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         chat_max_len=_number(env, "CHAT_MAX_LEN", int, 16),
         chat_quantization=_word(env, "CHAT_QUANTIZATION"),
         kv_dtype=_choice(env, "KV_DTYPE", KV_DTYPES, "auto") if _get(env, "KV_DTYPE") else None,
+        chat_kv_cache_bytes=_bytes(env, "CHAT_KV_CACHE_BYTES"),
+        chat_dtype=_choice(env, "CHAT_DTYPE", CHAT_DTYPES, "auto") if _get(env, "CHAT_DTYPE")
+        else None,
+        chat_enforce_eager=_switch(env, "CHAT_ENFORCE_EAGER"),
         chat_attention_backend=_word(env, "CHAT_ATTENTION_BACKEND"),
         max_num_seqs=_number(env, "MAX_NUM_SEQS", int, 1),
         max_num_batched_tokens=_number(env, "MAX_NUM_BATCHED_TOKENS", int, 1),
@@ -195,6 +235,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         chat_health_interval_s=_float(env, "CHAT_HEALTH_INTERVAL_S", 5.0, 0.05),
         chat_health_timeout_s=_float(env, "CHAT_HEALTH_TIMEOUT_S", 5.0, 0.05),
         chat_health_failures=_int(env, "CHAT_HEALTH_FAILURES", 3, 0, 1000),
+        chat_generation_check=_choice(env, "CHAT_GENERATION_CHECK", ("0", "1"),
+                                      "1" if Settings.chat_generation_check else "0") == "1",
+        chat_generation_check_timeout_s=_float(env, "CHAT_GENERATION_CHECK_TIMEOUT_S",
+                                               Settings.chat_generation_check_timeout_s, 0.1),
         shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 15.0, 0.0),
         engine_stop_timeout=_float(env, "ENGINE_STOP_TIMEOUT", 20.0, 0.0),
         max_concurrent_connections=_int(env, "MAX_CONCURRENT_CONNECTIONS", 64, 1),
@@ -202,6 +246,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tool_max_chars=_int(env, "TOOL_MAX_CHARS", 4096, 1),
         tool_batch_wait_ms=_float(env, "TOOL_BATCH_WAIT_MS", 2.0, 0.0),
     )
+    if settings.vllm_device == "cpu" and settings.chat_gpu_frac is not None:
+        raise SettingsError(
+            f"CHAT_GPU_FRAC={_get(env, 'CHAT_GPU_FRAC')!r} is a share of GPU memory, and this "
+            "image runs vLLM on the CPU (VLLM_DEVICE=cpu); unset it and size the KV cache with "
+            "CHAT_KV_CACHE_BYTES"
+        )
     port = _int(env, "PORT", 8000, 1, 65535)
     if settings.serves_chat and port == settings.chat_engine_port:
         raise SettingsError(

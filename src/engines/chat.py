@@ -27,6 +27,11 @@ log = logging.getLogger("src.engines.chat")
 # The child needs no key, nor where the keys are.
 CHILD_DROPS = frozenset((*SECRET_VARS, "TEXT_API_KEY_FILE"))
 HEALTH_PATH = "/health"
+# The start-up generation check: a completion (no chat template needed) of one token, a route
+# `vllm serve`, `trtllm-serve` and any engine this app proxies to all serve.
+GENERATION_CHECK_PATH = "/v1/completions"
+GENERATION_CHECK_PROMPT = "Hello"
+MESSAGE_CHARS = 500  # the most of an engine's error body a log line quotes
 TAIL_LINES = 20
 PROXY_HEADERS = {"content-type": "application/json"}
 PROXY_TIMEOUT = httpx.Timeout(None, connect=5.0).as_dict()  # streams may pause for long
@@ -43,6 +48,8 @@ def build_engine_argv(s: Settings) -> list[str]:
         argv += ["--tensor-parallel-size", str(s.tensor_parallel_size)]
         options = {
             "--gpu-memory-utilization": s.chat_gpu_frac,
+            "--kv-cache-memory-bytes": s.chat_kv_cache_bytes,
+            "--dtype": s.chat_dtype,
             "--max-model-len": s.chat_max_len,
             "--quantization": s.chat_quantization,
             "--kv-cache-dtype": s.kv_dtype,
@@ -65,6 +72,8 @@ def build_engine_argv(s: Settings) -> list[str]:
     for flag, value in options.items():
         if value is not None:
             argv += [flag, str(value)]
+    if s.engine == "vllm" and s.chat_enforce_eager:
+        argv.append("--enforce-eager")
     return argv
 
 
@@ -137,11 +146,49 @@ class ChatEngine:
             return False
         return resp.status_code == 200
 
+    async def _generation_problem(self) -> str | None:
+        """Why the engine failed to generate one token within the time limit; None when it did."""
+        limit = self.settings.chat_generation_check_timeout_s
+        body = {"model": self.settings.served_model_name, "prompt": GENERATION_CHECK_PROMPT,
+                "max_tokens": 1}
+        try:
+            resp = await asyncio.wait_for(self.client.post(GENERATION_CHECK_PATH, json=body), limit)
+        except asyncio.TimeoutError:
+            return f"no answer within CHAT_GENERATION_CHECK_TIMEOUT_S={limit}s"
+        except httpx.HTTPError as exc:
+            return f"no answer ({type(exc).__name__})"
+        with contextlib.suppress(ValueError, AttributeError):
+            if resp.status_code == 200 and resp.json().get("choices"):
+                return None
+        text = " ".join(resp.text.split())
+        if len(text) > MESSAGE_CHARS:
+            text = text[:MESSAGE_CHARS] + "…"
+        return f"HTTP {resp.status_code}: {text or '(empty body)'}"
+
+    async def _passes_generation_check(self) -> bool:
+        """The start-up gate: True when one token was generated (or the check is off); else
+        the engine is marked failed and the app told to exit with status 1."""
+        if not self.settings.chat_generation_check:
+            return True
+        log.info("chat engine answers %s; checking that it generates (POST %s, max_tokens 1)",
+                 HEALTH_PATH, GENERATION_CHECK_PATH)
+        problem = await self._generation_problem()
+        if problem is None:
+            return True
+        if self._stopping:  # the app is shutting down anyway: nothing to report
+            return False
+        self.set_state(EngineState.FAILED)
+        log.error("chat engine answers %s but failed its generation check (POST %s, max_tokens "
+                  "1): %s", HEALTH_PATH, GENERATION_CHECK_PATH, problem)
+        self.on_exit(1)
+        return False
+
     async def _watch_health(self) -> None:
         """Poll fast while loading, then every CHAT_HEALTH_INTERVAL_S; report ready or failed.
 
-        Once ready, CHAT_HEALTH_FAILURES failed checks in a row (a hung engine) end the app
-        with status 1, so that the container is restarted; 0 never does.
+        Ready needs a 200 from /health and then, once (the start-up gate, never re-run), the
+        generation check. Once ready, CHAT_HEALTH_FAILURES failed checks in a row (a hung
+        engine) end the app with status 1, so that the container is restarted; 0 never does.
         """
         ready_once, failures, limit = False, 0, self.settings.chat_health_failures
         while True:
@@ -150,6 +197,8 @@ class ChatEngine:
                 return
             if ok:
                 if not ready_once:
+                    if not await self._passes_generation_check() or self._stopping:
+                        return
                     log.info("chat engine ready")
                 ready_once, failures = True, 0
                 self.set_state(EngineState.READY)

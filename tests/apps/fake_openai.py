@@ -2,13 +2,16 @@
 
 Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S]
          [--ready-after S] [--crash-after S] [--hang-health-after S] [--answer-after S]
-GET /stats reports streams started / completed / cancelled, its pid and whether secrets reached it.
+         [--generation-error MESSAGE]
+GET /stats reports streams started / completed / cancelled, the last requests (path and body),
+its pid and whether secrets reached it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import threading
@@ -20,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 SECRETS = ("TEXT_API_KEY", "TEXT_API_KEY_FILE", "HF_TOKEN")
+REQUESTS_KEPT = 32  # /stats lists the last requests (benchmarks send many)
 
 
 def build_app(opts: argparse.Namespace) -> FastAPI:
@@ -27,6 +31,7 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
     app = FastAPI()
     born = time.monotonic()
     stats: dict[str, Any] = {"started": 0, "completed": 0, "cancelled": 0, "produced": 0}
+    requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUESTS_KEPT)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -38,7 +43,7 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
     @app.get("/stats")
     async def get_stats() -> dict[str, Any]:
         secret = sorted(k for k in SECRETS if k in os.environ)
-        return {**stats, "pid": os.getpid(), "secret_env": secret}
+        return {**stats, "requests": list(requests), "pid": os.getpid(), "secret_env": secret}
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -46,6 +51,12 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
 
     async def answer(request: Request, kind: str) -> Any:
         body = await request.json()
+        requests.append({"path": request.url.path, "body": body})
+        if opts.generation_error is not None:
+            # /health says 200 but every generation fails, in vLLM's error shape
+            error = {"message": opts.generation_error, "type": "InternalServerError",
+                     "param": None, "code": 500}
+            return JSONResponse({"error": error}, status_code=500)
         model = body.get("model", "fake")
         if not body.get("stream"):
             # The whole answer after --answer-after seconds; a client leaving before that is
@@ -105,6 +116,7 @@ def main() -> None:
     parser.add_argument("--crash-after", type=float, default=None)
     parser.add_argument("--hang-health-after", type=float, default=None)
     parser.add_argument("--answer-after", type=float, default=0.0)
+    parser.add_argument("--generation-error", default=None)
     opts = parser.parse_args()
     if opts.crash_after is not None:
         def crash() -> None:

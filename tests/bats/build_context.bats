@@ -19,6 +19,25 @@ setup() {
   assert_equal "$(build_leftover_contexts)" ""
 }
 
+@test "host-only files stay out: the build libraries, validate.py and its value_rules.py, and only they (not every 'build')" {
+  build_env_tool
+  mkdir -p "${FIXTURE_REPO}/src/build" "${FIXTURE_REPO}/docker/common/scripts/extra/build"
+  : >"${FIXTURE_REPO}/src/build/keep.py"
+  : >"${FIXTURE_REPO}/docker/common/scripts/extra/build/keep.sh"
+  : >"${FIXTURE_REPO}/docker/common/scripts/validate.py"
+  DRY_RUN=1 run -0 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  # the fixture repository holds them: the context leaves them out
+  [[ -f "${FIXTURE_REPO}/docker/common/scripts/build/stack.sh" && -f "${FIXTURE_REPO}/docker/common/download/validate.py" ]]
+  [[ -f "${FIXTURE_REPO}/pyhelpers/value_rules.py" ]]
+  refute_line --regexp '^common/scripts/build/'
+  refute_line "common/download/validate.py"
+  refute_line "pyhelpers/value_rules.py"
+  assert_line "pyhelpers/model_ref.py"
+  assert_line "src/build/keep.py"
+  assert_line "common/scripts/extra/build/keep.sh"
+  assert_line "common/scripts/validate.py"
+}
+
 @test "engine stacks add their download/ directory; PIP_WHEELHOUSE adds wheels/" {
   build_env_vllm
   mkdir -p "${BATS_TEST_TMPDIR}/wheel house/__pycache__"
@@ -63,6 +82,15 @@ make_local_model() {
   refute_output --partial "host models"
   assert_output --partial "--build-arg CHAT_MODEL=local:my-chat"
   assert_line "local/tool/model.safetensors"
+}
+
+@test "BAKE_MODELS=0 with a local model directory is refused before Docker: only the Hub can fill a volume" {
+  build_env_tool
+  make_local_model "${BATS_TEST_TMPDIR}/host models/my-tool"
+  BAKE_MODELS=0 TOOL_MODEL="${BATS_TEST_TMPDIR}/host models/my-tool" run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_equal "${stderr##*$'\n'}" "[build] ✗ BAKE_MODELS=0 leaves the models to main.sh --download-models, which fetches them from the Hub, but '${BATS_TEST_TMPDIR}/host models/my-tool' is a local directory: bake it (BAKE_MODELS=1), or publish it to a Hub mirror"
+  assert_equal "$(stub_call_count docker)" 0
+  assert_equal "$(build_leftover_contexts)" ""
 }
 
 @test "a local model with a link leading outside it is refused: nothing built, no context left" {
@@ -205,7 +233,12 @@ os.execvp(sys.argv[1], sys.argv[1:])' "${FIXTURE_REPO}/docker/build.sh" >"${BATS
     assert_line "scripts/main.sh"
     assert_line "src/config/models.py"
     assert_line "common/scripts/logs.sh"
-    assert_line "common/download/validate.py"
+    assert_line "common/scripts/gpu.sh"
+    assert_line "common/download/tool.py"
+    assert_line "pyhelpers/build_log.py"
+    # what only the build host runs stays out (so out of the image)
+    refute_line --regexp '^common/scripts/build/'
+    refute_line "common/download/validate.py"
     refute_line --regexp '(__pycache__|\.pyc$|^tests/)'
     if [[ "${stack}" == tool ]]; then refute_line --regexp '^download/'; else assert_line --regexp '^download/'; fi
   done

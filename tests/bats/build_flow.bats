@@ -58,6 +58,23 @@ first_build_args() {
   refute_line --partial "CHAT_MODEL"
 }
 
+@test "BAKE_MODELS: 1 unless set; a build argument and a label; a bad value stops before Docker" {
+  build_env_tool
+  run -0 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  run first_build_args
+  assert_line "BAKE_MODELS=1"
+  assert_line "text-inference.bake-models=1"
+  rm "${STUB_DIR}/docker.build.args"
+  BAKE_MODELS=0 run -0 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  run first_build_args
+  assert_line "BAKE_MODELS=0"
+  assert_line "text-inference.bake-models=0"
+  rm "${STUB_DIR}/docker.build.args"
+  BAKE_MODELS=no run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  [[ "${stderr}" == *"[build] ✗ BAKE_MODELS 'no' is not valid; use 0 or 1"* ]]
+  assert [ ! -e "${STUB_DIR}/docker.build.args" ]
+}
+
 @test "HF_TOKEN reaches the build only as the hf_token secret: not in argv, build args, labels or output" {
   build_env_vllm
   export HF_TOKEN="hf_SeCrEt_t0ken_value" DOCKER_USERNAME=myuser DOCKER_TOKEN="dckr_SeCrEt" PUSH=1
@@ -157,6 +174,50 @@ first_build_args() {
   # the printed command is a real shell command: it splits into the same words
   eval "set -- ${lines[0]}"
   assert_equal "$1 $2 $3" "docker build --file"
+}
+
+@test "VLLM_DEVICE=cpu: the CPU lock and cpu_alias.sh in the context, a Debian base, the device as build arg and label" {
+  build_env_vllm
+  cp "${PROJECT_ROOT}/docker/vllm/requirements-cpu.txt" "${PROJECT_ROOT}/docker/vllm/cpu_alias.sh" "${FIXTURE_REPO}/docker/vllm/"
+  unset TAG
+  VLLM_DEVICE=cpu run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_success
+  [[ "${stderr}" == *"[build] ENGINE=vllm DEPLOY_MODE=both VLLM_DEVICE=cpu → docker/vllm/build.sh"* ]]
+  [[ "${stderr}" == *"[validate] ✓ VLLM_DEVICE 'cpu'"* ]]
+  run first_build_args
+  assert_line "yap-text-api:vllm-cpu-both"
+  assert_line "BASE_IMAGE=debian:bookworm-slim"
+  assert_line "VLLM_DEVICE=cpu"
+  assert_line "text-inference.vllm-device=cpu"
+  # the context the stub saw: the lock as requirements.txt, cpu_alias.sh beside it
+  cmp "${STUB_DIR}/docker.build.requirements" "${PROJECT_ROOT}/docker/vllm/requirements-cpu.txt"
+  grep -qx cpu_alias.sh "${STUB_DIR}/docker.build.context"
+  # the default (cuda): today's build, untouched
+  rm -f "${STUB_DIR}/docker.build.args"
+  run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_success
+  run first_build_args
+  assert_line "VLLM_DEVICE=cuda"
+  refute_line --partial "BASE_IMAGE="
+  assert_line "yap-text-api:vllm-both"
+  cmp "${STUB_DIR}/docker.build.requirements" "${FIXTURE_REPO}/docker/vllm/requirements.txt"
+  run ! grep -q cpu_alias "${STUB_DIR}/docker.build.context"
+}
+
+@test "VLLM_DEVICE: an unknown device, or cpu for the trt or tool stack, stops the build before Docker" {
+  build_env_vllm
+  VLLM_DEVICE=gpu run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  [[ "${stderr}" == *"[validate] ✗ VLLM_DEVICE 'gpu' is not valid; use one of: cuda, cpu"* ]]
+  build_env_trt
+  VLLM_DEVICE=cpu run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  [[ "${stderr}" == *"[validate] ✗ VLLM_DEVICE 'cpu' builds the vllm stack's cpu flavor, not this build (ENGINE=trt, DEPLOY_MODE=chat); use ENGINE=vllm with DEPLOY_MODE=chat or both, or unset VLLM_DEVICE"* ]]
+  build_env_tool
+  VLLM_DEVICE=cpu run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  [[ "${stderr}" == *"VLLM_DEVICE 'cpu' builds the vllm stack's cpu flavor, not this build ("*"DEPLOY_MODE=tool)"* ]]
+  assert_equal "$(stub_call_count docker)" 0
 }
 
 @test "DRY_RUN=1 still stops on a validation failure" {

@@ -75,6 +75,31 @@ setup() {
   assert_equal "$(stub_call_count docker)" 0
 }
 
+@test "the router checks the tag prefix before routing: the stack's message, no routing, no validation" {
+  # a model no allowlist has: had the stack build run, its validation would speak first
+  ENGINE=vllm DEPLOY_MODE=chat CHAT_MODEL=nobody/unlisted TAG=latest \
+    run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_equal "${stderr}" "[build] ✗ TAG 'latest' must start with 'vllm-' for vLLM images (example: TAG=vllm-latest)"
+  ENGINE=trt DEPLOY_MODE=both CHAT_MODEL=nobody/unlisted TAG=vllm-x \
+    run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_equal "${stderr}" "[build] ✗ TAG 'vllm-x' must start with 'trt-' for TensorRT-LLM images (example: TAG=trt-vllm-x)"
+  ENGINE=bogus DEPLOY_MODE=tool TOOL_MODEL=nobody/unlisted TAG=vllm-x \
+    run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_equal "${stderr}" "[build] ✗ TAG 'vllm-x' must start with 'tool-' for tool-only images (example: TAG=tool-vllm-x)"
+  DEPLOY_MODE=tool TOOL_MODEL=nobody/unlisted TAG='tool x' \
+    run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  [[ "${stderr}" == "[build] ✗ TAG 'tool x' is not a valid Docker tag;"* ]]
+  assert_equal "$(stub_call_count docker)" 0
+}
+
+@test "a DEPLOY_MODE that is no mode: the router leaves the tag alone, validation names the modes" {
+  ENGINE=vllm DEPLOY_MODE=tools TOOL_MODEL=ProsusAI/finbert TAG=tool-x \
+    run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  [[ "${stderr}" == *"[validate] ✗ DEPLOY_MODE 'tools' is not valid; use one of: chat, tool, both"* ]]
+  [[ "${stderr}" != *"TAG"* ]]
+  assert_equal "$(stub_call_count docker)" 0
+}
+
 @test "the valid engines are src/config/models.py's list, not a copy" {
   sed -i 's/^CHAT_ENGINES: tuple\[str, \.\.\.\] = ("vllm", "trt")$/CHAT_ENGINES: tuple[str, ...] = ("vllm",)/' \
     "${FIXTURE_REPO}/src/config/models.py"

@@ -44,6 +44,23 @@ cat "${req}" >>"'"${STUB_DIR}"'/py.requirements"; touch "${dir}/pkg-1.0-py3-none
   assert_equal "$(tail -n 2 "${STUB_DIR}/py.requirements")" $'fastapi==0.136.3\nuvicorn==0.54.0'
 }
 
+@test "wheelhouse: --no-deps reaches pip and is a wheelhouse of its own; option lines stay with the file" {
+  printf -- '--extra-index-url https://download.example/whl/cpu\ntorch==2.13.0+cpu\n' >"${REQ}"
+  run -0 wheelhouse_ensure "${REQ}"
+  local resolved="${output}"
+  run -0 wheelhouse_ensure --no-deps "${REQ}"
+  [[ "${output}" != "${resolved}" ]]
+  assert_equal "$(stub_call_count py)" 2
+  [[ "$(tail -n 1 "${STUB_DIR}/py.calls")" == *"--only-binary=:all: --no-deps -d "* ]]
+  [[ "$(head -n 1 "${STUB_DIR}/py.calls")" != *--no-deps* ]]
+  # the host's pip decides where wheels come from: no index option reaches it
+  assert_equal "$(sort -u "${STUB_DIR}/py.requirements")" "torch==2.13.0+cpu"
+  run --separate-stderr wheelhouse_ensure --offline "${REQ}"
+  assert_failure 1
+  assert_equal "${stderr}" "[wheels] ✗ unknown option '--offline'; valid: --app-only, --no-deps"
+  assert_equal "$(stub_call_count py)" 2
+}
+
 @test "wheelhouse: a failing pip is reported with its log, status 1, and nothing is reused later" {
   make_stub py 'echo "ERROR: No matching distribution found for nosuch==9" >&2; exit 1'
   run --separate-stderr wheelhouse_ensure "${REQ}"

@@ -22,7 +22,7 @@ setup() {
 @test "--help prints the tool usage without bootstrap, GPU probe or server" {
   stack_gpu h100
   run -0 --separate-stderr "${MAIN}" --help
-  assert_line --index 0 "Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]"
+  assert_line --index 0 "Usage:   main.sh [--help | --explain | --download-models | COMMAND [ARGS...]]"
   assert_output --partial "docker/tool/README.md"
   assert_equal "${stderr}" ""
   assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
@@ -151,4 +151,30 @@ setup() {
   assert_explained TEXT_API_KEY '***' user
   refute_output --partial "${STACK_SECRET}"
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "--download-models: no API key, GPU probe or model check; the stack's download steps run, their status is main.sh's" {
+  unset TEXT_API_KEY
+  stack_gpu h100
+  stack_download_stub 3
+  printf 'a bundle\n' >"${BATS_TEST_TMPDIR}/ca.pem"
+  TOOL_MODEL_PATH="${MODELS}/empty volume/tool" CA_BUNDLE="${BATS_TEST_TMPDIR}/ca.pem" HF_TOKEN="${STACK_SECRET}" \
+    run -3 --separate-stderr "${MAIN}" --download-models
+  assert_equal "$(cat "${STUB_DIR}/download-python.calls")" "${APP_ROOT}/common/download/models.py tool"
+  assert_equal "$(cat "${STACK_RECORDS}/download.env")" \
+    "DEPLOY_CHAT=0 DEPLOY_TOOL=1 HF_HUB_OFFLINE=<unset> REQUESTS_CA_BUNDLE=${BATS_TEST_TMPDIR}/ca.pem"
+  assert_equal "${stderr}" "[tool] downloading the models of DEPLOY_MODE=tool from the Hub"
+  assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "--download-models: HF_HUB_OFFLINE on, a deploy mode the image does not serve, or no DOWNLOAD_PYTHON stops it before any download" {
+  stack_download_stub 0
+  HF_HUB_OFFLINE=True run -1 --separate-stderr "${MAIN}" --download-models
+  assert_equal "${stderr%%$'\n'*}" "[startup] ✗ HF_HUB_OFFLINE=True forbids the download of --download-models; unset it for this container (the server's own container keeps it)"
+  DEPLOY_MODE=both run -1 --separate-stderr "${MAIN}" --download-models
+  [[ "${stderr}" == *"DEPLOY_MODE 'both' is not served by the tool image"* ]]
+  assert_equal "$(stub_call_count download-python)" 0
+  DOWNLOAD_PYTHON="${BATS_TEST_TMPDIR}/no python" run -127 --separate-stderr "${MAIN}" --download-models
+  assert_equal "${stderr}" "[tool] ✗ DOWNLOAD_PYTHON '${BATS_TEST_TMPDIR}/no python' is not a program in this image; unset it (python3 on PATH) or name a Python with huggingface_hub 2.x"
 }

@@ -30,7 +30,7 @@ start_on() {
 @test "--help prints the vllm usage without bootstrap, GPU probe or server" {
   stack_gpu h100
   run -0 --separate-stderr "${MAIN}" --help
-  assert_line --index 0 "Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]"
+  assert_line --index 0 "Usage:   main.sh [--help | --explain | --download-models | COMMAND [ARGS...]]"
   assert_output --partial "docker/vllm/README.md"
   assert_equal "${stderr}" ""
   assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
@@ -65,8 +65,9 @@ start_on() {
   [[ "${stderr}" == *"[vllm] ✓ ready to start: DEPLOY_MODE=both, GPU: NVIDIA H100 80GB HBM3 x1 (sm90), chat=Qwen/Qwen3-8B tool=ProsusAI/finbert"* ]]
 }
 
-@test "A100, L40S, RTX 4090, no GPU: KV cache dtype, batching and allocator presets" {
+@test "A100, L40S, RTX 4090, no GPU with an engine of your own: KV cache dtype, batching and allocator presets" {
   local row fixture want
+  export CHAT_ENGINE_CMD="my-engine --port 8001"
   for row in \
     "a100=auto 256 16384 8.0 expandable_segments:True 1" \
     "l40s=fp8 128 8192 8.9 expandable_segments:True <unset>" \
@@ -82,6 +83,84 @@ start_on() {
     assert_equal "$(server_env TENSOR_PARALLEL_SIZE)" 1
   done
   [[ "${stderr}" == *"[gpu] ⚠ no NVIDIA GPU found"* ]]
+}
+
+@test "no GPU with vLLM's CUDA build deployed: one line naming --gpus and VLLM_DEVICE=cpu, no server; tool-only starts" {
+  start_on none
+  assert_failure 1
+  assert_equal "$(grep -c '✗' <<<"${stderr}")" 2 # the reason, then lifecycle's "bootstrap failed"
+  [[ "${stderr}" == *"[vllm] ✗ no GPU is visible, and this image runs vLLM's CUDA build (VLLM_DEVICE=cuda): run it with --gpus all (NVIDIA Container Toolkit), or build the CPU flavor (docker/build.sh with VLLM_DEVICE=cpu)"* ]]
+  [[ "${stderr}" != *Traceback* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+  DEPLOY_MODE=tool start_on none
+  assert_success
+  assert_equal "$(server_env DEPLOY_MODE)" tool
+}
+
+@test "VLLM_DEVICE=cpu: no GPU probe, no GPU share; CPU presets for vLLM's CPU build; summary says CPU" {
+  export VLLM_DEVICE=cpu
+  start_on none
+  assert_success
+  assert_served_without_secret
+  assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
+  assert_equal "$(server_env VLLM_DEVICE)" cpu
+  assert_equal "$(server_env CHAT_KV_CACHE_BYTES)/$(server_env CHAT_ENFORCE_EAGER)" 2G/1
+  assert_equal "$(server_env CHAT_GPU_FRAC)/$(server_env TOOL_GPU_FRAC)" "<unset>/<unset>"
+  assert_equal "$(server_env GPU_COUNT)/$(server_env TORCH_CUDA_ARCH_LIST)/$(server_env MAX_NUM_SEQS)" "<unset>/<unset>/<unset>"
+  [[ "${stderr}" == *"[vllm] ✓ ready to start: DEPLOY_MODE=both, CPU, chat=Qwen/Qwen3-8B tool=ProsusAI/finbert"* ]]
+  [[ "${stderr}" != *"[gpu]"* && "${stderr}" != *⚠* ]]
+  # user values win over the CPU presets
+  rm -f "${STACK_RECORDS}"/*
+  CHAT_KV_CACHE_BYTES=512M CHAT_ENFORCE_EAGER=0 start_on none
+  assert_success
+  assert_equal "$(server_env CHAT_KV_CACHE_BYTES)/$(server_env CHAT_ENFORCE_EAGER)" 512M/0
+}
+
+@test "VLLM_DEVICE=cpu with Docker's 64 MiB /dev/shm: one line naming --shm-size, no server; fine without vLLM's engine" {
+  export VLLM_DEVICE=cpu
+  stack_small_shm 64
+  start_on none
+  assert_failure 1
+  [[ "${stderr}" == *"[vllm] ✗ /dev/shm has 64 MiB free (of 64); vLLM's CPU engine needs 192 MiB there for its worker's message queue: run the container with --shm-size=1g (or --ipc=host)"* ]]
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+  DEPLOY_MODE=tool start_on none
+  assert_success
+  CHAT_ENGINE_CMD="my-engine" start_on none
+  assert_success
+}
+
+@test "VLLM_DEVICE=cpu with a GPU visible: one warning naming it, and the CPU build still starts" {
+  export VLLM_DEVICE=cpu
+  start_on h100
+  assert_success
+  assert_equal "$(grep -c '⚠' <<<"${stderr}")" 1
+  [[ "${stderr}" == *"[vllm] ⚠ a GPU is visible (NVIDIA H100 80GB HBM3), but this image runs vLLM on the CPU (VLLM_DEVICE=cpu) and leaves it unused; for the GPU, run an image built with VLLM_DEVICE=cuda"* ]]
+  assert_equal "$(server_env CHAT_GPU_FRAC)/$(server_env GPU_COUNT)" "<unset>/<unset>"
+  assert_equal "$(gpu_probe_calls)" "nvml=0 smi=1"
+}
+
+@test "the image's VLLM_DEVICE (image.env) cannot be changed at run time: one line, no server, no probe" {
+  printf 'VLLM_DEVICE=cpu\nENGINE=vllm\n' >"${APP_ROOT}/image.env"
+  export VLLM_DEVICE=cuda
+  start_on h100
+  rm -f "${APP_ROOT}/image.env"
+  assert_failure 1
+  [[ "${stderr}" == *"[vllm] ✗ VLLM_DEVICE 'cuda' is not this image's device (cpu): it is chosen when the image is built (docker/build.sh VLLM_DEVICE=cuda|cpu); unset it"* ]]
+  assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
+  assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "--explain on a CPU image: the device from the image, the CPU presets with their source" {
+  printf 'VLLM_DEVICE=cpu\n' >"${APP_ROOT}/image.env"
+  export VLLM_DEVICE=cpu
+  run -0 --separate-stderr "${MAIN}" --explain
+  rm -f "${APP_ROOT}/image.env"
+  assert_explained VLLM_DEVICE cpu image
+  assert_explained CHAT_KV_CACHE_BYTES 2G "cpu preset"
+  assert_explained CHAT_ENFORCE_EAGER 1 "cpu preset"
+  assert_explained CHAT_GPU_FRAC '<unset>' unset
+  assert_explained VLLM_CPU_OMP_THREADS_BIND '<unset>' unset
+  assert_equal "$(gpu_probe_calls)" "nvml=0 smi=0"
 }
 
 @test "user values win over every GPU preset and default" {
@@ -235,6 +314,7 @@ start_on() {
   run -0 --separate-stderr "${MAIN}" --explain
   assert_explained KV_DTYPE auto user
   assert_explained MAX_NUM_SEQS 256 "gpu preset"
+  assert_explained MAX_NUM_BATCHED_TOKENS 16384 "gpu preset" # a number, not a secret
   assert_explained TORCH_CUDA_ARCH_LIST 9.0 "gpu preset"
   assert_explained CHAT_GPU_FRAC 0.70 "deploy mode"
   assert_explained TENSOR_PARALLEL_SIZE 1 default
@@ -245,4 +325,18 @@ start_on() {
   refute_output --partial "${STACK_SECRET}"
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
   assert_equal "$(gpu_probe_calls)" "nvml=1 smi=1"
+}
+
+@test "--download-models: DEPLOY_MODE=chat fetches the chat model only, from HF_ENDPOINT; models.py vllm" {
+  unset TEXT_API_KEY
+  stack_download_stub 0
+  DEPLOY_MODE=chat HF_ENDPOINT=http://127.0.0.1:9 CHAT_MODEL_PATH="${MODELS}/empty" \
+    run -0 --separate-stderr "${MAIN}" --download-models
+  assert_equal "$(cat "${STUB_DIR}/download-python.calls")" "${APP_ROOT}/common/download/models.py vllm"
+  assert_equal "$(cat "${STACK_RECORDS}/download.env")" \
+    "DEPLOY_CHAT=1 DEPLOY_TOOL=0 HF_HUB_OFFLINE=<unset> REQUESTS_CA_BUNDLE=<unset>"
+  assert_equal "${stderr}" "[vllm] downloading the models of DEPLOY_MODE=chat from http://127.0.0.1:9"
+  ENGINE=trt run -1 --separate-stderr "${MAIN}" --download-models
+  [[ "${stderr}" == *"ENGINE 'trt' is not served by the vllm image"* ]]
+  assert_equal "$(stub_call_count download-python)" 1
 }

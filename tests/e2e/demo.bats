@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # scripts/demo.sh, the README's main command, on a real Docker engine: a full run that
 # classifies a sentence and leaves nothing behind, a Ctrl-C during the build that also leaves
-# nothing behind, and bad settings refused before Docker is touched.
+# nothing behind, bad settings refused before Docker is touched, and DEMO_STACK=vllm: the
+# vllm stack's CPU flavor with a real vLLM, a streamed chat answer and a classification.
 # The engine tests skip, with the reason, only when no engine can be started at all.
 # Each test runs in its own subshell, so changes to globals are meant to be local:
 # shellcheck disable=SC2030,SC2031
@@ -20,6 +21,10 @@ setup_file() {
   # made here, outside the per-test time limit, on a fresh host (the demo reuses them)
   base_image_ensure >/dev/null
   wheelhouse_ensure "${PROJECT_ROOT}/docker/tool/requirements.txt" >/dev/null
+  wheelhouse_ensure --no-deps "${PROJECT_ROOT}/docker/vllm/requirements-cpu.txt" >/dev/null
+  # DEMO_STACK=vllm builds vLLM's CPU image (its layers shared with vllm_cpu.bats's) and
+  # waits for a real vLLM: minutes, not the default two (each demo run has its own timeout)
+  export BATS_TEST_TIMEOUT=1800
 }
 
 teardown_file() {
@@ -92,9 +97,29 @@ leftovers() {
   make_stub dockerd
   DEMO_HEALTH_TIMEOUT=soon run --separate-stderr "${PROJECT_ROOT}/scripts/demo.sh"
   assert_failure 1
-  assert_equal "${stderr}" "[demo] ✗ DEMO_HEALTH_TIMEOUT 'soon' is not valid; use a whole number of seconds above 0 (default 120)"
+  assert_equal "${stderr}" "[demo] ✗ DEMO_HEALTH_TIMEOUT 'soon' is not valid; use a whole number of seconds above 0 (default 120; 600 with DEMO_STACK=vllm)"
+  DEMO_STACK=trt run --separate-stderr "${PROJECT_ROOT}/scripts/demo.sh"
+  assert_failure 1
+  assert_equal "${stderr}" "[demo] ✗ DEMO_STACK 'trt' is not valid; use tool (default) or vllm"
   assert_equal "$(stub_call_count docker)" 0
   assert_equal "$(stub_call_count dockerd)" 0
   run -0 "${PROJECT_ROOT}/scripts/demo.sh" --help
   assert_line --index 0 "Usage:   scripts/demo.sh [--help]"
+}
+
+@test "demo: DEMO_STACK=vllm builds the CPU flavor, streams a chat answer from a real vLLM, classifies; nothing is left" {
+  need_engine
+  ORPHANS_BEFORE="$(orphan_mirrors)"
+  export DEMO_TAG="vllm-cpu-demo-e2e-$$"
+  DEMO_STACK=vllm run --separate-stderr timeout 1500 "${PROJECT_ROOT}/scripts/demo.sh"
+  assert_success
+  assert_line --index 0 --partial 'POST /v1/chat/completions {"stream": true, "messages": [{"role": "user", "content": "Tell me about the river and the city."}]}'
+  # the answer's text (random words of a random model), then its summary from the usage chunk
+  assert_line --regexp '^\(finish_reason (length|stop), prompt [0-9]+ \+ completion [0-9]+ tokens\)$'
+  assert_line 'POST /v1/classify {"input": "The service was great and the food even better."}'
+  assert_line --regexp "^cold start: [0-9]+\.[0-9]s from docker run to the first 2xx /healthz \(yap-text-api:${DEMO_TAG}, total [0-9.]+s\)$"
+  [[ "${stderr}" == *"step 5/7"*"VLLM_DEVICE=cpu, DEPLOY_MODE=both"* ]]
+  [[ "${stderr}" == *"[hub] published a tiny chat model as demo/tiny-llama"* ]]
+  run -0 leftovers
+  assert_output ""
 }

@@ -149,6 +149,9 @@ def start_app_process(log: Path, fake_args: str = "", **env: str) -> AppProcess:
         "CHAT_ENGINE_CMD": f"{sys.executable} {FAKE_OPENAI} --port {engine_port} {fake_args}",
         "CHAT_HEALTH_INTERVAL_S": "0.2", "CHAT_HEALTH_TIMEOUT_S": "0.5",
         "ENGINE_STOP_TIMEOUT": "5", "SHUTDOWN_GRACE_S": "5",
+        # Off, so the fake's counters hold only what a test sends; the readiness tests of
+        # test_server_process.py turn it on.
+        "CHAT_GENERATION_CHECK": "0",
     })
     full.update(env)
     return AppProcess(full, port, engine_port, log)
@@ -158,7 +161,8 @@ def start_app_process(log: Path, fake_args: str = "", **env: str) -> AppProcess:
 def app_process(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
     """A factory: start_app(fake_args="--delay 0.1", **env) → a running AppProcess (killed after).
 
-    The default deploy mode is chat, served by tests/apps/fake_openai.py through CHAT_ENGINE_CMD.
+    The default deploy mode is chat, served by tests/apps/fake_openai.py through CHAT_ENGINE_CMD,
+    with the start-up generation check off (CHAT_GENERATION_CHECK=1 turns it on).
     """
     started: list[AppProcess] = []
 

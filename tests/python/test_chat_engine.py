@@ -1,14 +1,20 @@
-"""src/engines/chat.py: the engine command line (vLLM, trtllm-serve) and the child's environment."""
+"""src/engines/chat.py: the engine command line (vLLM, trtllm-serve), the child's environment,
+and the readiness gate against tests/apps/fake_openai.py as a real child."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import shlex
+import sys
 
 import pytest
+from conftest import FAKE_OPENAI, free_port
 
 from src.config.settings import SettingsError, load_settings
-from src.engines.chat import build_engine_argv, child_env
+from src.engines.chat import ChatEngine, build_engine_argv, child_env
+from src.health import EngineState
 
 FULL = {
     "TEXT_API_KEY": "secret-key", "CHAT_MODEL": "org/chat", "CHAT_MODEL_PATH": "/opt/models/chat",
@@ -33,6 +39,20 @@ def test_vllm_argv_carries_every_setting_and_binds_loopback() -> None:
         "--max-num-seqs": "32", "--max-num-batched-tokens": "8192",
     }
     assert "secret-key" not in " ".join(argv)
+
+
+def test_vllm_cpu_argv_sizes_the_kv_cache_in_bytes_and_runs_eager() -> None:
+    env = {"TEXT_API_KEY": "k", "ENGINE": "vllm", "VLLM_DEVICE": "cpu", "CHAT_KV_CACHE_BYTES": "2G",
+           "CHAT_ENFORCE_EAGER": "1", "CHAT_DTYPE": "bfloat16", "CHAT_MAX_LEN": "256"}
+    argv = build_engine_argv(load_settings(env))
+    assert "--enforce-eager" in argv
+    assert pairs(argv) == {
+        "--host": "127.0.0.1", "--port": "8001", "--served-model-name": "chat",
+        "--tensor-parallel-size": "1", "--kv-cache-memory-bytes": "2G", "--dtype": "bfloat16",
+        "--max-model-len": "256",
+    }
+    argv = build_engine_argv(load_settings({**env, "CHAT_ENFORCE_EAGER": "0"}))
+    assert "--enforce-eager" not in argv
 
 
 def test_trt_argv_serves_the_engine_with_the_tokenizer() -> None:
@@ -80,3 +100,36 @@ def test_child_env_drops_secrets_keeps_the_rest() -> None:
            "CHAT_ENGINE_PORT": "8001", "HF_ENDPOINT": "http://mirror"}
     assert child_env(env) == {"PATH": "/bin", "CHAT_ENGINE_PORT": "8001",
                               "HF_ENDPOINT": "http://mirror"}
+
+
+def test_engine_that_cannot_generate_is_failed_never_ready(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    settings = load_settings({
+        "TEXT_API_KEY": "k", "DEPLOY_MODE": "chat", "CHAT_ENGINE_PORT": str(port),
+        "CHAT_ENGINE_CMD": f"{sys.executable} {FAKE_OPENAI} --port {port} "
+                           "--generation-error 'no kernel for head_dim=16'",
+        "ENGINE_STOP_TIMEOUT": "5",
+    })
+    states: list[EngineState] = []
+    codes: list[int] = []
+
+    async def run() -> None:
+        exited = asyncio.Event()
+
+        def on_exit(code: int) -> None:
+            codes.append(code)
+            exited.set()
+
+        engine = ChatEngine(settings, states.append, on_exit)
+        await engine.start()
+        try:
+            await asyncio.wait_for(exited.wait(), 30)
+        finally:
+            await engine.stop()
+
+    with caplog.at_level(logging.ERROR, logger="src.engines.chat"):
+        asyncio.run(run())
+    assert states == [EngineState.FAILED] and codes == [1]
+    assert "HTTP 500" in caplog.text and "no kernel for head_dim=16" in caplog.text

@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ["vllm", "trt", "tool"]
+DOWNLOAD_PYTHON = {"vllm": "/opt/venv/bin/python", "trt": "/opt/dl/bin/python",
+                   "tool": "/opt/venv/bin/python"}
 
 
 def dockerfile_lines(stack: str) -> list[str]:
@@ -91,10 +93,12 @@ def test_runtime_contract(stack: str) -> None:
     cmds = [x for x in runtime if x.startswith("CMD ")]
     assert entrypoints[-1:] == ['ENTRYPOINT ["/usr/bin/tini", "--"]']
     assert cmds[-1:] == ['CMD ["/app/scripts/main.sh"]']
-    # build-only files never reach the final stage
-    for line in runtime:
-        if line.startswith("COPY ") and "--from" not in line:
-            assert "download" not in line and "wheel" not in line, line
+    # build-only files never reach the final stage; the download steps do, for
+    # `main.sh --download-models` (the build's own, so a volume gets what the build would bake)
+    copied = {shlex.split(x)[-2] for x in runtime if x.startswith("COPY ") and "--from" not in x}
+    assert not any("wheel" in x or "local" in x or "requirements" in x for x in copied), copied
+    assert "common/download/" in copied
+    assert ("download/" in copied) == (stack != "tool")
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -167,15 +171,33 @@ def test_trt_venvs_resolve_apart(engine: bool) -> None:
     assert options == (["--extra-index-url https://pypi.nvidia.com  # engine"] if engine else [])
 
 
-def test_trt_download_venv_is_used_by_the_models_stage_only() -> None:
+def test_trt_downloads_run_in_the_download_venv_at_build_and_run_time() -> None:
     lines = dockerfile_lines("trt")
     start = next(i for i, x in enumerate(lines) if x.endswith(" AS models"))
     end = next(i for i, x in enumerate(lines) if i > start and x.startswith("FROM "))
     downloads = [x for x in lines[start:end] if x.startswith("RUN ") and "download/" in x]
     assert downloads and all("/opt/venv/bin/python" not in x for x in downloads)
-    assert all(x.count("/opt/dl/bin/python") == 3 for x in downloads)
+    assert all(x.count("/opt/dl/bin/python") == 1 for x in downloads)
     runtime = lines[max(i for i, x in enumerate(lines) if x.startswith("FROM ")):]
-    assert not any("/opt/dl" in x for x in runtime)
+    assert "COPY --from=builder /opt/dl /opt/dl" in runtime
+    assert "ENV DOWNLOAD_PYTHON=/opt/dl/bin/python" in runtime
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_models_stage_runs_the_stacks_download_steps_unless_bake_models_is_0(stack: str) -> None:
+    """One models.py call per stack, the one main.sh --download-models makes; BAKE_MODELS=0
+    skips it and leaves the model directories empty (the runtime stage still copies them)."""
+    lines = dockerfile_lines(stack)
+    start = next(i for i, x in enumerate(lines) if x.endswith(" AS models"))
+    end = next(i for i, x in enumerate(lines) if i > start and x.startswith("FROM "))
+    models = lines[start:end]
+    assert "ARG BAKE_MODELS=1" in models
+    (run,) = [x for x in models if x.startswith("RUN ") and "download/" in x]
+    skip = re.search(r'; +mkdir -p /opt/models[^;]*; +if \[ "\$\{BAKE_MODELS\}" = 0 \]; then '
+                     r'[^;]*; exit 0; fi; +(.*)$', run)
+    assert skip, run
+    assert skip.group(1).strip() == \
+        f"{DOWNLOAD_PYTHON[stack]} /build/common/download/models.py {stack}"
 
 
 def test_vllm_kv_dtypes_are_the_apps() -> None:

@@ -18,19 +18,20 @@ TOOL = ROOT / "docker/common/download/tool.py"
 CHAT = ROOT / "docker/vllm/download/chat.py"
 TRT_MODEL = ROOT / "docker/trt/download/model.py"
 TRT_ENGINE = ROOT / "docker/trt/download/engine.py"
+MODELS = ROOT / "docker/common/download/models.py"
 TOKEN = "hf_EntryPointSecret987"
 L80, L90, L120 = (f"sm{n}_trt-llm-1.2.1_cuda12.9" for n in (80, 90, 120))
 
 
 def run(script: Path, hub: HubMirror, tmp_path: Path, pythonpath: Path | None = ROOT,
-        **env: str) -> subprocess.CompletedProcess[str]:
-    """Run an entry script with a clean environment plus `env`; capture its output."""
+        args: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
+    """Run an entry script (with `args`) in a clean environment plus `env`; capture its output."""
     full = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "HF_ENDPOINT": hub.url,
             "HF_HOME": str(tmp_path / "hf-home"), "HF_TOKEN_FILE": str(tmp_path / "no-secret"),
             "HF_HUB_DISABLE_TELEMETRY": "1", **env}
     if pythonpath is not None:
         full["PYTHONPATH"] = str(pythonpath)
-    return subprocess.run([sys.executable, str(script)], env=full, capture_output=True,
+    return subprocess.run([sys.executable, str(script), *args], env=full, capture_output=True,
                           text=True, timeout=120, check=False)
 
 
@@ -175,11 +176,18 @@ def test_without_pythonpath_one_line_says_how(hub: HubMirror, tmp_path: Path) ->
         assert "PYTHONPATH" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_image_layout_runs_without_the_repository(hub: HubMirror, tmp_path: Path) -> None:
+def app_layout(tmp_path: Path, stack: str) -> Path:
+    """The download code laid out as in the image's /app (and the models stage's /build)."""
     app = tmp_path / "app"
     shutil.copytree(ROOT / "pyhelpers", app / "pyhelpers")
     shutil.copytree(ROOT / "docker/common/download", app / "common/download")
-    shutil.copytree(ROOT / "docker/trt/download", app / "download")
+    if stack != "tool":
+        shutil.copytree(ROOT / "docker" / stack / "download", app / "download")
+    return app
+
+
+def test_image_layout_runs_without_the_repository(hub: HubMirror, tmp_path: Path) -> None:
+    app = app_layout(tmp_path, "trt")
     hub.publish("acme/trt-app", trt_repo_files())
     out = tmp_path / "engine"
     proc = run(app / "download/engine.py", hub, tmp_path, pythonpath=app,
@@ -342,3 +350,99 @@ def test_an_incomplete_engine_leaves_nothing_behind(
                TRT_ENGINE_DIR=str(out))
     assert_one_line_failure(proc, f"engine {L90} of {repo}", problem)
     assert list((tmp_path / "engines").iterdir()) == [], "no engine file and no staging dir left"
+
+
+def mtimes(directory: Path) -> dict[str, int]:
+    """Every file under `directory` → its mtime in ns."""
+    return {p.relative_to(directory).as_posix(): p.stat().st_mtime_ns
+            for p in directory.rglob("*") if p.is_file()}
+
+
+def volume_env(volume: Path) -> dict[str, str]:
+    """The three model paths of the trt stack in one volume, as the Kubernetes component has."""
+    return {"CHAT_MODEL_PATH": str(volume / "chat"), "TRT_ENGINE_DIR": str(volume / "trt-chat"),
+            "TOOL_MODEL_PATH": str(volume / "tool"), "TRT_ENGINE_REPO": "acme/trt-vol",
+            "TRT_ENGINE_LABEL": L90, "TOOL_MODEL": "acme/tool-vol", "TOOL_MODEL_REVISION": "v1"}
+
+
+def without_time(manifest_path: Path) -> dict:
+    """A manifest without its creation time."""
+    manifest = json.loads(manifest_path.read_text())
+    manifest.pop("created_at")
+    return manifest
+
+
+def test_models_fills_a_volume_as_the_build_does_and_a_second_run_changes_nothing(
+    hub: HubMirror, tmp_path: Path
+) -> None:
+    hub.publish("acme/trt-vol", trt_repo_files())
+    hub.publish("acme/tool-vol", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    hub.git("acme/tool-vol", "tag", "-f", "v1")
+    app, volume, baked = app_layout(tmp_path, "trt"), tmp_path / "volume", tmp_path / "baked"
+    # the build runs the repository's copy (the models stage's /build); the image its own
+    build = run(MODELS, hub, tmp_path, args=("trt", str(ROOT / "docker/trt/download")),
+                **volume_env(baked))
+    first = run(app / "common/download/models.py", hub, tmp_path, pythonpath=app, args=("trt",),
+                **volume_env(volume))
+    assert build.returncode == 0, build.stderr
+    assert first.returncode == 0, first.stderr
+    for name, count in (("chat", 2), ("trt-chat", 3), ("tool", 2)):
+        assert verify_manifest(volume / name, checksums=True) == count
+        assert without_time(volume / name / MANIFEST_NAME) == \
+            without_time(baked / name / MANIFEST_NAME)
+    assert sorted(p.name for p in volume.iterdir()) == ["chat", "tool", "trt-chat"]
+    before = mtimes(volume)
+    second = run(app / "common/download/models.py", hub, tmp_path, pythonpath=app,
+                 args=("trt",), **volume_env(volume))
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.count("nothing to download") == 3
+    assert "downloading" not in second.stderr
+    assert mtimes(volume) == before
+
+
+def test_models_a_half_filled_volume_is_completed(hub: HubMirror, tmp_path: Path) -> None:
+    hub.publish("acme/trt-vol", trt_repo_files())
+    hub.publish("acme/tool-vol", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    hub.git("acme/tool-vol", "tag", "-f", "v1")
+    volume = tmp_path / "volume"
+    assert run(MODELS, hub, tmp_path, args=("trt", str(ROOT / "docker/trt/download")),
+               **volume_env(volume)).returncode == 0
+    # as an interrupted run leaves it: the engine's manifest gone, a file cut short
+    (volume / "trt-chat" / MANIFEST_NAME).unlink()
+    engine = volume / "trt-chat/rank0.engine"
+    engine.write_bytes(engine.read_bytes()[:10])
+    again = run(MODELS, hub, tmp_path, args=("trt", str(ROOT / "docker/trt/download")),
+                **volume_env(volume))
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("nothing to download") == 2  # the tokenizer and the tool model
+    assert verify_manifest(volume / "trt-chat", checksums=True) == 3
+
+
+@pytest.mark.parametrize(("flags", "present"), [
+    ({}, ["chat", "tool"]),
+    ({"DEPLOY_TOOL": "0"}, ["chat"]),
+    ({"DEPLOY_CHAT": "0"}, ["tool"]),
+])
+def test_models_fetches_what_the_deploy_mode_serves(
+    hub: HubMirror, tmp_path: Path, flags: dict[str, str], present: list[str]
+) -> None:
+    hub.publish("acme/chat-dm", {"config.json": "{}", "tokenizer.json": "{}",
+                                 "model.safetensors": os.urandom(5000)})
+    hub.publish("acme/tool-dm", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    proc = run(MODELS, hub, tmp_path, args=("vllm", str(ROOT / "docker/vllm/download")),
+               CHAT_MODEL="acme/chat-dm", TOOL_MODEL="acme/tool-dm",
+               CHAT_MODEL_PATH=str(tmp_path / "v/chat"), TOOL_MODEL_PATH=str(tmp_path / "v/tool"),
+               **flags)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == present
+
+
+def test_models_stops_at_the_first_failing_step(hub: HubMirror, tmp_path: Path) -> None:
+    hub.publish("acme/tool-ok", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    proc = run(MODELS, hub, tmp_path, args=("vllm", str(ROOT / "docker/vllm/download")),
+               CHAT_MODEL="acme/absent", TOOL_MODEL="acme/tool-ok",
+               CHAT_MODEL_PATH=str(tmp_path / "v/chat"), TOOL_MODEL_PATH=str(tmp_path / "v/tool"))
+    assert_one_line_failure(proc, "repository acme/absent not found")
+    assert not (tmp_path / "v/tool").exists()
+    bad = run(MODELS, hub, tmp_path, args=("chat",))
+    assert bad.returncode == 2 and "invalid choice: 'chat'" in bad.stderr

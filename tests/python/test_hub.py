@@ -398,3 +398,56 @@ def test_files_left_with_huggingface_hub_metadata_are_checked_not_trusted(
     files = {f["path"]: f for f in manifest_of(out)["files"]}
     assert files["config.json"]["sha256"] == hashlib.sha256(config).hexdigest()
     assert verify_manifest(out, checksums=True) == len(model_files())
+
+
+def mtimes(directory: Path) -> dict[str, int]:
+    """Every file under `directory` (the manifest included) → its mtime in ns."""
+    return {p.relative_to(directory).as_posix(): p.stat().st_mtime_ns
+            for p in directory.rglob("*") if p.is_file()}
+
+
+def test_second_download_of_the_same_commit_touches_nothing(
+    hub: HubMirror, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    sha = hub.publish("acme/again", model_files())
+    out = download_snapshot("acme/again", tmp_path / "volume" / "tool", revision="main")
+    before = mtimes(out)
+    capfd.readouterr()
+    assert download_snapshot("acme/again", out, revision=sha) == out
+    err = capfd.readouterr().err
+    assert f"acme/again@{sha} ({sha[:12]}) is already in {out}" in err
+    assert "nothing to download" in err and "downloading" not in err
+    assert mtimes(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["tool"], "the lock file is gone"
+
+
+def test_a_moved_branch_replaces_the_files_and_drops_the_old_ones(
+    hub: HubMirror, tmp_path: Path
+) -> None:
+    hub.publish("acme/moves", model_files())
+    out = download_snapshot("acme/moves", tmp_path / "tool")
+    files = {k: v for k, v in model_files("2").items() if k != "extra/notes.txt"}
+    sha = hub.publish("acme/moves", files)
+    download_snapshot("acme/moves", out)
+    assert manifest_of(out)["commit"] == sha
+    assert not (out / "extra/notes.txt").exists()
+    assert json.loads((out / "config.json").read_text()) == {"version": "2"}
+    assert verify_manifest(out, checksums=True) == len(files)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "other patterns"])
+def test_a_damaged_or_different_download_is_fetched_again(
+    hub: HubMirror, tmp_path: Path, damage: str
+) -> None:
+    hub.publish("acme/damaged", model_files())
+    out = download_snapshot("acme/damaged", tmp_path / "tool")
+    weights = out / "model.safetensors"
+    if damage == "truncate":
+        weights.write_bytes(WEIGHTS[:100])
+    elif damage == "delete":
+        weights.unlink()
+    patterns = ["*.safetensors", "*.json"] if damage == "other patterns" else None
+    download_snapshot("acme/damaged", out, allow_patterns=patterns)
+    assert weights.read_bytes() == WEIGHTS
+    assert manifest_of(out)["allow_patterns"] == patterns
+    assert verify_manifest(out, checksums=True) == (3 if patterns else len(model_files()))

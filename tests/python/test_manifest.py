@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,11 @@ from pyhelpers.manifest import (
     ManifestError,
     build_manifest,
     copy_with_manifest,
+    download_lock,
     file_digests,
     list_files,
+    manifest_matches,
+    prune_unlisted,
     rebase_manifest,
     verify_manifest,
     write_manifest,
@@ -153,3 +157,45 @@ def test_copy_with_manifest_records_the_reference_not_the_path(tmp_path: Path) -
     assert [f["path"] for f in manifest["files"]] == ["config.json"]
     assert not (target / ".cache").exists()
     assert verify_manifest(target, checksums=True) == 1
+
+
+def test_download_lock_makes_a_second_download_wait_and_leaves_no_file(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "volume" / "chat"
+    order: list[str] = []
+    with download_lock(target, "[t]"):
+        second = threading.Thread(target=lambda: order.append(take_lock(target)))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive(), "the second download must wait for the first"
+        order.append("first done")
+    second.join(10)
+    assert order == ["first done", "second ran"]
+    assert "[t] another download into" in capfd.readouterr().err
+    assert list((tmp_path / "volume").iterdir()) == []
+
+
+def take_lock(target: Path) -> str:
+    """Take and release the download lock of `target` (in a thread)."""
+    with download_lock(target, "[t]"):
+        return "second ran"
+
+
+def test_manifest_matches_needs_every_field_and_matching_files(tmp_path: Path) -> None:
+    root = make_dir(tmp_path)
+    assert manifest_matches(root, {"repo_id": "a/b"}) == 2
+    assert manifest_matches(root, {"repo_id": "a/c"}) is None
+    assert manifest_matches(root, {"repo_id": "a/b", "commit": "x"}) is None
+    (root / "config.json").write_text("{ }")
+    assert manifest_matches(root, {"repo_id": "a/b"}) is None
+    assert manifest_matches(tmp_path / "nowhere", {}) is None
+
+
+def test_prune_unlisted_keeps_the_manifest_and_cache(tmp_path: Path) -> None:
+    root = make_dir(tmp_path)
+    (root / ".cache").mkdir()
+    (root / ".cache/x").write_text("x")
+    assert prune_unlisted(root, ["config.json"], "[t]") == ["sub/w.bin"]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == \
+        [".cache/x", MANIFEST_NAME, "config.json"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -205,3 +206,75 @@ def test_missing_engine_program_exits_127(app_process: StartApp) -> None:
     assert app.wait_exit() == 127
     out = app.output()
     assert "'/nonexistent/engine' cannot start" in out and "Traceback" not in out
+
+
+# --- readiness: the start-up generation check (CHAT_GENERATION_CHECK, off in conftest) --------
+
+CHECK_ON = {"CHAT_GENERATION_CHECK": "1"}
+
+
+def engine_stats_or_none(app: AppProcess) -> dict | None:
+    """The fake engine's /stats; None while it does not answer yet."""
+    try:
+        return app.engine_stats()
+    except httpx.HTTPError:
+        return None
+
+
+def health_until_exit(app: AppProcess, timeout: float = 30) -> list[int]:
+    """Every /healthz status seen (0: no answer) until the server exits."""
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while app.proc.poll() is None:
+        assert time.monotonic() < deadline, f"the server did not exit within {timeout}s"
+        seen.append(app.health())
+        time.sleep(0.05)
+    return seen
+
+
+def test_ready_only_after_the_engine_generated_one_token(app_process: StartApp) -> None:
+    app = app_process("--answer-after 3", SERVED_MODEL_NAME="my-chat", **CHECK_ON)
+    wait_until(lambda: (engine_stats_or_none(app) or {}).get("started") == 1, 20,
+               "the engine to receive the generation check")
+    during = app.get("/healthz")
+    stats = app.engine_stats()
+    assert stats["completed"] == 0, "the check ended before /healthz was read: rerun"
+    assert during.status_code == 503 and during.json()["status"] == "loading"
+    app.wait_ready()
+    stats = app.engine_stats()
+    assert stats["completed"] == 1
+    assert stats["requests"] == [{"path": "/v1/completions", "body": {
+        "model": "my-chat", "prompt": "Hello", "max_tokens": 1}}]
+    assert "chat engine ready" in app.output()
+
+
+def test_engine_that_cannot_generate_never_gets_ready_and_ends_the_app(
+    app_process: StartApp,
+) -> None:
+    message = "Unsupported CPU attention configuration: head_dim=16"
+    app = app_process(f"--generation-error '{message}'", **CHECK_ON)
+    seen = health_until_exit(app)
+    assert 200 not in seen
+    assert app.wait_exit() == 1
+    out = app.output()
+    assert "chat engine answers /health but failed its generation check" in out
+    assert f'HTTP 500: {{"error":{{"message":"{message}"' in out
+    assert "chat engine ready" not in out and "Traceback" not in out
+
+
+def test_generation_that_hangs_past_the_limit_ends_the_app(app_process: StartApp) -> None:
+    app = app_process("--answer-after 60", CHAT_GENERATION_CHECK_TIMEOUT_S="1", **CHECK_ON)
+    seen = health_until_exit(app)
+    assert 200 not in seen
+    assert app.wait_exit() == 1
+    out = app.output()
+    assert "failed its generation check (POST /v1/completions, max_tokens 1): no answer within " \
+           "CHAT_GENERATION_CHECK_TIMEOUT_S=1.0s" in out
+    assert "Traceback" not in out
+
+
+def test_generation_check_off_ready_on_health_alone(app_process: StartApp) -> None:
+    app = app_process("--generation-error 'cannot generate'", CHAT_GENERATION_CHECK="0")
+    app.wait_ready()
+    assert app.engine_stats()["requests"] == []  # nothing was generated to get ready
+    assert app.get("/healthz").json() == {"status": "ready", "engines": {"chat": "ready"}}

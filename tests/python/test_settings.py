@@ -63,12 +63,35 @@ def test_keys_never_show_in_repr() -> None:
         ({**KEY, "CHAT_ENGINE_CMD": "python 'x"}, "CHAT_ENGINE_CMD=\"python 'x\" cannot be split"),
         ({**KEY, "PORT": "8001"}, "CHAT_ENGINE_PORT=8001 equals PORT"),
         ({**KEY, "CHAT_HEALTH_FAILURES": "-1"}, "CHAT_HEALTH_FAILURES='-1' is not valid"),
+        ({**KEY, "VLLM_DEVICE": "gpu"}, "VLLM_DEVICE='gpu' is not valid; valid: cuda, cpu"),
+        ({**KEY, "CHAT_DTYPE": "fp4"}, "CHAT_DTYPE='fp4' is not valid; valid: auto, half"),
+        ({**KEY, "CHAT_ENFORCE_EAGER": "yes"}, "CHAT_ENFORCE_EAGER='yes' is not valid; valid: 0"),
+        ({**KEY, "CHAT_KV_CACHE_BYTES": "2GB"}, "CHAT_KV_CACHE_BYTES='2GB' is not valid"),
+        ({**KEY, "CHAT_KV_CACHE_BYTES": "1.5G"}, "K, M, G, T (powers of 1024, whole numbers)"),
+        ({**KEY, "CHAT_KV_CACHE_BYTES": "0"}, "expected a byte count above 0"),
+        ({**KEY, "CHAT_KV_CACHE_BYTES": "0.0g"}, "expected a byte count above 0"),
+        ({**KEY, "CHAT_KV_CACHE_BYTES": "\uff12G"}, "CHAT_KV_CACHE_BYTES='\uff12G' is not valid"),
+        ({**KEY, "VLLM_DEVICE": "cpu", "CHAT_GPU_FRAC": "0.7"},
+         "CHAT_GPU_FRAC='0.7' is a share of GPU memory, and this image runs vLLM on the CPU"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(env)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["65536", "64M", "2G", "1.5g", "250m", "1T"])
+def test_kv_cache_bytes_take_vllm_forms(value: str) -> None:
+    assert load_settings({**KEY, "CHAT_KV_CACHE_BYTES": value}).chat_kv_cache_bytes == value
+
+
+def test_cpu_device_and_its_switches() -> None:
+    s = load_settings({**KEY, "VLLM_DEVICE": "cpu", "CHAT_ENFORCE_EAGER": "1",
+                       "CHAT_DTYPE": "bfloat16"})
+    assert (s.vllm_device, s.chat_enforce_eager, s.chat_dtype) == ("cpu", True, "bfloat16")
+    s = load_settings(KEY)
+    assert (s.vllm_device, s.chat_enforce_eager, s.chat_dtype) == ("cuda", False, None)
 
 
 def test_key_file_error_does_not_leak_the_inline_key() -> None:
@@ -101,3 +124,23 @@ def test_log_settings_follow_logs_sh(env: dict[str, str], expected: tuple[str, b
 def test_chat_health_failures_default_and_off() -> None:
     assert load_settings(KEY).chat_health_failures == 3
     assert load_settings({**KEY, "CHAT_HEALTH_FAILURES": "0"}).chat_health_failures == 0
+
+
+def test_generation_check_on_by_default_with_minutes_to_answer() -> None:
+    s = load_settings(KEY)
+    assert (s.chat_generation_check, s.chat_generation_check_timeout_s) == (True, 120)
+    env = {**KEY, "CHAT_GENERATION_CHECK": " 0 ", "CHAT_GENERATION_CHECK_TIMEOUT_S": "2.5"}
+    s = load_settings(env)
+    assert (s.chat_generation_check, s.chat_generation_check_timeout_s) == (False, 2.5)
+    assert load_settings({**KEY, "CHAT_GENERATION_CHECK": "1"}).chat_generation_check is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"CHAT_GENERATION_CHECK": "yes"}, "CHAT_GENERATION_CHECK='yes' is not valid; valid: 0, 1"),
+     ({"CHAT_GENERATION_CHECK_TIMEOUT_S": "0"},
+      "CHAT_GENERATION_CHECK_TIMEOUT_S='0' is not valid; expected a number >= 0.1")],
+)
+def test_generation_check_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings({**KEY, **env})

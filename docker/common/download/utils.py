@@ -16,9 +16,18 @@ try:
         download_snapshot,
         get_hf_token,
         list_folder,
+        resolve_commit,
         verify_files_exist,
     )
-    from pyhelpers.manifest import read_manifest, rebase_manifest, write_manifest
+    from pyhelpers.manifest import (
+        MANIFEST_NAME,
+        download_lock,
+        manifest_matches,
+        prune_unlisted,
+        read_manifest,
+        rebase_manifest,
+        write_manifest,
+    )
     from pyhelpers.model_ref import (
         MODEL_FILES,
         TRT_LABEL_HELP,
@@ -33,11 +42,13 @@ except ImportError as exc:
     ) from None
 
 __all__ = [
+    "MANIFEST_NAME",
     "MODEL_FILES",
     "TRT_LABEL_HELP",
     "DownloadError",
     "bake_model",
     "check_target_dir",
+    "download_lock",
     "download_snapshot",
     "get_hf_token",
     "is_trt_label",
@@ -45,10 +56,13 @@ __all__ = [
     "log_skip",
     "log_success",
     "log_warn",
+    "manifest_matches",
     "matching",
+    "prune_unlisted",
     "read_manifest",
     "rebase_manifest",
     "relative_files",
+    "resolve_commit",
     "run_entry",
     "verify_files_exist",
     "write_manifest",

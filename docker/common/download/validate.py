@@ -14,6 +14,7 @@ the environment or from the flag of the same name (the flag wins):
                                         branch, tag or commit of the model it goes with
   HF_ENDPOINT       --hf-endpoint       the Hub or a mirror: an http(s) URL
   BASE_IMAGE        --base-image        an image reference ([registry/]name[:tag][@digest])
+  VLLM_DEVICE       --vllm-device       cuda | cpu (vllm stack only; default cuda)
   ROOT_DIR          --root-dir          repository holding src/config (default: this file's repo)
   ALLOW_UNLISTED_MODELS=1  --allow-unlisted  accept a well-formed repo id that is not
                                              allowlisted (a private mirror), with a warning
@@ -73,6 +74,7 @@ class Settings:
     revisions: dict[str, str] = field(default_factory=dict)  # CHAT_MODEL_REVISION → value
     hf_endpoint: str = ""
     base_image: str = ""
+    vllm_device: str = ""
 
 
 def _load_file(path: Path, name: str) -> ModuleType:
@@ -166,6 +168,8 @@ def validate(settings: Settings, models: ModuleType) -> list[Result]:
             )
         ]
     results: list[Result] = [Result("ok", f"DEPLOY_MODE {settings.deploy_mode!r}")]
+    if settings.vllm_device:
+        results.append(_check_vllm_device(settings, models))
     if settings.deploy_mode in ("chat", "both"):
         results.extend(_check_chat(settings, models))
     if settings.deploy_mode in ("tool", "both"):
@@ -201,6 +205,24 @@ def _check_values(settings: Settings) -> list[Result]:
         if problem:
             results.append(Result("fail", f"{name} {value!r} {problem}: {help_text}"))
     return results
+
+
+def _check_vllm_device(settings: Settings, models: ModuleType) -> Result:
+    """Check VLLM_DEVICE: a known device, and anything but cuda only for the vllm stack."""
+    devices: tuple[str, ...] = models.VLLM_DEVICES
+    device = settings.vllm_device
+    if device not in devices:
+        return Result(
+            "fail", f"VLLM_DEVICE {device!r} is not valid; use one of: {', '.join(devices)}"
+        )
+    if device != devices[0] and (settings.engine != "vllm" or settings.deploy_mode == "tool"):
+        return Result(
+            "fail",
+            f"VLLM_DEVICE {device!r} builds the vllm stack's {device} flavor, not this build "
+            f"(ENGINE={settings.engine or '<unset>'}, DEPLOY_MODE={settings.deploy_mode}); use "
+            "ENGINE=vllm with DEPLOY_MODE=chat or both, or unset VLLM_DEVICE",
+        )
+    return Result("ok", f"VLLM_DEVICE {device!r}")
 
 
 def _check_chat(settings: Settings, models: ModuleType) -> list[Result]:
@@ -261,6 +283,7 @@ def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.N
         *REVISION_VARS,
         "HF_ENDPOINT",
         "BASE_IMAGE",
+        "VLLM_DEVICE",
         "ROOT_DIR",
     ):
         flag = "--" + var.lower().replace("_", "-")
@@ -294,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             revisions={var: getattr(args, var.lower()) for var in REVISION_VARS},
             hf_endpoint=args.hf_endpoint,
             base_image=args.base_image,
+            vllm_device=args.vllm_device,
         )
         results = validate(settings, models)
     except (ConfigError, ValueError, AttributeError, SyntaxError) as exc:

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # The container's main flow, shared by every stack's main.sh (PID 1):
 #   --help → usage; bootstrap; --explain → print the effective settings and
-#   where each came from; a command given as arguments → exec it;
+#   where each came from; --download-models → fetch the configured models into
+#   their (mounted) directories; a command given as arguments → exec it;
 #   otherwise require an API key and start the server (server.sh or the
 #   stack's start script).
 #
@@ -18,12 +19,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 # Arguments: stack (e.g. tool), stack_script_dir, usage_fn, start_mode
 #            (direct_common | script), [start_target], [-- container arguments…]
 #            Container arguments: -h/--help, --explain (bootstrap, print every
-#            setting of STACK_SETTINGS with its source, return 0), or a command to run instead of the
-#            server (after bootstrap, e.g. bash); none: start the server.
+#            setting of STACK_SETTINGS with its source, return 0), --download-models
+#            (the deploy mode's part of the bootstrap, then lifecycle_download_models),
+#            or a command to run instead of the server (after bootstrap, e.g. bash);
+#            none: start the server.
 # Outputs:   the usage text on stdout for --help; logs on stderr
 # Returns:   0 after --help; 1 on a bad argument, a failed bootstrap or a bad API
 #            key; 127 when the command is not found; else the server's status
-#            (in script mode and for a command, the process replaces this shell)
+#            (in script mode, for a command and for the download, the process
+#            replaces this shell)
 run_docker_main() {
   if (($# < 4)); then
     log_err "[lifecycle]" "usage: run_docker_main <stack> <stack_script_dir> <usage_fn> <start_mode> [start_target] [-- args...]"
@@ -51,8 +55,9 @@ run_docker_main() {
     "") ;;
     -h | --help) action=help ;;
     --explain) action=explain ;;
+    --download-models) action=download ;;
     -*)
-      log_err "${prefix}" "unknown option '$1'; main.sh takes --help, --explain, or a command to run instead of the server (e.g. bash)"
+      log_err "${prefix}" "unknown option '$1'; main.sh takes --help, --explain, --download-models, or a command to run instead of the server (e.g. bash)"
       return 1
       ;;
     *) action="command" ;;
@@ -64,8 +69,14 @@ run_docker_main() {
 
   APP_ROOT="$(util_app_root)"
   export APP_ROOT
+  # The download needs only the deploy mode: the rest of the bootstrap checks the models it fetches.
+  # shellcheck disable=SC2034 # read by startup_bootstrap, which the stack's bootstrap.sh calls
+  if [[ "${action}" == download ]]; then STARTUP_FOR_DOWNLOAD=1; fi
   lifecycle_bootstrap "${prefix}" "${dir}" || return 1
   case "${action}" in
+    download)
+      lifecycle_download_models "${prefix}" "${stack}"
+      ;;
     explain)
       # STACK_SETTINGS: the stack's bootstrap.sh lists what it decides.
       settings_explain "${STACK_SETTINGS[@]}"
@@ -84,6 +95,25 @@ run_docker_main() {
       lifecycle_start "${prefix}" "${dir}" "${mode}" "${target}"
       ;;
   esac
+}
+
+# Download the models the deploy mode serves into their directories (CHAT_MODEL_PATH,
+# TOOL_MODEL_PATH, TRT_ENGINE_DIR: a mounted volume) with the build's own download steps
+# (common/download/models.py): same revisions, same manifest; a directory whose manifest is
+# current is left as it is, an interrupted download resumes. No API key is needed; the token
+# comes from HF_TOKEN or the file HF_TOKEN_FILE. The Hub client's own timeouts bound every request.
+# Globals:   APP_ROOT, DOWNLOAD_PYTHON (default python3: the Python with huggingface_hub 2.x)
+# Arguments: log_prefix, stack
+# Returns:   127 when DOWNLOAD_PYTHON is no program; otherwise the download replaces this
+#            shell (its status: 0, or 1 with one line)
+lifecycle_download_models() {
+  local prefix="$1" stack="$2" python="${DOWNLOAD_PYTHON:-python3}"
+  if ! command -v "${python}" >/dev/null; then
+    log_err "${prefix}" "DOWNLOAD_PYTHON '${python}' is not a program in this image; unset it (python3 on PATH) or name a Python with huggingface_hub 2.x"
+    return 127
+  fi
+  log_info "${prefix}" "downloading the models of DEPLOY_MODE=${DEPLOY_MODE:-} from ${HF_ENDPOINT:-the Hub}"
+  exec "${python}" "${APP_ROOT}/common/download/models.py" "${stack}"
 }
 
 # Source the stack's bootstrap.sh into this shell.

@@ -44,6 +44,23 @@ settings_record_user() {
   return 0
 }
 
+# Print the value the image baked in for a variable (its line in $APP_ROOT/image.env);
+# nothing when the image did not set it, or in a layout without image.env (tests).
+# Globals:   APP_ROOT (read)
+# Arguments: name
+# Outputs:   the value on stdout
+settings_image_value() {
+  local line image_env
+  image_env="$(util_app_root)/image.env"
+  [[ -r "${image_env}" ]] || return 0
+  while IFS= read -r line; do
+    if [[ "${line}" == "$1="* ]]; then
+      printf '%s\n' "${line#*=}"
+      return 0
+    fi
+  done <"${image_env}"
+}
+
 # Set and export a variable unless it already has a value; record the source.
 # Globals:   SETTING_SOURCE (written), the named variable
 # Arguments: name value source
@@ -84,7 +101,8 @@ settings_source_of() {
   fi
 }
 
-# Print one line per variable: NAME=value (source). Secrets print as ***.
+# Print one line per variable: NAME=value (source). Secrets print as ***: names holding
+# KEY, PASSWORD or SECRET, or ending in TOKEN (MAX_NUM_BATCHED_TOKENS is a number).
 # A value set without a recorded source came with the image.
 # Arguments: variable names...
 # Outputs:   the table on stdout
@@ -94,7 +112,7 @@ settings_explain() {
     value="${!name:-}"
     source="$(settings_source_of "${name}")"
     case "${name}" in
-      *KEY* | *TOKEN* | *PASSWORD* | *SECRET*) [[ -n "${value}" ]] && value='***' ;;
+      *KEY* | *TOKEN | *PASSWORD* | *SECRET*) [[ -n "${value}" ]] && value='***' ;;
     esac
     printf '%-28s %-44s (%s)\n' "${name}" "${value:-<unset>}" "${source}"
   done

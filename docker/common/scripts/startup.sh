@@ -64,11 +64,32 @@ startup_memory_fractions() {
 
 # Runtime environment every stack wants: no Hub access at run time unless the
 # user asks for it, and a mounted CA bundle used by every HTTP client.
-# Globals:   HF_HUB_OFFLINE, CA_BUNDLE (read), REQUESTS_CA_BUNDLE, SSL_CERT_FILE,
-#            CURL_CA_BUNDLE (set from CA_BUNDLE)
+# Globals:   HF_HUB_OFFLINE (set when unset), and those of startup_ca_bundle
 # Returns:   1 when CA_BUNDLE names a file that cannot be read
 startup_environment() {
   settings_default HF_HUB_OFFLINE 1 default
+  startup_ca_bundle
+}
+
+# The environment of `main.sh --download-models`: the Hub must be reachable, so
+# HF_HUB_OFFLINE may not be on; a mounted CA bundle is used as for the server.
+# Globals:   HF_HUB_OFFLINE (read), and those of startup_ca_bundle
+# Returns:   1 with a message when HF_HUB_OFFLINE is on or CA_BUNDLE is unreadable
+startup_download_environment() {
+  case "${HF_HUB_OFFLINE:-}" in
+    1 | [Oo][Nn] | [Yy][Ee][Ss] | [Tt][Rr][Uu][Ee])
+      log_err "[startup]" "HF_HUB_OFFLINE=${HF_HUB_OFFLINE} forbids the download of --download-models; unset it for this container (the server's own container keeps it)"
+      return 1
+      ;;
+  esac
+  startup_ca_bundle
+}
+
+# Export a mounted CA bundle for every HTTP client (requests, OpenSSL, curl).
+# Globals:   CA_BUNDLE (read), REQUESTS_CA_BUNDLE, SSL_CERT_FILE, CURL_CA_BUNDLE
+#            (set from CA_BUNDLE unless set)
+# Returns:   1 when CA_BUNDLE names a file that cannot be read
+startup_ca_bundle() {
   [[ -n "${CA_BUNDLE:-}" ]] || return 0
   if [[ ! -r "${CA_BUNDLE}" || ! -s "${CA_BUNDLE}" ]]; then
     log_err "[startup]" "CA_BUNDLE '${CA_BUNDLE}' is not a readable, non-empty file; mount the bundle there (e.g. -v /etc/ssl/certs/ca-certificates.crt:${CA_BUNDLE}:ro) or unset CA_BUNDLE"
@@ -80,23 +101,24 @@ startup_environment() {
   done
 }
 
-# Check one baked directory: it exists, holds no half-finished download, and
+# Check one model directory: it exists, holds no half-finished download, and
 # matches its download manifest (file count and sizes). The build's download step
-# writes a manifest into every directory it bakes, so a missing one is an error,
-# except in a directory the user mounted (its variable set by the user): a warning.
+# writes a manifest into every directory it bakes, as `main.sh --download-models`
+# does into a volume, so a missing one is an error, except in a directory of the
+# user's own (its variable set by the user): a warning.
 # Globals:   SETTING_SOURCE (read: who set the variable), APP_ROOT, PYTHONPATH
 # Arguments: label (e.g. "tool model") directory variable-name
 # Returns:   1 with a message when the check fails
 startup_check_dir() {
   local label="$1" dir="$2" var="$3"
   if [[ ! -d "${dir}" ]]; then
-    log_err "[startup]" "${label} directory ${var}='${dir}' does not exist; the image was built without it (rebuild with the model set) or mount it there"
+    log_err "[startup]" "${label} directory ${var}='${dir}' does not exist; the image was built without it (rebuild with the model set), or, for an image built with BAKE_MODELS=0, mount there the volume that main.sh --download-models filled"
     return 1
   fi
   local partial
   partial="$(find "${dir}" -name '*.incomplete' -print -quit 2>/dev/null)"
   if [[ -n "${partial}" ]]; then
-    log_err "[startup]" "${label} in ${dir} holds a half-finished download (${partial#"${dir}"/}); rebuild the image"
+    log_err "[startup]" "${label} in ${dir} holds a half-finished download (${partial#"${dir}"/}); run main.sh --download-models again to finish it (a baked image: rebuild it)"
     return 1
   fi
   if [[ ! -f "${dir}/.download-manifest.json" ]]; then
@@ -104,7 +126,7 @@ startup_check_dir() {
       log_warn "[startup]" "${label} in ${dir} (${var}, set by you) has no download manifest; its files cannot be checked"
       return 0
     fi
-    log_err "[startup]" "${label} in ${dir} has no download manifest (.download-manifest.json), which the build writes with every baked download: the image is incomplete; rebuild it (to serve a directory you mount, set ${var} to it)"
+    log_err "[startup]" "${label} in ${dir} has no download manifest (.download-manifest.json), which the build writes with every baked download and main.sh --download-models with every download into a volume: rebuild the image, or fill the volume with main.sh --download-models (to serve a directory of your own, set ${var} to it)"
     return 1
   fi
   local out abs="${dir}"
@@ -145,16 +167,25 @@ startup_check_workers() {
   fi
 }
 
+# Print the size and the free space of /dev/shm in whole MiB ("size free"); nothing when
+# df cannot tell.
+# Globals:   SHM_PATH (default /dev/shm; for tests)
+# Outputs:   the two numbers on stdout
+startup_shm_mib() {
+  timeout 5 df -Pk "${SHM_PATH:-/dev/shm}" 2>/dev/null |
+    awk 'NR == 2 && $2 ~ /^[0-9]+$/ && $4 ~ /^[0-9]+$/ { print int($2 / 1024), int($4 / 1024) }'
+}
+
 # Warn when /dev/shm is under 1 GiB while more than one GPU is visible
 # (NCCL and tensor parallelism need shared memory).
 # Globals:   GPU_COUNT (read), SHM_PATH (default /dev/shm; for tests)
 startup_check_shm() {
   ((${GPU_COUNT:-0} > 1)) || return 0
-  local kib
-  kib="$(timeout 5 df -Pk "${SHM_PATH:-/dev/shm}" 2>/dev/null | awk 'NR == 2 { print $2 }')"
-  [[ "${kib}" =~ ^[0-9]+$ ]] || return 0
-  if ((kib < 1048576)); then
-    log_warn "[startup]" "/dev/shm is $((kib / 1024)) MiB with ${GPU_COUNT} GPUs visible; multi-GPU engines need more: run with --shm-size=16g or --ipc=host"
+  local size
+  read -r size _ < <(startup_shm_mib)
+  [[ -n "${size}" ]] || return 0
+  if ((size < 1024)); then
+    log_warn "[startup]" "/dev/shm is ${size} MiB with ${GPU_COUNT} GPUs visible; multi-GPU engines need more: run with --shm-size=16g or --ipc=host"
   fi
   return 0
 }
@@ -162,11 +193,20 @@ startup_check_shm() {
 # The bootstrap every stack runs (its bootstrap.sh calls this): the engine
 # check, deploy mode, one GPU detection, memory fractions, the stack's env files
 # in order, the shared decisions and checks above, then one summary line.
+# With --cpu (an image built to run on the CPU: the vllm stack's VLLM_DEVICE=cpu) there
+# is no GPU detection and no GPU memory fraction.
 # Globals:   STACK_SETTINGS (read: the variables `--explain` shows), APP_ROOT, ENGINE
-# Arguments: stack engine env_file...   (engine: vllm, trt, or "" for the tool
-#            stack; env files are sourced in the given order)
+# Arguments: [--cpu] stack engine env_file...   (engine: vllm, trt, or "" for the
+#            tool stack; env files are sourced in the given order)
 # Returns:   1 on the first failure, with its message already printed
+# With STARTUP_FOR_DOWNLOAD=1 (read; `main.sh --download-models`) it stops after the
+# deploy mode, with startup_download_environment.
 startup_bootstrap() {
+  local cpu=0
+  if [[ "${1:-}" == --cpu ]]; then
+    cpu=1
+    shift
+  fi
   local stack="$1" engine="$2" file
   shift 2
   settings_record_user "${STACK_SETTINGS[@]}"
@@ -178,10 +218,17 @@ startup_bootstrap() {
     settings_default ENGINE "${engine}" image
   fi
   init_deploy_mode "[${stack}]" "${engine}" || return 1
+  # `main.sh --download-models`: the deploy mode picks the models; the rest checks them.
+  if [[ "${STARTUP_FOR_DOWNLOAD:-0}" == 1 ]]; then
+    startup_download_environment
+    return
+  fi
   startup_check_workers || return 1
-  gpu_init_detection || return 1
-  settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
-  startup_memory_fractions || return 1
+  if ((cpu == 0)); then
+    gpu_init_detection || return 1
+    settings_attribute "gpu preset" GPU_SM_ARCH DETECTED_GPU_NAME GPU_VRAM_GB GPU_COUNT
+    startup_memory_fractions || return 1
+  fi
   for file in "$@"; do
     if [[ ! -r "${file}" ]]; then
       log_err "[${stack}]" "bootstrap file ${file} is missing from the image"
@@ -196,5 +243,7 @@ startup_bootstrap() {
   local models="" quant="${CHAT_QUANTIZATION:-${CHAT_MODEL_QUANT:-}}"
   [[ "${DEPLOY_CHAT:-0}" == 1 ]] && models+=" chat=${CHAT_MODEL:-${CHAT_MODEL_PATH:-?}}${quant:+ (${quant})}"
   [[ "${DEPLOY_TOOL:-0}" == 1 ]] && models+=" tool=${TOOL_MODEL:-${TOOL_MODEL_PATH:-?}}"
-  log_success "[${stack}]" "ready to start: DEPLOY_MODE=${DEPLOY_MODE}, GPU: ${DETECTED_GPU_NAME:-none} x${GPU_COUNT:-0}${GPU_SM_ARCH:+ (${GPU_SM_ARCH})},${models}"
+  local device="GPU: ${DETECTED_GPU_NAME:-none} x${GPU_COUNT:-0}${GPU_SM_ARCH:+ (${GPU_SM_ARCH})}"
+  ((cpu == 0)) || device="CPU"
+  log_success "[${stack}]" "ready to start: DEPLOY_MODE=${DEPLOY_MODE}, ${device},${models}"
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]
+# Usage:   main.sh [--help | --explain | --download-models | COMMAND [ARGS...]]
 # Summary: The tool stack's container command (run by tini, PID 1): serve a small
 #          sequence classifier with src.server:app on uvicorn (POST /v1/classify).
 #            (no arguments)  bootstrap, require an API key, start the server
@@ -7,6 +7,10 @@
 #            --explain       bootstrap, print every effective setting and where it
 #                            came from (default, gpu preset, deploy mode, image,
 #                            user), then exit without starting anything
+#            --download-models  fetch the models DEPLOY_MODE serves into their
+#                            directories (a volume mounted there, for an image
+#                            built with BAKE_MODELS=0), with the build's own
+#                            download steps and manifest; no API key needed
 #            COMMAND         bootstrap, then run COMMAND instead of the server
 #                            (e.g. bash). In the image, options and commands go
 #                            to main.sh by name (tini is the entrypoint):

@@ -5,7 +5,8 @@ Only trt-llm/engines/<TRT_ENGINE_LABEL>/** of TRT_ENGINE_REPO is downloaded, int
 directory beside TRT_ENGINE_DIR; once it holds rank*.engine, config.json and build_metadata.json
 (with sm_arch), its content moves directly into TRT_ENGINE_DIR (nothing lands there otherwise).
 A label the repo lacks fails with the labels it has; a repo without trt-llm/engines/ fails with
-what it holds.
+what it holds. Run again into a directory that holds this label at the same commit (a volume
+filled before), it fetches nothing; an interrupted download resumes from the staging directory.
 
 Environment:
   TRT_ENGINE_REPO      Hub repo id (owner/name); required
@@ -21,21 +22,25 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from utils import (
+    MANIFEST_NAME,
     TRT_LABEL_HELP,
     DownloadError,
     check_target_dir,
+    download_lock,
     download_snapshot,
     is_trt_label,
     list_folder,
     log_success,
+    manifest_matches,
     matching,
+    prune_unlisted,
     read_manifest,
     rebase_manifest,
     relative_files,
+    resolve_commit,
     run_entry,
     write_manifest,
 )
@@ -106,21 +111,46 @@ def main() -> None:
     if label not in labels:
         raise DownloadError(f"TRT_ENGINE_LABEL {label!r} is not in {repo}@{revision or 'main'}; "
                             f"labels there: {', '.join(labels) or 'none'}")
-    prefix = f"{ENGINES_ROOT}/{label}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".trt-engine-download-", dir=target.parent))
-    try:
-        download_snapshot(repo, staging, revision=revision, allow_patterns=[f"{prefix}/*"],
-                          log_prefix=PREFIX)
-        sm_arch = check_engine(staging / prefix, f"engine {label} of {repo}")
-        manifest = rebase_manifest(read_manifest(staging), prefix)
-        target.mkdir(parents=True, exist_ok=True)
-        flatten_into(staging, prefix, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    manifest["engine_label"] = label
-    write_manifest(target, manifest)
+    with download_lock(target, PREFIX):
+        commit = resolve_commit(repo, revision, log_prefix=PREFIX)
+        current = {"repo_id": repo, "commit": commit,
+                   "allow_patterns": [f"{ENGINES_ROOT}/{label}/*"],
+                   "engine_label": label}
+        if manifest_matches(target, current) is None:
+            sm_arch = fetch_flattened(repo, revision, label, target)
+        else:
+            sm_arch = check_engine(target, str(target))
+            log_success(PREFIX, f"engine {label} ({commit[:12]}) is already in {target}: "
+                                "nothing to download")
     log_success(PREFIX, f"engine {label} ({sm_arch}) ready in {target}")
+
+
+def fetch_flattened(repo: str, revision: str | None, label: str, target: Path) -> str:
+    """Download the label's folder of the repo beside `target`, check it (check_engine), then
+    move it into `target` with its manifest (recording the label); return its sm_arch. Files
+    an earlier engine left in `target` are removed.
+
+    The staging directory, .<name>.download beside `target`, stays after an interrupted
+    download, so the next run resumes its partial files; a complete engine that fails the
+    check is removed with it (nothing to resume).
+    """
+    prefix = f"{ENGINES_ROOT}/{label}"
+    staging = target.parent / f".{target.name}.download"
+    download_snapshot(repo, staging, revision=revision, allow_patterns=[f"{prefix}/*"],
+                      log_prefix=PREFIX)
+    try:
+        sm_arch = check_engine(staging / prefix, f"engine {label} of {repo}")
+    except DownloadError:
+        shutil.rmtree(staging)
+        raise
+    manifest = rebase_manifest(read_manifest(staging), prefix)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / MANIFEST_NAME).unlink(missing_ok=True)
+    flatten_into(staging, prefix, target)
+    shutil.rmtree(staging)
+    prune_unlisted(target, (entry["path"] for entry in manifest["files"]), PREFIX)
+    write_manifest(target, {**manifest, "engine_label": label})
+    return sm_arch
 
 
 if __name__ == "__main__":

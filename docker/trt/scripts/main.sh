@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]
+# Usage:   main.sh [--help | --explain | --download-models | COMMAND [ARGS...]]
 # Summary: The trt stack's container command (run by tini, PID 1): serve the chat model
 #          (a pre-built TensorRT-LLM engine run by trtllm-serve) and/or the tool model
 #          with src.server:app on uvicorn, through start_server.sh, which first checks
@@ -9,6 +9,10 @@
 #            --explain       bootstrap, print every effective setting and where it
 #                            came from (default, gpu preset, deploy mode, engine
 #                            config, image, user), then exit without starting anything
+#            --download-models  fetch the models DEPLOY_MODE serves into their
+#                            directories (a volume mounted there, for an image
+#                            built with BAKE_MODELS=0), with the build's own
+#                            download steps and manifest; no API key needed
 #            COMMAND         bootstrap, then run COMMAND instead of the server
 #                            (e.g. bash). In the image, options and commands go
 #                            to main.sh by name (tini is the entrypoint):

@@ -59,8 +59,8 @@ def main() -> None:
     verify_files_exist(target, REQUIRED)
     method = quant_method(target)
     manifest = read_manifest(target)
-    manifest["quant_method"] = method
-    write_manifest(target, manifest)
+    if manifest.get("quant_method", "") != method:  # a current volume's manifest stays as it is
+        write_manifest(target, {**manifest, "quant_method": method})
     if method is None:
         log_warn(PREFIX, f"{model} has no quantization_config.quant_method in config.json: "
                          "vLLM serves it unquantized, which needs the most GPU memory")

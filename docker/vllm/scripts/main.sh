@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage:   main.sh [--help | --explain | COMMAND [ARGS...]]
+# Usage:   main.sh [--help | --explain | --download-models | COMMAND [ARGS...]]
 # Summary: The vllm stack's container command (run by tini, PID 1): serve the chat model
 #          (vLLM, an internal OpenAI-compatible engine) and/or the tool model with
 #          src.server:app on uvicorn.
@@ -8,6 +8,10 @@
 #            --explain       bootstrap, print every effective setting and where it
 #                            came from (default, gpu preset, deploy mode, model
 #                            config, image, user), then exit without starting anything
+#            --download-models  fetch the models DEPLOY_MODE serves into their
+#                            directories (a volume mounted there, for an image
+#                            built with BAKE_MODELS=0), with the build's own
+#                            download steps and manifest; no API key needed
 #            COMMAND         bootstrap, then run COMMAND instead of the server
 #                            (e.g. bash). In the image, options and commands go
 #                            to main.sh by name (tini is the entrypoint):

@@ -153,3 +153,14 @@ assert_explained() {
   [[ "${line}" =~ ^$1\ +(.*[^ ])\ +\((.*)\)$ ]] || fail "line for $1 not understood: ${line}"
   assert_equal "$1=${BASH_REMATCH[1]} (${BASH_REMATCH[2]})" "$1=$2 ($3)"
 }
+
+# A stub Python for `main.sh --download-models` (DOWNLOAD_PYTHON): it records its
+# arguments in download-python.calls and the deploy flags, HF_HUB_OFFLINE and the CA
+# bundle it got in STACK_RECORDS/download.env, then exits with the given status.
+# Globals:   DOWNLOAD_PYTHON (exported)
+# Arguments: status
+stack_download_stub() {
+  # shellcheck disable=SC2016 # expanded when the stub runs
+  make_stub download-python 'printf "DEPLOY_CHAT=%s DEPLOY_TOOL=%s HF_HUB_OFFLINE=%s REQUESTS_CA_BUNDLE=%s\n" "${DEPLOY_CHAT-}" "${DEPLOY_TOOL-}" "${HF_HUB_OFFLINE-<unset>}" "${REQUESTS_CA_BUNDLE-<unset>}" >"${STACK_RECORDS}/download.env"; exit '"$1"
+  export DOWNLOAD_PYTHON="${STUB_DIR}/download-python"
+}

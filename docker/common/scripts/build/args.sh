@@ -21,16 +21,15 @@ BUILD_REMOTE_URL_RE='^((https?|ssh|git|git\+ssh|ssh\+git)://[^/]|([A-Za-z0-9._-]
 # Prefix of every custom (non-OCI) image label.
 BUILD_LABEL_NS="text-inference"
 
-# Check TAG against the tag policy and print the full image reference.
-# The tag must be a valid Docker tag and start with tool- (DEPLOY_MODE=tool),
-# or with the engine's name (vllm-, trt-) for chat and both.
-# DOCKER_USERNAME (or IMAGE_REPO) is required when pushing, except in a dry run.
-# Globals:   TAG, DEPLOY_MODE, ENGINE, IMAGE_REPO, DOCKER_USERNAME, IMAGE_NAME, PUSH,
-#            DRY_RUN (read)
-# Outputs:   the reference (repository:tag) on stdout; errors on stderr
+# Check TAG against the tag policy: a valid Docker tag that starts with tool-
+# (DEPLOY_MODE=tool), or with the engine's name (vllm-, trt-) for chat and both.
+# The router (docker/build.sh) calls it before routing; build_resolve_image calls
+# it again, for a stack's build.sh run on its own.
+# Globals:   TAG, DEPLOY_MODE, ENGINE (read)
+# Outputs:   the error on stderr, naming TAG, its value and a valid example
 # Returns:   0 when valid, 1 otherwise
-build_resolve_image() {
-  local tag="${TAG:-}" prefix engine_name repo
+build_check_tag() {
+  local tag="${TAG:-}" prefix engine_name
   if [[ ! "${tag}" =~ ${BUILD_TAG_RE} ]]; then
     log_err "[build]" "TAG '${tag}' is not a valid Docker tag; use letters, digits, '_', '.' and '-', at most 128 characters, not starting with '.' or '-'"
     return 1
@@ -46,6 +45,17 @@ build_resolve_image() {
     log_err "[build]" "TAG '${tag}' must start with '${prefix}' for ${engine_name} images (example: TAG=${prefix}${tag})"
     return 1
   fi
+}
+
+# Check TAG (build_check_tag) and the repository; print the full image reference.
+# DOCKER_USERNAME (or IMAGE_REPO) is required when pushing, except in a dry run.
+# Globals:   TAG, DEPLOY_MODE, ENGINE, IMAGE_REPO, DOCKER_USERNAME, IMAGE_NAME, PUSH,
+#            DRY_RUN (read)
+# Outputs:   the reference (repository:tag) on stdout; errors on stderr
+# Returns:   0 when valid, 1 otherwise
+build_resolve_image() {
+  local repo
+  build_check_tag || return 1
   if [[ -n "${IMAGE_REPO:-}" ]]; then
     repo="${IMAGE_REPO}"
   elif [[ -n "${DOCKER_USERNAME:-}" ]]; then
@@ -61,7 +71,7 @@ build_resolve_image() {
     log_err "[build]" "image repository '${repo}' (from IMAGE_REPO, or DOCKER_USERNAME/IMAGE_NAME) is not valid; use lower-case [registry[:port]/]user/name (example: myuser/${BUILD_DEFAULT_IMAGE_NAME})"
     return 1
   fi
-  printf '%s:%s\n' "${repo}" "${tag}"
+  printf '%s:%s\n' "${repo}" "${TAG}"
 }
 
 # Start BUILD_ARGS: --file, --tag, --platform, and --no-cache when NO_CACHE=1.

@@ -3,9 +3,10 @@
 # stack's Dockerfile copies, laid out as the image's /app:
 #   Dockerfile .dockerignore requirements.txt src/ pyhelpers/ scripts/
 #   common/scripts/ common/download/ [download/] [wheels/] [local/chat/] [local/tool/]
-# Caches (__pycache__, *.pyc, .pytest_cache, .ruff_cache, .mypy_cache) and tests
-# are left out; symbolic links are copied as the files they point to. Runtime
-# tests assemble the image layout with the same function.
+# Caches (__pycache__, *.pyc, .pytest_cache, .ruff_cache, .mypy_cache), tests and
+# what only the build host runs (BUILD_CONTEXT_HOST_ONLY) are left out; symbolic
+# links are copied as the files they point to. Runtime tests assemble the image
+# layout with the same function.
 #
 # A library: functions and constants only, no options set, safe under `set -u`.
 
@@ -14,6 +15,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/../logs.sh"
 
 # What never goes into a context (tar --exclude patterns).
 BUILD_CONTEXT_EXCLUDES=(__pycache__ '*.pyc' '*.pyo' .pytest_cache .ruff_cache .mypy_cache tests 'test_*.py' '*_test.py')
+# What only the build host runs, as paths in the context (common/ is docker/common/): the
+# build libraries, the model validator and the value shapes only it checks stay out of
+# every context, so out of every image.
+BUILD_CONTEXT_HOST_ONLY=(common/scripts/build common/download/validate.py pyhelpers/value_rules.py)
 
 # Make the build context of a stack and print its path. The stack directory
 # is docker/<stack>; the repository root is two levels above it. On failure
@@ -67,31 +72,37 @@ _build_context_fill() {
   done
   cp -- "${stack_dir}/Dockerfile" "${stack_dir}/.dockerignore" "${dir}/" &&
     cp -- "${requirements}" "${dir}/requirements.txt" &&
-    _build_context_copy_tree "${root}/src" "${dir}/src" &&
-    _build_context_copy_tree "${root}/pyhelpers" "${dir}/pyhelpers" &&
-    _build_context_copy_tree "${stack_dir}/scripts" "${dir}/scripts" &&
-    _build_context_copy_tree "${root}/docker/common/scripts" "${dir}/common/scripts" &&
-    _build_context_copy_tree "${root}/docker/common/download" "${dir}/common/download" || return 1
+    _build_context_copy_tree "${root}/src" "${dir}" src &&
+    _build_context_copy_tree "${root}/pyhelpers" "${dir}" pyhelpers &&
+    _build_context_copy_tree "${stack_dir}/scripts" "${dir}" scripts &&
+    _build_context_copy_tree "${root}/docker/common/scripts" "${dir}" common/scripts &&
+    _build_context_copy_tree "${root}/docker/common/download" "${dir}" common/download || return 1
   if [[ "${include_download}" == 1 ]]; then
-    _build_context_copy_tree "${stack_dir}/download" "${dir}/download" || return 1
+    _build_context_copy_tree "${stack_dir}/download" "${dir}" download || return 1
   fi
   if [[ -n "${PIP_WHEELHOUSE:-}" ]]; then
-    _build_context_copy_tree "${PIP_WHEELHOUSE}" "${dir}/wheels" || return 1
+    _build_context_copy_tree "${PIP_WHEELHOUSE}" "${dir}" wheels || return 1
   fi
   return 0
 }
 
-# Copy a directory tree without caches and tests.
-# Arguments: source destination
+# Copy a directory tree into the context without caches, tests and host-only files.
+# Globals:   BUILD_CONTEXT_EXCLUDES, BUILD_CONTEXT_HOST_ONLY (read)
+# Arguments: source context_dir destination (relative to the context)
 # Returns:   1 with a message when the source is missing or the copy fails
 _build_context_copy_tree() {
-  local src="$1" dst="$2" pattern
+  local src="$1" dst="$2/$3" rel="$3" pattern
   local excludes=()
   if [[ ! -d "${src}" ]]; then
     log_err "[build]" "missing directory '${src}' for the build context"
     return 1
   fi
   for pattern in "${BUILD_CONTEXT_EXCLUDES[@]}"; do excludes+=(--exclude="${pattern}"); done
+  # host-only paths under this destination, anchored at its top (./build, not any build)
+  excludes+=(--anchored)
+  for pattern in "${BUILD_CONTEXT_HOST_ONLY[@]}"; do
+    [[ "${pattern}" != "${rel}/"* ]] || excludes+=(--exclude="./${pattern#"${rel}/"}")
+  done
   mkdir -p -- "${dst}" || return 1
   # --dereference: a link (download/utils.py → common/download/utils.py) becomes a file.
   tar -C "${src}" --dereference "${excludes[@]}" -cf - . | tar -C "${dst}" -xf -

@@ -13,6 +13,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/../logs.sh"
 BUILD_STACKS=(vllm trt tool)
 # The image name when IMAGE_NAME is not set (repository DOCKER_USERNAME/IMAGE_NAME).
 BUILD_DEFAULT_IMAGE_NAME="yap-text-api"
+# The base of the vllm stack's CPU flavor (VLLM_DEVICE=cpu) when BASE_IMAGE is not set: the
+# Debian release (and Python 3.11) docker/vllm/requirements-cpu.txt was locked on. The CUDA
+# flavor's base is the Dockerfile's own ARG BASE_IMAGE default.
+BUILD_CPU_BASE_IMAGE="debian:bookworm-slim"
 
 # Set the router's defaults: ENGINE=vllm, DEPLOY_MODE=both.
 # Globals:   ENGINE, DEPLOY_MODE (written when unset or empty)
@@ -24,7 +28,8 @@ build_init_router_defaults() {
 # Set every build default of a stack (and the router's) that is still unset.
 # Globals:   ENGINE, DEPLOY_MODE, IMAGE_NAME, TAG, PLATFORM, PUSH, DRY_RUN,
 #            NO_CACHE, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT, DOCKER_PUSH_TIMEOUT,
-#            TRT_ENGINE_REPO (written when unset or empty)
+#            TRT_ENGINE_REPO, VLLM_DEVICE and (VLLM_DEVICE=cpu) BASE_IMAGE
+#            (written when unset or empty)
 # Arguments: stack (vllm, trt or tool)
 # Returns:   1 when the stack is unknown
 build_init_defaults() {
@@ -40,17 +45,27 @@ build_init_defaults() {
       return 1
       ;;
   esac
+  local flavor="${stack}"
   if [[ "${stack}" == trt ]]; then
     TRT_ENGINE_REPO="${TRT_ENGINE_REPO:-${CHAT_MODEL:-}}"
+  elif [[ "${stack}" == vllm ]]; then
+    VLLM_DEVICE="${VLLM_DEVICE:-cuda}"
+    if [[ "${VLLM_DEVICE}" == cpu ]]; then
+      BASE_IMAGE="${BASE_IMAGE:-${BUILD_CPU_BASE_IMAGE}}"
+      flavor=vllm-cpu
+    fi
   fi
   if [[ -z "${TAG:-}" ]]; then
-    if [[ "${DEPLOY_MODE}" == tool ]]; then TAG="tool-latest"; else TAG="${stack}-${DEPLOY_MODE}"; fi
+    if [[ "${DEPLOY_MODE}" == tool ]]; then TAG="tool-latest"; else TAG="${flavor}-${DEPLOY_MODE}"; fi
   fi
   IMAGE_NAME="${IMAGE_NAME:-${BUILD_DEFAULT_IMAGE_NAME}}"
   PLATFORM="${PLATFORM:-linux/amd64}"
   PUSH="${PUSH:-1}"
   DRY_RUN="${DRY_RUN:-0}"
   NO_CACHE="${NO_CACHE:-0}"
+  # BAKE_MODELS too: 1 bakes the models into the image, 0 leaves them to a volume that the
+  # image's main.sh --download-models fills
+  BAKE_MODELS="${BAKE_MODELS:-1}"
   DOCKER_TIMEOUT="${DOCKER_TIMEOUT:-30}"
   DOCKER_BUILD_TIMEOUT="${DOCKER_BUILD_TIMEOUT:-14400}"
   DOCKER_PUSH_TIMEOUT="${DOCKER_PUSH_TIMEOUT:-7200}"
@@ -58,13 +73,13 @@ build_init_defaults() {
 
 # Check the plain option values of a stack build: switches, timeouts, platform
 # and the host-side paths. One error line per bad value.
-# Globals:   PUSH, DRY_RUN, NO_CACHE, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT,
+# Globals:   PUSH, DRY_RUN, NO_CACHE, BAKE_MODELS, DOCKER_TIMEOUT, DOCKER_BUILD_TIMEOUT,
 #            DOCKER_PUSH_TIMEOUT, PLATFORM, BUILD_NETWORK, BUILD_CA_BUNDLE,
 #            PIP_WHEELHOUSE (read)
 # Returns:   0 when all are valid, 1 otherwise
 build_check_options() {
   local status=0 name
-  for name in PUSH DRY_RUN NO_CACHE; do
+  for name in PUSH DRY_RUN NO_CACHE BAKE_MODELS; do
     if [[ "${!name:-}" != 0 && "${!name:-}" != 1 ]]; then
       log_err "[build]" "${name} '${!name:-}' is not valid; use 0 or 1"
       status=1

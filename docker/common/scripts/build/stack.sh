@@ -60,15 +60,28 @@ build_stack_main() {
     trt_label="${TRT_ENGINE_LABEL:-}"
   fi
   validate_models_for_deploy_common "${ENGINE:-}" "${DEPLOY_MODE}" "${chat}" "${tool}" "${trt_repo}" "${trt_label}" || return 1
+  local local_dir=""
+  if [[ "${tool}" == /* ]]; then local_dir="${tool}"; fi
+  if [[ "${chat}" == /* ]]; then local_dir="${chat}"; fi
+  if [[ "${BAKE_MODELS}" == 0 && -n "${local_dir}" ]]; then
+    log_err "[build]" "BAKE_MODELS=0 leaves the models to main.sh --download-models, which fetches them from the Hub, but '${local_dir}' is a local directory: bake it (BAKE_MODELS=1), or publish it to a Hub mirror"
+    return 1
+  fi
   local image
   image="$(build_resolve_image)" || return 1
 
   trap build_context_cleanup EXIT
   trap '_build_on_signal INT' INT
   trap '_build_on_signal TERM' TERM
-  local include_download=1
+  local include_download=1 requirements="${stack_dir}/requirements.txt"
   if [[ "${stack}" == tool ]]; then include_download=0; fi
-  prepare_build_context_common "${stack_dir}" "${stack_dir}/requirements.txt" "${include_download}" >/dev/null || return 1
+  # vLLM's CPU build: its complete lock becomes the context's requirements.txt, and the
+  # builder stage runs cpu_alias.sh (the Dockerfile installs it with --no-deps).
+  if [[ "${VLLM_DEVICE:-}" == cpu ]]; then requirements="${stack_dir}/requirements-cpu.txt"; fi
+  prepare_build_context_common "${stack_dir}" "${requirements}" "${include_download}" >/dev/null || return 1
+  if [[ "${VLLM_DEVICE:-}" == cpu ]]; then
+    cp -- "${stack_dir}/cpu_alias.sh" "${BUILD_CONTEXT_DIR}/" || return 1
+  fi
   # validate.py accepted an absolute path only as a local directory: it goes into the
   # context, and Docker sees local:<basename>, never the host path.
   if [[ "${chat}" == /* ]]; then
@@ -116,8 +129,9 @@ _build_collect_args() {
   local stack="$1" stack_dir="$2" image="$3"
   local root
   root="$(build_repo_root "${stack_dir}")" || return 1
-  local described=(DEPLOY_MODE)
+  local described=(DEPLOY_MODE BAKE_MODELS)
   if [[ "${stack}" != tool ]]; then described+=(ENGINE); fi
+  if [[ "${stack}" == vllm ]]; then described+=(VLLM_DEVICE); fi
   if [[ -n "$4" ]]; then described+=(CHAT_MODEL CHAT_MODEL_REVISION); fi
   if [[ -n "$5" ]]; then described+=(TOOL_MODEL TOOL_MODEL_REVISION); fi
   if [[ -n "$6" ]]; then

@@ -9,7 +9,9 @@
 #                           older VLLM_ATTENTION_BACKEND variable)
 #   MAX_NUM_SEQS, MAX_NUM_BATCHED_TOKENS  by GPU memory (see vllm_batch_limits)
 #   TENSOR_PARALLEL_SIZE    the visible GPU count when more than one is visible
-# With no GPU nothing is set here; env/defaults.sh fills what is left.
+# With no GPU nothing is set here; env/defaults.sh fills what is left. vLLM's CUDA build
+# cannot serve without one: with the chat engine deployed (and no CHAT_ENGINE_CMD of
+# your own) that is an error naming the two ways out.
 
 # Print "max_num_seqs max_num_batched_tokens" for a GPU memory size.
 # Arguments: vram_gb (whole GiB of GPU 0)
@@ -28,11 +30,16 @@ vllm_batch_limits() {
 }
 
 # Apply the vLLM presets for the detected GPU.
-# Globals:   GPU_COUNT, GPU_VRAM_GB, GPU_SM_ARCH, FLASHINFER_AVAILABLE (read); the
-#            variables listed at the top of this file (set unless the user set them)
-# Returns:   1 when gpu_apply_env_defaults fails
+# Globals:   GPU_COUNT, GPU_VRAM_GB, GPU_SM_ARCH, FLASHINFER_AVAILABLE, DEPLOY_CHAT,
+#            CHAT_ENGINE_CMD (read); the variables listed at the top of this file (set
+#            unless the user set them)
+# Returns:   1 when gpu_apply_env_defaults fails, or no GPU is visible to vLLM's engine
 vllm_gpu_presets() {
-  ((${GPU_COUNT:-0} > 0)) || return 0
+  if ((${GPU_COUNT:-0} == 0)); then
+    [[ "${DEPLOY_CHAT:-0}" == 1 && -z "${CHAT_ENGINE_CMD:-}" ]] || return 0
+    log_err "[vllm]" "no GPU is visible, and this image runs vLLM's CUDA build (VLLM_DEVICE=cuda): run it with --gpus all (NVIDIA Container Toolkit), or build the CPU flavor (docker/build.sh with VLLM_DEVICE=cpu)"
+    return 1
+  fi
   gpu_apply_env_defaults || return 1
   settings_attribute "gpu preset" TORCH_CUDA_ARCH_LIST PYTORCH_ALLOC_CONF CUDA_DEVICE_MAX_CONNECTIONS
   if [[ -n "${GPU_SM_ARCH:-}" ]] && gpu_supports_fp8 "${GPU_SM_ARCH}"; then

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Usage:   scripts/bench/vllm_cpu.sh [--help] [IMAGE]
+# Summary: The vllm stack's CPU flavor with a real vLLM, measured:
+#            gateway     the same streamed chat requests sent directly to `vllm serve` (its
+#                        port on the host network) and through the app, interleaved
+#                        (scripts/bench/gateway.py --app/--engine), at concurrency 1 and 16:
+#                        time to first token (median, p95), tokens/s per stream, ratios
+#            cold start  scripts/bench/coldstart.sh on the same image: docker run to ready,
+#                        split into bootstrap, vLLM start and the generation check, beside
+#                        `vllm serve` alone in the same image
+#          Without IMAGE it builds the demo's (scripts/demo.sh, DEMO_STACK=vllm,
+#          DEMO_KEEP_IMAGE=1, DEMO_TAG=vllm-cpu-bench) and removes it at the end.
+#          Not part of the test suite; about 10 minutes here after the build.
+#
+# Environment:
+#   BENCH_REQUESTS    requests per side and concurrency level (default 100)
+#   BENCH_MAX_TOKENS  tokens per answer (default 32)
+#   COLDSTART_RUNS    cold starts of each kind (default 3)
+set -Eeuo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly ROOT
+# shellcheck source=scripts/lib/docker_engine.sh
+source "${ROOT}/scripts/lib/docker_engine.sh"
+# shellcheck source=scripts/lib/container.sh
+source "${ROOT}/scripts/lib/container.sh"
+LOG_PREFIX="[bench]"
+
+CID=""
+BUILT_IMAGE=""
+
+# Print the Usage/Summary block above.
+usage() {
+  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+# Remove the container and the image this script built; release the engine.
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  [[ -z "${CID}" ]] || container_remove "${CID}"
+  [[ -z "${BUILT_IMAGE}" ]] || container_docker image rm -f "${BUILT_IMAGE}" >/dev/null 2>&1 ||
+    true # already gone
+  docker_engine_stop || true # it reports why
+  exit "${status}"
+}
+
+main() {
+  case "${1:-}" in
+    -h | --help) usage; return 0 ;;
+  esac
+  local image="${1:-}" name
+  for name in BENCH_REQUESTS BENCH_MAX_TOKENS; do
+    if [[ -n "${!name:-}" && ! "${!name}" =~ ^[1-9][0-9]*$ ]]; then
+      log_err "${name} '${!name}' is not valid; use a whole number above 0"
+      return 1
+    fi
+  done
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  if [[ -z "${image}" ]]; then
+    log_section "building the demo's vllm CPU image (scripts/demo.sh, DEMO_STACK=vllm, DEMO_KEEP_IMAGE=1)"
+    DEMO_STACK=vllm DEMO_KEEP_IMAGE=1 DEMO_TAG=vllm-cpu-bench "${ROOT}/scripts/demo.sh" >/dev/null
+    image="${IMAGE_REPO:-yap-text-api}:vllm-cpu-bench"
+    BUILT_IMAGE="${image}"
+  fi
+  docker_engine_up
+  TEXT_API_KEY="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  export TEXT_API_KEY
+  local port engine_port model
+  port="$(container_free_port)"
+  engine_port="$(container_free_port)"
+  CID="$(container_start "${image}" "${port}" --shm-size=1g -e "CHAT_ENGINE_PORT=${engine_port}" -e MAX_CONCURRENT_CONNECTIONS=1000)"
+  container_wait_2xx "http://127.0.0.1:${port}/healthz" 600 "${CID}"
+  model="$(container_docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "${image}" | sed -n 's/^CHAT_MODEL=//p')"
+  local concurrency
+  for concurrency in 1 16; do
+    log_section "gateway, concurrency ${concurrency}"
+    PYTHONPATH="${ROOT}" "${ROOT}/.venv/bin/python" "${ROOT}/scripts/bench/gateway.py" \
+      --app "http://127.0.0.1:${port}" --engine "http://127.0.0.1:${engine_port}" --model "${model}" \
+      --requests "${BENCH_REQUESTS:-100}" --concurrency "${concurrency}" --max-tokens "${BENCH_MAX_TOKENS:-32}"
+  done
+  container_remove "${CID}"
+  CID=""
+  log_section "cold start (scripts/bench/coldstart.sh)"
+  COLDSTART_RUNS="${COLDSTART_RUNS:-3}" "${ROOT}/scripts/bench/coldstart.sh" "${image}"
+}
+
+main "$@"
