@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, HubMirror
+from conftest import ROOT, HubMirror, flaky_proxy
 
 from pyhelpers.manifest import MANIFEST_NAME, verify_manifest
 
@@ -350,6 +350,28 @@ def test_an_incomplete_engine_leaves_nothing_behind(
                TRT_ENGINE_DIR=str(out))
     assert_one_line_failure(proc, f"engine {L90} of {repo}", problem)
     assert list((tmp_path / "engines").iterdir()) == [], "no engine file and no staging dir left"
+
+
+def test_an_interrupted_engine_download_is_resumed_from_its_staging_dir(
+    flaky_hub: flaky_proxy.FlakyProxy, hub: HubMirror, tmp_path: Path
+) -> None:
+    hub.publish("acme/trt-cut", trt_repo_files())
+    out = tmp_path / "engines" / "trt-chat"
+    env = {"TRT_ENGINE_REPO": "acme/trt-cut", "TRT_ENGINE_LABEL": L90, "TRT_ENGINE_DIR": str(out),
+           "HF_ENDPOINT": flaky_hub.url, "HF_DOWNLOAD_RETRIES": "0"}
+    flaky_hub.add(flaky_proxy.Fault("/rank0.engine", status=503, method="GET"))
+    assert_one_line_failure(run(TRT_ENGINE, hub, tmp_path, **env), "failed after 1 attempts")
+    staging = tmp_path / "engines" / ".trt-chat.download"
+    assert not out.exists(), "nothing reaches TRT_ENGINE_DIR before the engine is complete"
+    assert (staging / f"trt-llm/engines/{L90}/config.json").is_file(), "kept for the next run"
+    again = run(TRT_ENGINE, hub, tmp_path, **env)
+    assert again.returncode == 0, again.stderr
+    assert verify_manifest(out, checksums=True) == 3
+    assert [p.name for p in out.parent.iterdir()] == ["trt-chat"], "staging dir removed"
+    gets = [r.path.rsplit("/", 1)[-1] for r in flaky_hub.requests
+            if r.method == "GET" and "/resolve/" in r.path and r.status in (200, 206)]
+    assert sorted(gets) == ["build_metadata.json", "config.json", "rank0.engine"], \
+        "each file fetched once over both runs"
 
 
 def mtimes(directory: Path) -> dict[str, int]:
