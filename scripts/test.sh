@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage:   scripts/test.sh [--help] [lint] [bats] [pytest] [e2e]
+# Usage:   scripts/test.sh [--help] [lint] [bats] [pytest] [pins] [e2e]
 # Summary: Run every test of the project (or the named suites, in this order):
 #            lint    shellcheck over every shell file, ruff over the Python code, and the
 #                    Kubernetes checks: each deploy/kubernetes overlay rendered with
@@ -7,6 +7,10 @@
 #                    K8S_VERSION), checkov over the manifests and the stacks' Dockerfiles
 #            bats    the shell suites under tests/bats/
 #            pytest  the Python suites under tests/python/
+#            pins    the stacks' own pins: the tool engine's tests (and the app's in tool
+#                    mode) under the pins of each requirements set that ships the tool
+#                    model, then tests/pins/ (the vllm argv against the real vLLM parser),
+#                    each in a venv of scripts/lib/pin_venvs.sh kept under .cache/pins/
 #            e2e     the end-to-end suites under tests/e2e/ (a real Docker engine)
 #          Before that it installs what the tests need, once: Debian packages with
 #          apt-get (kubernetes-client only when no kubectl is on PATH), Python tools
@@ -42,7 +46,11 @@ readonly APT_PACKAGES=(
 
 # shellcheck source=docker/common/scripts/logs.sh
 source "${ROOT}/docker/common/scripts/logs.sh"
+# shellcheck source=scripts/lib/pin_venvs.sh
+source "${ROOT}/scripts/lib/pin_venvs.sh"
 LOG_PREFIX="[test]"
+# What the pins suite runs under each requirements set: the tool engine and the app in tool mode.
+readonly PINS_TESTS=(tests/python/test_tool_engine.py tests/python/test_server_app.py)
 
 PASSED=0
 FAILED=0
@@ -198,12 +206,18 @@ run_bats_dir() {
 # Run pytest over a directory and add its results (from JUnit XML) to the counts.
 # Arguments: directory [pytest options...]
 run_pytest_dir() {
-  local dir="$1" xml status=0
-  shift
-  [[ -d "${dir}" ]] || return 0
-  log_section "pytest: ${dir#"${ROOT}"/}"
+  [[ -d "$1" ]] || return 0
+  run_pytest python "${1#"${ROOT}"/}" "$@"
+}
+
+# Run pytest with a Python and add its results (from JUnit XML) to the counts.
+# Arguments: python name (for the log and a failure) [pytest arguments...]
+run_pytest() {
+  local py="$1" name="$2" xml status=0
+  shift 2
+  log_section "pytest: ${name}"
   xml="$(mktemp)"
-  (cd "${ROOT}" && python -m pytest "${dir}" -p no:cacheprovider --junitxml="${xml}" "$@") || status=$?
+  (cd "${ROOT}" && "${py}" -m pytest -p no:cacheprovider --junitxml="${xml}" "$@") || status=$?
   if ((status == 5)); then # pytest: no tests collected; nothing to count
     rm -f "${xml}"
     return 0
@@ -228,8 +242,25 @@ PY
   SKIPPED=$((SKIPPED + s))
   if ((f > 0 || status != 0)); then
     ((f > 0)) || FAILED=$((FAILED + 1))
-    FAILED_SUITES+=("pytest ${dir#"${ROOT}"/}")
+    FAILED_SUITES+=("pytest ${name}")
   fi
+}
+
+# The pins suite: PINS_TESTS under each requirements set's venv, then tests/pins/.
+# A venv that cannot be made counts as one failed test.
+# Globals: PINS_NAMES, PINS_TESTS
+run_pins() {
+  local name venv
+  for name in "${PINS_NAMES[@]}"; do
+    log_section "pins: the venv of ${name}"
+    if ! venv="$(pins_venv_ensure "${name}")"; then
+      FAILED=$((FAILED + 1))
+      FAILED_SUITES+=("pins ${name}")
+      continue
+    fi
+    run_pytest "${venv}/bin/python" "${PINS_TESTS[*]} under the ${name} pins" "${PINS_TESTS[@]}"
+  done
+  run_bats_dir "${ROOT}/tests/pins"
 }
 
 main() {
@@ -237,11 +268,11 @@ main() {
   for arg in "$@"; do
     case "${arg}" in
       -h | --help) usage; return 0 ;;
-      lint | bats | pytest | e2e) suites+=("${arg}") ;;
-      *) log_err "unknown suite '${arg}'; valid: lint, bats, pytest, e2e (default: all)"; return 64 ;;
+      lint | bats | pytest | pins | e2e) suites+=("${arg}") ;;
+      *) log_err "unknown suite '${arg}'; valid: lint, bats, pytest, pins, e2e (default: all)"; return 64 ;;
     esac
   done
-  ((${#suites[@]})) || suites=(lint bats pytest e2e)
+  ((${#suites[@]})) || suites=(lint bats pytest pins e2e)
 
   ensure_apt_packages
   ensure_venv "${VENV}" "${REQUIREMENTS}"
@@ -256,6 +287,7 @@ main() {
       lint) run_lint ;;
       bats) run_bats_dir "${ROOT}/tests/bats" ;;
       pytest) run_pytest_dir "${ROOT}/tests/python" ;;
+      pins) run_pins ;;
       e2e)
         run_bats_dir "${ROOT}/tests/e2e"
         run_pytest_dir "${ROOT}/tests/e2e"

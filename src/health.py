@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import enum
+from typing import Protocol
+
+
+class Cuttable(Protocol):
+    """A request in flight that the server can cut short (an anyio CancelScope)."""
+
+    def cancel(self) -> None:
+        """Stop the request where it is."""
 
 
 class EngineState(str, enum.Enum):
@@ -15,13 +23,13 @@ class EngineState(str, enum.Enum):
 
 
 class Health:
-    """The states of the deployed engines, the draining flag and the in-flight counter."""
+    """The states of the deployed engines, the draining flag and the requests in flight."""
 
     def __init__(self, engines: tuple[str, ...], max_in_flight: int) -> None:
         """Start every engine in `loading`, nothing in flight."""
         self.states: dict[str, EngineState] = {name: EngineState.LOADING for name in engines}
         self.max_in_flight = max_in_flight
-        self.in_flight = 0
+        self.requests: set[Cuttable] = set()
         self.draining = False
 
     def set(self, engine: str, state: EngineState) -> None:
@@ -51,13 +59,24 @@ class Health:
             status = "loading"
         return {"status": status, "engines": {k: v.value for k, v in self.states.items()}}
 
-    def try_enter(self) -> bool:
+    @property
+    def in_flight(self) -> int:
+        """How many requests are in flight."""
+        return len(self.requests)
+
+    def try_enter(self, request: Cuttable) -> bool:
         """Count a new request in flight; False when the bound is reached."""
-        if self.in_flight >= self.max_in_flight:
+        if len(self.requests) >= self.max_in_flight:
             return False
-        self.in_flight += 1
+        self.requests.add(request)
         return True
 
-    def leave(self) -> None:
+    def leave(self, request: Cuttable) -> None:
         """Count a request out."""
-        self.in_flight -= 1
+        self.requests.discard(request)
+
+    def cut_all(self) -> int:
+        """Cut every request in flight short; how many there were."""
+        for request in self.requests:
+            request.cancel()
+        return len(self.requests)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Lists stop at their first bad item: a body of a million bad items gets one error, not a
+# million (each costs time and memory, and was once answered in full).
+Texts = Annotated[list[str], Field(fail_fast=True)]
+TokenIds = Annotated[list[int], Field(fail_fast=True)]
 
 
 class ErrorDetail(BaseModel):
@@ -23,9 +28,13 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "invalid input (limits, empty text)"},
+    400: {"model": ErrorBody, "description": "invalid input (not JSON, limits, empty text)"},
     401: {"model": ErrorBody, "description": "missing or invalid API key"},
     404: {"model": ErrorBody, "description": "the route's engine is not deployed"},
+    408: {"model": ErrorBody, "description": "the body did not arrive within BODY_TIMEOUT_S"},
+    413: {"model": ErrorBody, "description": "the body is larger than the route takes"},
+    415: {"model": ErrorBody, "description": "the body is not sent as application/json"},
+    422: {"model": ErrorBody, "description": "the body does not fit the schema"},
     429: {"model": ErrorBody, "description": "too many requests in flight (Retry-After)"},
     503: {"model": ErrorBody, "description": "engine not ready or server draining (Retry-After)"},
 }
@@ -69,7 +78,7 @@ class ChatMessage(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     role: str
-    content: str | list[dict[str, Any]] | None = None
+    content: str | Annotated[list[dict[str, Any]], Field(fail_fast=True)] | None = None
 
 
 class ChatCompletionRequest(BaseModel):
@@ -77,7 +86,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     model: str | None = None
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, fail_fast=True)
     stream: bool = False
 
 
@@ -86,7 +95,7 @@ class CompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     model: str | None = None
-    prompt: str | list[str] | list[int] | list[list[int]] = Field(
+    prompt: str | Texts | TokenIds | Annotated[list[TokenIds], Field(fail_fast=True)] = Field(
         description="text, texts, token ids, or lists of token ids")
     stream: bool = False
 
@@ -95,7 +104,7 @@ class ClassifyRequest(BaseModel):
     """Text(s) for the tool model."""
 
     model_config = ConfigDict(extra="forbid")
-    input: str | list[str] = Field(description="one text or a list of texts")
+    input: str | Texts = Field(description="one text or a list of texts")
 
 
 class Classification(BaseModel):

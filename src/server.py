@@ -1,4 +1,4 @@
-"""The served application `src.server:app`: health, auth, the tool model, the chat proxy."""
+"""The served application `src.server:app`: health, the tool model, the chat proxy."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader, HTTPBearer
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from src.auth import key_is_valid, presented_key
 from src.config.settings import Settings, SettingsError, load_settings
+from src.edge import EdgeMiddleware, EdgeRoute
+from src.errors import RETRY_AFTER_S, ApiError, error_response, validation_error
 from src.health import EngineState
+from src.jsonbody import StrictJSONRoute
 from src.runtime import Runtime, setup_logging
 from src.schemas import (
     ERROR_RESPONSES,
@@ -31,51 +33,13 @@ from src.schemas import (
     ModelList,
 )
 
-RETRY_AFTER_S = "5"
-
-
-class ApiError(Exception):
-    """An error answered in OpenAI's error shape."""
-
-    def __init__(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None):
-        """Status, message and OpenAI error type (e.g. `invalid_request_error`)."""
-        super().__init__(message)
-        self.status, self.message, self.kind, self.headers = status, message, kind, headers
-
-
-def error_response(exc: ApiError) -> JSONResponse:
-    """The JSON response for an ApiError."""
-    body = {"error": {"message": exc.message, "type": exc.kind, "param": None, "code": exc.status}}
-    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
-
-
-class GateMiddleware:
-    """Bounds /v1 requests in flight (429 past MAX_CONCURRENT_CONNECTIONS); 503 while draining."""
-
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        """Wrap the app."""
-        self.app, self.runtime = app, runtime
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Count the request in and out around the whole response, streaming included."""
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-        health = self.runtime.health
-        if health.draining:
-            err = ApiError(503, "the server is shutting down; retry on another replica",
-                           "server_shutting_down", {"Retry-After": RETRY_AFTER_S})
-        elif not health.try_enter():
-            limit = health.max_in_flight
-            err = ApiError(429, f"too many requests in flight (MAX_CONCURRENT_CONNECTIONS={limit})",
-                           "rate_limit_exceeded", {"Retry-After": "1"})
-        else:
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                health.leave()
-            return
-        await error_response(err)(scope, receive, send)
+# OpenAI's `type` for the statuses Starlette raises itself (unknown route, wrong method).
+HTTP_TYPES = {404: "not_found_error", 405: "method_not_allowed"}
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <key>"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "X-API-Key: <key>"},
+}
 
 
 def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
@@ -91,35 +55,30 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
             await runtime.stop()
 
     app = FastAPI(title="text inference server", version="1.0", lifespan=lifespan)
+    app.router.route_class = StrictJSONRoute
     app.state.runtime = runtime
-    app.add_middleware(GateMiddleware, runtime=runtime)
-    app.add_exception_handler(ApiError, lambda _r, e: error_response(e))  # type: ignore[arg-type]
+    install_error_handlers(app)
+    # The key, deployment, sizes and the in-flight bound are checked at the edge, from the
+    # headers, before the body is read; the routes' `security` only documents the key.
+    chat_edge = EdgeRoute("chat", settings.chat_max_body_bytes, "CHAT_MAX_BODY_BYTES")
+    app.add_middleware(EdgeMiddleware, runtime=runtime, routes={
+        "/v1/chat/completions": chat_edge,
+        "/v1/completions": chat_edge,
+        "/v1/classify": EdgeRoute("tool", settings.tool_max_body_bytes,
+                                  "from TOOL_MAX_BATCH and TOOL_MAX_CHARS"),
+    })
+    keyed = {"security": [{"bearer": []}, {"apiKey": []}]}
+    authed: dict[str, Any] = {"responses": ERROR_RESPONSES, "openapi_extra": keyed}
+    chat_route: dict[str, Any] = {"responses": {**ERROR_RESPONSES, **PROXIED_RESPONSES},
+                                  "openapi_extra": keyed}
 
-    bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <TEXT_API_KEY>")
-    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="a TEXT_API_KEY key")
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document (made once) plus the two key schemes the routes name."""
+        schema = FastAPI.openapi(app)
+        schema.setdefault("components", {}).setdefault("securitySchemes", SECURITY_SCHEMES)
+        return schema
 
-    # The two Security() parameters only document the schemes in /openapi.json; the check reads
-    # the headers itself so that either one is accepted. `async def`: a plain `def` dependency
-    # costs every request a hop to the thread pool and back.
-    async def require_key(
-        request: Request,
-        _b: Any = Security(bearer),  # noqa: B008 (FastAPI's dependency idiom)
-        _k: Any = Security(api_key),  # noqa: B008 (as above)
-    ) -> None:
-        if not key_is_valid(presented_key(request.headers), settings.api_keys):
-            raise ApiError(401, "missing or invalid API key: send 'Authorization: Bearer <key>' "
-                           "or 'X-API-Key: <key>'", "invalid_api_key")
-
-    def deployed(name: str) -> Any:
-        """A route dependency: 404 when the engine is not deployed, before the body is read."""
-
-        async def check() -> None:
-            if name not in runtime.health.states:
-                raise ApiError(404, f"the {name} model is not deployed (DEPLOY_MODE="
-                               f"{settings.deploy_mode}); DEPLOY_MODE={name} or both serves "
-                               "this route", "not_found_error")
-
-        return Depends(check)
+    app.openapi = openapi  # type: ignore[method-assign]
 
     def engine_ready(name: str) -> None:
         state = runtime.health.states[name]
@@ -127,20 +86,14 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
             raise ApiError(503, f"the {name} engine is {state.value}", "engine_unavailable",
                            {"Retry-After": RETRY_AFTER_S})
 
-    authed: dict[str, Any] = {"dependencies": [Depends(require_key)], "responses": ERROR_RESPONSES}
-    # FastAPI runs route dependencies before it validates the body: auth, then deployment.
-    chat_route: dict[str, Any] = {"dependencies": [Depends(require_key), deployed("chat")],
-                                  "responses": {**ERROR_RESPONSES, **PROXIED_RESPONSES}}
-    tool_route: dict[str, Any] = {"dependencies": [Depends(require_key), deployed("tool")],
-                                  "responses": ERROR_RESPONSES}
-
-    @app.get("/livez", tags=["health"])
+    @app.api_route("/livez", methods=["GET", "HEAD"], tags=["health"])
     async def livez() -> dict[str, str]:
         """200 while the process runs."""
         return {"status": "alive"}
 
-    @app.get("/healthz", tags=["health"], response_model=HealthReport,
-             responses={503: {"model": HealthReport, "description": "not ready"}})
+    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["health"],
+                   response_model=HealthReport,
+                   responses={503: {"model": HealthReport, "description": "not ready"}})
     async def healthz() -> JSONResponse:
         """200 when every deployed engine is ready; 503 with each engine's state otherwise."""
         ready = runtime.health.ready and not runtime.health.draining
@@ -161,13 +114,11 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
     async def to_chat(path: str, body: ChatCompletionRequest | CompletionRequest,
                       request: Request) -> Response:
         engine_ready("chat")
-        payload = body.model_dump(mode="json", exclude_unset=True)
-        payload["model"] = body.model or settings.served_model_name
         if runtime.chat is None:  # deployed but not created: only before the lifespan ran
             raise ApiError(503, "the chat engine is not started", "engine_unavailable")
+        forward = with_model(await request.body(), body, settings.served_model_name)
         try:
-            return await runtime.chat.proxy(path, json.dumps(payload).encode(), body.stream,
-                                           request.receive)
+            return await runtime.chat.proxy(path, forward, body.stream, request.receive)
         except httpx.HTTPError:
             raise ApiError(503, "the chat engine is not answering", "engine_unavailable",
                            {"Retry-After": RETRY_AFTER_S}) from None
@@ -182,7 +133,7 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
         """OpenAI completions, proxied to the chat engine (SSE when stream=true)."""
         return await to_chat("/v1/completions", body, request)
 
-    @app.post("/v1/classify", response_model=ClassifyResponse, **tool_route)
+    @app.post("/v1/classify", response_model=ClassifyResponse, **authed)
     async def classify(body: ClassifyRequest) -> dict[str, Any]:
         """Classify one text or a list of texts with the tool model."""
         engine_ready("tool")
@@ -197,6 +148,53 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
         return {"object": "list", "model": settings.tool_model_name, "data": data}
 
     return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer ApiError, validation errors, Starlette's 404/405 and any crash in OpenAI's shape."""
+
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc)
+
+    async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_error(exc.errors()))
+
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = "no such route; /docs and /openapi.json list the routes"
+        elif exc.status_code == 405:
+            allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow", "")
+            message = f"method {request.method} is not allowed on this route; allowed: {allowed}"
+        else:
+            message = str(exc.detail)
+        kind = HTTP_TYPES.get(exc.status_code, "invalid_request_error")
+        return error_response(ApiError(exc.status_code, message, kind, exc.headers))
+
+    async def crash(_: Request, exc: Exception) -> JSONResponse:
+        # The exception goes on to uvicorn, which logs its traceback.
+        return error_response(ApiError(500, "internal server error", "server_error"))
+
+    # Starlette types a handler as taking any Exception; each of these gets only its own class.
+    app.add_exception_handler(ApiError, api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, invalid_body)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, crash)
+
+
+def with_model(raw: bytes, body: ChatCompletionRequest | CompletionRequest, default: str) -> bytes:
+    """The body to forward: the client's own bytes, with `model` set when it named none.
+
+    A body that names its model goes on untouched; one without gets the default written in
+    front of its first key (no re-serialising of a large body).
+    """
+    if body.model:
+        return raw
+    if "model" not in body.model_fields_set:
+        start = raw.index(b"{") + 1
+        return b'{"model": ' + json.dumps(default).encode() + b", " + raw[start:]
+    payload = body.model_dump(mode="json", exclude_unset=True)  # "model": null or ""
+    payload["model"] = default
+    return json.dumps(payload).encode()
 
 
 def check_texts(texts: list[str], settings: Settings) -> str | None:

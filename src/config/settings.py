@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from collections.abc import Mapping
@@ -71,6 +72,17 @@ class Settings:
     tool_max_batch: int = 32
     tool_max_chars: int = 4096
     tool_batch_wait_ms: float = 2.0
+    chat_max_body_bytes: int = 1 << 20
+    max_header_bytes: int = 32 << 10
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+
+    @property
+    def tool_max_body_bytes(self) -> int:
+        """The largest /v1/classify body: TOOL_MAX_BATCH texts of TOOL_MAX_CHARS characters, each
+        character written as JSON's longest form (a `\\uXXXX\\uXXXX` pair, 12 bytes), 8 bytes per
+        text for quotes, comma and spaces, and 1 KiB for the rest of the object."""
+        return self.tool_max_batch * (12 * self.tool_max_chars + 8) + 1024
 
     @property
     def serves_chat(self) -> bool:
@@ -107,7 +119,8 @@ def _number(
         value = kind(raw)
     except ValueError:
         value = None
-    if value is None or value < low or (high is not None and value > high):
+    if (value is None or not math.isfinite(value) or value < low
+            or (high is not None and value > high)):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         what = "an integer" if kind is int else "a number"
         raise SettingsError(f"{name}={raw!r} is not valid; expected {what} {bound}")
@@ -165,6 +178,12 @@ def log_settings(env: Mapping[str, str]) -> tuple[str, bool]:
             _get(env, "LOG_FORMAT") == "json")
 
 
+def header_limits(env: Mapping[str, str]) -> tuple[int, float]:
+    """MAX_HEADER_BYTES and HEADER_TIMEOUT_S: all the HTTP protocol (src/protocol.py) reads."""
+    return (_int(env, "MAX_HEADER_BYTES", Settings.max_header_bytes, 1024),
+            _float(env, "HEADER_TIMEOUT_S", Settings.header_timeout_s, 0.1))
+
+
 def load_api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
     """The accepted API keys from TEXT_API_KEY or the file named by TEXT_API_KEY_FILE."""
     inline, path = env.get("TEXT_API_KEY", ""), _get(env, "TEXT_API_KEY_FILE")
@@ -179,6 +198,12 @@ def load_api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise SettingsError(f"{source} cannot be read: {reason}") from None
     keys = tuple(k.strip() for k in inline.replace("\n", ",").split(",") if k.strip())
+    for number, key in enumerate(keys, 1):
+        if not (key.isascii() and key.isprintable()):
+            # An HTTP header carries bytes, read as latin-1: such a key could never match.
+            raise SettingsError(f"{source}: key {number} of {len(keys)} holds a character that is "
+                                "not printable ASCII; keys may use only the characters from ' ' "
+                                "to '~' (letters, digits, punctuation)")
     if not keys:
         raise SettingsError(
             f"no API key: {source} is empty or unset; set TEXT_API_KEY (comma-separated keys) "
@@ -206,6 +231,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     """Read and validate every runtime variable; raise SettingsError naming the first bad one."""
     chat_model = _get(env, "CHAT_MODEL")
     tool_model = _get(env, "TOOL_MODEL")
+    max_header_bytes, header_timeout_s = header_limits(env)
     settings = Settings(
         deploy_mode=_choice(env, "DEPLOY_MODE", DEPLOY_MODES, "both"),
         engine=_choice(env, "ENGINE", ENGINES, "vllm"),
@@ -245,6 +271,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tool_max_batch=_int(env, "TOOL_MAX_BATCH", 32, 1, 4096),
         tool_max_chars=_int(env, "TOOL_MAX_CHARS", 4096, 1),
         tool_batch_wait_ms=_float(env, "TOOL_BATCH_WAIT_MS", 2.0, 0.0),
+        chat_max_body_bytes=_int(env, "CHAT_MAX_BODY_BYTES", Settings.chat_max_body_bytes, 1024),
+        max_header_bytes=max_header_bytes,
+        header_timeout_s=header_timeout_s,
+        body_timeout_s=_float(env, "BODY_TIMEOUT_S", Settings.body_timeout_s, 0.1),
     )
     if settings.vllm_device == "cpu" and settings.chat_gpu_frac is not None:
         raise SettingsError(

