@@ -61,14 +61,17 @@ start_healthy() {
   assert_output "${REPO_ID} v1 ${E2E_TAG_SHA} ${HUB_FIXTURE_URL}"
 }
 
-@test "/app holds the runtime only: no build library, validator or download code of the build host" {
+@test "/app holds the runtime only: no build library or validator of the build host; the download steps --download-models runs" {
   need_engine
   run -0 container_docker run --rm --network host --entrypoint find "${E2E_IMAGE}" /app -type f -printf '%P\n'
   local listing="${output}"
   assert_line "scripts/main.sh"
   assert_line "src/server.py"
   assert_line "pyhelpers/gpu.py"
-  refute_line --regexp '^common/scripts/build/|validate\.py$|^common/download/|^download/|(^|/)tests/|__pycache__|\.pyc$'
+  refute_line --regexp '^common/scripts/build/|validate\.py$|value_rules\.py$|^download/|(^|/)tests/|__pycache__|\.pyc$'
+  # /app/common/download is docker/common/download without validate.py: what --download-models runs
+  assert_equal "$(grep '^common/download/' <<<"${listing}" | LC_ALL=C sort)" \
+    "$(cd "${PROJECT_ROOT}/docker/common" && printf '%s\n' download/*.py | grep -vx download/validate.py | sed 's|^|common/|' | LC_ALL=C sort)"
   # /app/common/scripts is exactly the shared runtime libraries, docker/common/scripts/*.sh
   assert_equal "$(grep '^common/scripts/' <<<"${listing}" | LC_ALL=C sort)" \
     "$(cd "${PROJECT_ROOT}/docker/common" && printf '%s\n' scripts/*.sh | sed 's|^|common/|' | LC_ALL=C sort)"

@@ -16,10 +16,18 @@ import os
 import sys
 from pathlib import Path
 
-from utils import bake_model, log_skip, log_success, run_entry, verify_files_exist
+from utils import (
+    MODEL_FILES,
+    bake_model,
+    check_target_dir,
+    log_skip,
+    log_success,
+    run_entry,
+    verify_files_exist,
+)
 
 PREFIX = "[tool-model]"
-REQUIRED = ["config.json", "*.safetensors|pytorch_model.bin"]
+REQUIRED = list(MODEL_FILES["tool"])
 
 
 def main() -> None:
@@ -30,6 +38,7 @@ def main() -> None:
         log_skip(PREFIX, "TOOL_MODEL is empty: no tool model baked in")
         return
     revision = os.environ.get("TOOL_MODEL_REVISION", "").strip() or None
+    check_target_dir(target, "TOOL_MODEL_PATH")
     bake_model(model, target, "tool", revision, PREFIX)
     files = verify_files_exist(target, REQUIRED)
     log_success(PREFIX, f"tool model ready in {target}: {', '.join(files)}")

@@ -27,8 +27,7 @@ _gpu_probe_nvml() {
     reasons+=("NVML helper: not installed")
     return 1
   fi
-  out="$(PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout -k 2 "${GPU_QUERY_TIMEOUT:-10}" \
-    python3 -m pyhelpers.gpu --format shell 2>&1)" || status=$?
+  out="$(util_run_pyhelper "${GPU_QUERY_TIMEOUT:-10}" gpu --format shell 2>&1)" || status=$?
   if ((status != 0)); then
     _gpu_note_failure "NVML helper" "${status}" "${out#\[gpu\] ✗ }"
     return 1

@@ -130,8 +130,9 @@ startup_check_dir() {
     log_err "[startup]" "${label} in ${dir} has no download manifest (.download-manifest.json), which the build writes with every baked download and main.sh --download-models with every download into a volume: rebuild the image, or fill the volume with main.sh --download-models (to serve a directory of your own, set ${var} to it)"
     return 1
   fi
-  local out
-  if ! out="$(PYTHONPATH="$(util_app_root)${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m pyhelpers.manifest verify "${dir}" 2>&1)"; then
+  local out abs="${dir}"
+  [[ "${abs}" == /* ]] || abs="${PWD}/${abs}"
+  if ! out="$(util_run_pyhelper 30 manifest verify "${abs}" 2>&1)"; then
     log_err "[startup]" "${label} in ${dir} does not match its download manifest: ${out##*$'\n'}"
     return 1
   fi

@@ -4,10 +4,11 @@
 #   util_trim NAME         strip the blanks around a variable's value, in place
 #   util_printable VALUE   a value with control characters shown as '?' (for one-line messages)
 #   util_pid_gone PID      whether a process has ended (a zombie counts as ended)
+#   util_run_pyhelper SECS MODULE ARGS…   python3 -m pyhelpers.MODULE, the code under APP_ROOT
 #
 # A library: functions only, no options set, safe under `set -u`; sourcing it
 # again is harmless. None of them starts a program except util_app_root when
-# APP_ROOT is unset (one `cd`/`pwd` subshell).
+# APP_ROOT is unset (one `cd`/`pwd` subshell) and util_run_pyhelper (python3).
 
 # Print the application root: APP_ROOT, else the directory two levels above this
 # file (common/scripts/ sits in the application root of the image). The one place
@@ -54,4 +55,20 @@ util_pid_gone() {
   read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
   stat="${stat##*) }"
   [[ "${stat:0:1}" == [ZX] ]]
+}
+
+# Run `python3 -m pyhelpers.<module> args…` under `timeout`, so that only APP_ROOT
+# decides which pyhelpers runs: `python3 -m` puts its working directory first on
+# sys.path, so it runs from APP_ROOT, with APP_ROOT first on PYTHONPATH too (a
+# pyhelpers/ in the caller's directory or on the caller's PYTHONPATH is never run).
+# A path among the arguments must be absolute (the working directory changes).
+# Globals:   APP_ROOT, PYTHONPATH (read)
+# Arguments: seconds module [args…]
+# Outputs:   the module's stdout and stderr
+# Returns:   the module's status (124 or 137 when it ran out of time)
+util_run_pyhelper() {
+  local root
+  root="$(util_app_root)"
+  (cd "${root}" && PYTHONPATH="${PWD}${PYTHONPATH:+:${PYTHONPATH}}" \
+    timeout -k 2 "$1" python3 -m "pyhelpers.$2" "${@:3}")
 }

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from utils import download_snapshot, log_success, run_entry, verify_files_exist
+from utils import check_target_dir, download_snapshot, log_success, run_entry, verify_files_exist
 
 PREFIX = "[trt-model]"
 IGNORE = ["README*", ".gitattributes", "trt-llm/**"]
@@ -31,6 +31,7 @@ def main() -> None:
                          "tokenizer and trt-llm/engines/<label>/ (owner/name)")
     target = Path(os.environ.get("CHAT_MODEL_PATH") or "/opt/models/chat")
     revision = os.environ.get("TRT_ENGINE_REVISION", "").strip() or None
+    check_target_dir(target, "CHAT_MODEL_PATH")
     download_snapshot(repo, target, revision=revision, ignore_patterns=IGNORE, log_prefix=PREFIX)
     verify_files_exist(target, REQUIRED)
     log_success(PREFIX, f"tokenizer and config ready in {target}")
