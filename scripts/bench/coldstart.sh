@@ -15,6 +15,11 @@
 #          DEMO_KEEP_IMAGE=1, DEMO_TAG=tool-coldstart) and removes it at the end.
 #          Not part of the test suite; takes about a minute after the build (the tool
 #          image; a vLLM image takes about a minute per run).
+#
+# Environment:
+#   COLDSTART_RUNS         runs of each kind (default 10)
+#   COLDSTART_DEPLOY_MODE  DEPLOY_MODE for the runs with the layer (default: the image's);
+#                          chat compares a chat image with its engine alone on equal terms
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -66,7 +71,8 @@ measure_once() {
   port="$(container_free_port)"
   t0="${EPOCHREALTIME}"
   # --shm-size: room for vLLM's CPU engine's message queue (no effect on the tool image)
-  CID="$(container_start "${image}" "${port}" --shm-size=1g -e "CHAT_ENGINE_PORT=$(container_free_port)")"
+  CID="$(container_start "${image}" "${port}" --shm-size=1g -e "CHAT_ENGINE_PORT=$(container_free_port)" \
+    ${COLDSTART_DEPLOY_MODE:+-e "DEPLOY_MODE=${COLDSTART_DEPLOY_MODE}"})"
   container_wait_2xx "http://127.0.0.1:${port}/healthz" 600 "${CID}"
   t1="${EPOCHREALTIME}"
   started="$(epoch_of "$(container_docker inspect -f '{{.State.StartedAt}}' "${CID}")")"
