@@ -19,6 +19,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
+from src import metrics
 from src.config.settings import SECRET_VARS, Settings
 from src.errors import ApiError, error_response, sse_error_event
 from src.health import EngineState
@@ -28,6 +29,8 @@ log = logging.getLogger("src.engines.chat")
 # The child needs no key, nor where the keys are.
 CHILD_DROPS = frozenset((*SECRET_VARS, "TEXT_API_KEY_FILE"))
 HEALTH_PATH = "/health"
+# Where each engine serves its own Prometheus metrics (trtllm-serve: where it has them).
+METRICS_PATHS = {"vllm": "/metrics", "trt": "/prometheus/metrics"}
 # The start-up generation check: a completion (no chat template needed) of one token, a route
 # `vllm serve`, `trtllm-serve` and any engine this app proxies to all serve.
 GENERATION_CHECK_PATH = "/v1/completions"
@@ -122,6 +125,7 @@ class ChatEngine:
         except OSError as exc:
             self.set_state(EngineState.FAILED)
             log.error("chat engine %r cannot start: %s", argv[0], exc.strerror)
+            metrics.CHAT_ENGINE_EXITS.labels("not_started").inc()
             self.on_exit(127)
             return
         self._tasks = [
@@ -181,6 +185,7 @@ class ChatEngine:
         self.set_state(EngineState.FAILED)
         log.error("chat engine answers %s but failed its generation check (POST %s, max_tokens "
                   "1): %s", HEALTH_PATH, GENERATION_CHECK_PATH, problem)
+        metrics.CHAT_ENGINE_EXITS.labels("generation_check").inc()
         self.on_exit(1)
         return False
 
@@ -205,12 +210,14 @@ class ChatEngine:
                 self.set_state(EngineState.READY)
             elif ready_once:
                 failures += 1
+                metrics.CHAT_ENGINE_HEALTH_FAILURES.inc()
                 log.warning("chat engine health check failed (no 200 within %ss; %d in a row)",
                             self.settings.chat_health_timeout_s, failures)
                 self.set_state(EngineState.FAILED)
                 if failures == limit:
                     log.error("chat engine failed %d health checks in a row "
                               "(CHAT_HEALTH_FAILURES=%d): it is hung", failures, limit)
+                    metrics.CHAT_ENGINE_EXITS.labels("hung").inc()
                     self.on_exit(1)
                     return
             interval = self.settings.chat_health_interval_s
@@ -228,6 +235,7 @@ class ChatEngine:
             await asyncio.wait_for(asyncio.shield(self._tasks[0]), 1.0)
         tail = "\n".join(self.tail) or "(no output)"
         log.error("chat engine exited with status %s; last output lines:\n%s", code, tail)
+        metrics.CHAT_ENGINE_EXITS.labels("exited").inc()
         self.on_exit(code if code > 0 else 1)
 
     async def stop(self) -> None:
@@ -251,6 +259,16 @@ class ChatEngine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.client.aclose()
+
+    async def own_metrics(self) -> bytes | None:
+        """The engine's own Prometheus metrics (METRICS_PATHS); None when it gives no 200 within
+        CHAT_HEALTH_TIMEOUT_S."""
+        try:
+            resp = await self.client.get(METRICS_PATHS[self.settings.engine],
+                                         timeout=self.settings.chat_health_timeout_s)
+        except httpx.HTTPError:
+            return None
+        return resp.content if resp.status_code == 200 else None
 
     async def proxy(self, path: str, body: bytes, stream: bool,
                     receive: Callable[[], Awaitable[Message]]) -> Response:

@@ -4,7 +4,9 @@ Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S] [--
          [--ready-after S] [--crash-after S] [--hang-health-after S] [--answer-after S]
          [--generation-error MESSAGE]
 GET /stats reports streams started / completed / cancelled, the last requests (path and body),
-its pid and whether secrets reached it.
+its pid and whether secrets reached it. GET /metrics serves Prometheus metrics
+named as vLLM names its own (vllm:request_success_total, vllm:num_requests_running) beside the
+process and Python metrics prometheus_client reports for any process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 SECRETS = ("TEXT_API_KEY", "TEXT_API_KEY_FILE", "HF_TOKEN")
 REQUESTS_KEPT = 32  # /stats lists the last requests (benchmarks send many)
@@ -32,6 +43,15 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
     born = time.monotonic()
     stats: dict[str, Any] = {"started": 0, "completed": 0, "cancelled": 0, "produced": 0}
     requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUESTS_KEPT)
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    succeeded = Counter("vllm:request_success", "Finished requests (vLLM's name)",
+                        ("model_name", "finished_reason"), registry=registry)
+    running = Gauge("vllm:num_requests_running", "Requests running (vLLM's name)",
+                    ("model_name",), registry=registry)
+    running.labels("fake").set_function(
+        lambda: stats["started"] - stats["completed"] - stats["cancelled"])
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -44,6 +64,10 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
     async def get_stats() -> dict[str, Any]:
         secret = sorted(k for k in SECRETS if k in os.environ)
         return {**stats, "requests": list(requests), "pid": os.getpid(), "secret_env": secret}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -69,6 +93,7 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
                     stats["cancelled"] += 1
                     return JSONResponse({}, status_code=499)
             stats["completed"] += 1
+            succeeded.labels("fake", "stop").inc()
             text = " ".join(f"tok{i}" for i in range(opts.chunks))
             choice = {"index": 0, "finish_reason": "stop"}
             choice.update({"message": {"role": "assistant", "content": text}} if kind == "chat"
@@ -92,6 +117,7 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
                         os._exit(3)
                 yield "data: [DONE]\n\n"
                 stats["completed"] += 1
+                succeeded.labels("fake", "stop").inc()
             except (asyncio.CancelledError, GeneratorExit):
                 stats["cancelled"] += 1
                 raise
