@@ -1,4 +1,4 @@
-"""Every HTTP request observed on its way through: its count, latency and stream timings."""
+"""Every HTTP request observed on its way through: its id (/v1), count, latency, stream timings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from src import metrics
+from src import metrics, request_id
 
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
 UNMATCHED = "unmatched"  # the route label of a path no route serves (never the path itself)
@@ -16,18 +16,19 @@ _ERROR_EVENT = b'data: {"error"'
 class _Answer:
     """What one request's answer was: status, event stream or not, first and last chunk, end."""
 
-    __slots__ = ("complete", "first_at", "last", "send_to_client", "status", "stream")
+    __slots__ = ("complete", "first_at", "last", "request_id", "send_to_client", "status",
+                 "stream")
 
-    def __init__(self, send: Send) -> None:
-        """Watch the answer sent through send."""
-        self.send_to_client = send
+    def __init__(self, send: Send, rid: str | None) -> None:
+        """Watch the answer sent through send; rid: the id to return in X-Request-Id."""
+        self.send_to_client, self.request_id = send, rid
         self.status = 0
         self.stream = self.complete = False
         self.first_at: float | None = None
         self.last = b""
 
     async def send(self, message: Message) -> None:
-        """Note what the message says of the answer, pass it on."""
+        """Note what the message says of the answer, add the request id header, pass it on."""
         if message["type"] == "http.response.body":
             if self.stream:
                 body = message.get("body", b"")
@@ -39,8 +40,12 @@ class _Answer:
                 self.complete = True
         elif message["type"] == "http.response.start":
             self.status = message["status"]
+            headers = message.get("headers", ())
             self.stream = any(name == b"content-type" and value.startswith(b"text/event-stream")
-                              for name, value in message.get("headers", ()))
+                              for name, value in headers)
+            if self.request_id is not None:
+                message = {**message, "headers": [*headers, (request_id.HEADER,
+                                                             self.request_id.encode("ascii"))]}
         await self.send_to_client(message)
 
     def outcome(self) -> str:
@@ -51,7 +56,8 @@ class _Answer:
 
 
 class ObserveMiddleware:
-    """The outermost layer: counts every request in the metrics of src/metrics.py."""
+    """The outermost layer: gives a /v1 request its id (X-Request-Id in and out, and in every
+    log line about it), and counts every request in the metrics of src/metrics.py."""
 
     def __init__(self, app: ASGIApp, routes: frozenset[str]) -> None:
         """Wrap the app; routes: the paths the app serves (other paths count as unmatched)."""
@@ -63,7 +69,11 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
-        answer = _Answer(send)
+        rid = None
+        if path.startswith("/v1/"):
+            rid = request_id.from_headers(scope["headers"])
+            request_id.current.set(rid)
+        answer = _Answer(send, rid)
         started = time.perf_counter()
         failed = False
         try:

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from src import metrics
+from src import metrics, request_id
 from src.auth import encoded_keys, key_is_valid, presented_key
 from src.config.settings import Settings, SettingsError, load_settings
 from src.edge import EdgeMiddleware, EdgeRoute
@@ -122,7 +122,8 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
             raise ApiError(503, "the chat engine is not started", "engine_unavailable")
         forward = with_model(await request.body(), body, settings.served_model_name)
         try:
-            return await runtime.chat.proxy(path, forward, body.stream, request.receive)
+            return await runtime.chat.proxy(path, forward, body.stream, request.receive,
+                                            request_id.current.get() or "")
         except httpx.HTTPError:
             raise ApiError(503, "the chat engine is not answering", "engine_unavailable",
                            {"Retry-After": RETRY_AFTER_S}) from None

@@ -37,7 +37,6 @@ GENERATION_CHECK_PATH = "/v1/completions"
 GENERATION_CHECK_PROMPT = "Hello"
 MESSAGE_CHARS = 500  # the most of an engine's error body a log line quotes
 TAIL_LINES = 20
-PROXY_HEADERS = {"content-type": "application/json"}
 PROXY_TIMEOUT = httpx.Timeout(None, connect=5.0).as_dict()  # streams may pause for long
 
 
@@ -271,8 +270,9 @@ class ChatEngine:
         return resp.content if resp.status_code == 200 else None
 
     async def proxy(self, path: str, body: bytes, stream: bool,
-                    receive: Callable[[], Awaitable[Message]]) -> Response:
-        """Forward a POST to the engine: server-sent events go through as they arrive.
+                    receive: Callable[[], Awaitable[Message]], request_id: str) -> Response:
+        """Forward a POST to the engine with the request's id (X-Request-Id, which vLLM takes
+        as its own request id): server-sent events go through as they arrive.
 
         A stream=true answer starts at once and _relay passes a disconnect on. Any other answer
         comes whole, after the engine has generated it all: it is awaited against the client's
@@ -282,7 +282,8 @@ class ChatEngine:
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(self.base_url + path)
-        request = httpx.Request("POST", url, content=body, headers=PROXY_HEADERS,
+        headers = {"content-type": "application/json", "x-request-id": request_id}
+        request = httpx.Request("POST", url, content=body, headers=headers,
                                 extensions={"timeout": PROXY_TIMEOUT})
         if stream:
             return await self._respond(request)

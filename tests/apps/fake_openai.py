@@ -3,8 +3,8 @@
 Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S] [--crash-mid-stream N]
          [--ready-after S] [--crash-after S] [--hang-health-after S] [--answer-after S]
          [--generation-error MESSAGE]
-GET /stats reports streams started / completed / cancelled, the last requests (path and body),
-its pid and whether secrets reached it. GET /metrics serves Prometheus metrics
+GET /stats reports streams started / completed / cancelled, the last requests (path, body and
+X-Request-Id), its pid and whether secrets reached it. GET /metrics serves Prometheus metrics
 named as vLLM names its own (vllm:request_success_total, vllm:num_requests_running) beside the
 process and Python metrics prometheus_client reports for any process.
 """
@@ -75,7 +75,8 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
 
     async def answer(request: Request, kind: str) -> Any:
         body = await request.json()
-        requests.append({"path": request.url.path, "body": body})
+        requests.append({"path": request.url.path, "body": body,
+                         "request_id": request.headers.get("x-request-id")})
         if opts.generation_error is not None:
             # /health says 200 but every generation fails, in vLLM's error shape
             error = {"message": opts.generation_error, "type": "InternalServerError",
