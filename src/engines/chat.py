@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import shlex
@@ -37,6 +38,7 @@ GENERATION_CHECK_PATH = "/v1/completions"
 GENERATION_CHECK_PROMPT = "Hello"
 MESSAGE_CHARS = 500  # the most of an engine's error body a log line quotes
 TAIL_LINES = 20
+POOLS = 16
 PROXY_TIMEOUT = httpx.Timeout(None, connect=5.0).as_dict()  # streams may pause for long
 
 
@@ -104,9 +106,10 @@ class ChatEngine:
         # One connection pool: the proxy sends on the transport itself (no per-request URL
         # merging, auth, redirect or cookie handling: about a quarter of its cost per request);
         # the health checks go through a client on the same pool.
-        self.transport = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
-        self.client = httpx.AsyncClient(base_url=self.base_url, transport=self.transport,
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        self.transports = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(POOLS)]
+        self._turn = itertools.count()
+        self.client = httpx.AsyncClient(base_url=self.base_url, transport=self.transports[0],
                                         timeout=httpx.Timeout(None, connect=5.0))
         self._urls: dict[str, httpx.URL] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -258,6 +261,8 @@ class ChatEngine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.client.aclose()
+        for transport in self.transports[1:]:
+            await transport.aclose()
 
     async def own_metrics(self) -> bytes | None:
         """The engine's own Prometheus metrics (METRICS_PATHS); None when it gives no 200 within
@@ -291,7 +296,8 @@ class ChatEngine:
 
     async def _respond(self, request: httpx.Request) -> Response:
         """Send the request; relay an event stream, or read a whole answer."""
-        upstream = await self.transport.handle_async_request(request)
+        transport = self.transports[next(self._turn) % POOLS]
+        upstream = await transport.handle_async_request(request)
         media = upstream.headers.get("content-type", "application/json")
         if not media.startswith("text/event-stream"):
             try:
