@@ -87,8 +87,9 @@ prom_query_after() {
 }
 
 # Print the value of an instant query with one result.
-# Returns:   1 when it has none or several
+# Returns:   1 when it has none or several (or Prometheus does not answer)
 _prom_query() {
   curl -sf -m 10 --get --data-urlencode "query=$1" "${PROM_URL}/api/v1/query" |
-    jq -er 'if (.data.result | length) == 1 then .data.result[0].value[1] else error("not one") end'
+    jq -r 'if (.data.result | length) == 1 then .data.result[0].value[1] else empty end' |
+    grep .
 }
