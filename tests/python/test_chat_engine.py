@@ -98,7 +98,8 @@ def test_chat_engine_cmd_replaces_the_command() -> None:
 
 def test_child_env_drops_secrets_keeps_the_rest() -> None:
     env = {"TEXT_API_KEY": "a", "TEXT_API_KEY_FILE": "/k", "HF_TOKEN": "h", "PATH": "/bin",
-           "CHAT_ENGINE_PORT": "8001", "HF_ENDPOINT": "http://mirror"}
+           "CHAT_ENGINE_PORT": "8001", "HF_ENDPOINT": "http://mirror",
+           "PROMETHEUS_MULTIPROC_DIR": "/tmp/metrics"}
     assert child_env(env) == {"PATH": "/bin", "CHAT_ENGINE_PORT": "8001",
                               "HF_ENDPOINT": "http://mirror"}
 

@@ -3,13 +3,14 @@ engine (tests/apps/fake_openai.py), in one and in several workers."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import os
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -231,3 +232,47 @@ def test_several_workers_report_one_sum(tiny_model_dir: Path, tmp_path: Path) ->
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def observed(app: Callable[..., Awaitable[None]], path: str = "/v1/chat/completions") -> Samples:
+    """Run one request through ObserveMiddleware around a bare ASGI app; how the metrics moved
+    (app exceptions are swallowed here, as Starlette's outer layer would answer them)."""
+    from prometheus_client import REGISTRY, generate_latest
+
+    from src.observe import ObserveMiddleware
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        pass
+
+    scope = {"type": "http", "path": path, "method": "POST", "headers": []}
+    before = parse(generate_latest(REGISTRY).decode())
+    with contextlib.suppress(RuntimeError):
+        asyncio.run(ObserveMiddleware(app, frozenset({CHAT}))(scope, receive, send))
+    return moved(before, parse(generate_latest(REGISTRY).decode()))
+
+
+def test_a_stream_that_ends_with_an_error_event_a_crash_and_a_silent_end_are_told_apart() -> None:
+    async def error_event(scope: dict, receive: object, send: Callable) -> None:
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"data: {}\n\n", "more_body": True})
+        await send({"type": "http.response.body", "more_body": False,
+                    "body": b'\n\ndata: {"error": {"type": "engine_unavailable"}}\n\n'})
+
+    async def crash(scope: dict, receive: object, send: Callable) -> None:
+        raise RuntimeError("a bug")
+
+    async def silent(scope: dict, receive: object, send: Callable) -> None:
+        pass  # the client left before any answer
+
+    streams = observed(error_event)
+    key = ("text_inference_streams_total", frozenset({("route", CHAT), ("outcome", "error_event")}))
+    assert streams[key] == 1
+    for app, status in ((crash, "500"), (silent, "499")):
+        changes = observed(app, "/v1/nope/123")
+        labels = frozenset({("route", "unmatched"), ("method", "POST"), ("status", status)})
+        assert changes[("text_inference_requests_total", labels)] == 1
+        assert not any(name == "text_inference_streams_total" for name, _ in changes)
