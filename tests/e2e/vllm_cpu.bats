@@ -213,15 +213,16 @@ print(len(chunks))
 @test "metrics: Prometheus scrapes the app's /metrics with vLLM's own series; vLLM takes the request id" {
   need_ready
   prom_start "127.0.0.1:${E2E_PORT}"
-  local ours theirs i
+  local ours theirs rid
   local sent="${EPOCHREALTIME}"
   ours="$(prom_query_after "${sent}" 'sum(text_inference_requests_total{route="/v1/chat/completions",status="200"}) or vector(0)')"
   theirs="$(prom_query_after "${sent}" 'sum(vllm:request_success_total)')"
-  for i in 1 2 3; do
+  # (not `i`: bats's `run -0` sets a global i)
+  for rid in e2e-rid-1 e2e-rid-2 e2e-rid-3; do
     run -0 post /v1/chat/completions "{\"max_tokens\": 2, \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}" \
-      -H "X-Request-Id: e2e-rid-${i}"
+      -H "X-Request-Id: ${rid}"
     assert_line --index -1 200
-    assert_equal "$(body_get 'b["id"]')" "chatcmpl-e2e-rid-${i}" # vLLM's id is built from ours
+    assert_equal "$(body_get 'b["id"]')" "chatcmpl-${rid}" # vLLM's id is built from ours
   done
   sent="${EPOCHREALTIME}"
   run -0 prom_query_after "${sent}" 'sum(text_inference_requests_total{route="/v1/chat/completions",status="200"})'
