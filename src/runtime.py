@@ -14,6 +14,7 @@ import time
 from types import FrameType
 from typing import Any
 
+from src import request_id
 from src.config.settings import Settings, log_settings
 from src.engines.chat import ChatEngine
 from src.engines.tool import ToolEngine, ToolModelError
@@ -34,16 +35,19 @@ class _JsonFormatter(logging.Formatter):
 
 
 def setup_logging() -> None:
-    """Send the `src` loggers to stderr, honouring LOG_LEVEL and LOG_FORMAT (as logs.sh does)."""
+    """Send the `src` loggers to stderr, honouring LOG_LEVEL and LOG_FORMAT (as logs.sh does);
+    the request id goes into their lines and uvicorn's access log lines."""
     logger = logging.getLogger("src")
     if logger.handlers:
         return
+    request_id.install_on_access_log()
     level, as_json = log_settings(os.environ)
     handler = logging.StreamHandler(sys.stderr)
     if as_json:
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("[server] %(levelname)s %(message)s"))
+    handler.addFilter(request_id.RequestIdFilter())
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

@@ -8,6 +8,7 @@
 
 load '../bats/helpers/common'
 load 'helpers/e2e'
+load 'helpers/prometheus'
 
 REPO_ID=e2e/tiny-classifier
 
@@ -37,6 +38,10 @@ teardown_file() {
 
 setup() {
   e2e_setup
+}
+
+teardown() {
+  prom_stop
 }
 
 # Start the suite's image on a free port and wait until /healthz answers 2xx.
@@ -117,6 +122,42 @@ start_healthy() {
   refute_output --partial "${TEXT_API_KEY}"
   run -0 container_docker logs "${CID}"
   refute_output --partial "${TEXT_API_KEY}"
+}
+
+@test "metrics: a real Prometheus scrapes /metrics (two workers); PromQL counts the requests sent" {
+  need_built build "the tool image"
+  start_healthy -e UVICORN_WORKERS=2 --read-only --tmpfs /tmp
+  prom_start "127.0.0.1:${PORT}"
+  local i deadline=$((SECONDS + 60))
+  # /healthz answers from the first worker ready; the second may still be loading its model
+  until curl -s -m 5 "http://127.0.0.1:${PORT}/metrics" |
+    grep -qx 'text_inference_engine_state{engine="tool",state="ready"} 2.0'; do
+    ((SECONDS < deadline)) || fail "the two workers were not both ready within 60 s"
+    sleep 0.2
+  done
+  for i in 1 2 3; do
+    # a connection each: either worker may answer, and /metrics sums both
+    run -0 container_curl_key "http://127.0.0.1:${PORT}/v1/classify" -H 'Content-Type: application/json' \
+      -d "{\"input\": [\"text ${i}\", \"more\"]}"
+    assert_line --index 1 200
+  done
+  for i in 1 2; do
+    run -0 curl -s -m 10 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+      -d '{"input": "x"}' "http://127.0.0.1:${PORT}/v1/classify"
+    assert_output 401
+  done
+  local sent="${EPOCHREALTIME}"
+  run -0 prom_query_after "${sent}" 'text_inference_requests_total{route="/v1/classify",method="POST",status="200"}'
+  assert_output 3
+  run -0 prom_query_after "${sent}" 'text_inference_requests_total{route="/v1/classify",status="401"}'
+  assert_output 2
+  run -0 prom_query_after "${sent}" 'text_inference_tool_batch_size_sum'
+  assert_output 6
+  run -0 prom_query_after "${sent}" 'text_inference_engine_state{engine="tool",state="ready"}'
+  assert_output 2 # both workers
+  run -0 prom_query_after "${sent}" 'count(text_inference_requests_total{route!~"/v1/classify|/healthz|/metrics"}) or vector(0)'
+  assert_output 0
+  prom_stop
 }
 
 @test "user: runs as uid 10001; also with --read-only and a tmpfs /tmp" {
