@@ -149,7 +149,14 @@ def test_every_path_and_function_in_backticks_exists(readme: Path) -> None:
     paths, functions, others = references(readme)
     assert sorted(p for p in paths if not path_exists(p)) == []
     assert sorted(f for f in functions if f not in defined_functions()) == []
-    assert sorted(o for o in others if o not in code_words()) == []
+    assert sorted(o for o in others if not is_code_word(o)) == []
+
+
+def is_code_word(word: str) -> bool:
+    """A word of the code; a counter's exposed name counts by the name the code gives it
+    (prometheus_client adds `_total`)."""
+    words = code_words()
+    return word in words or (word.endswith("_total") and word[:-len("_total")] in words)
 
 
 def test_the_scan_catches_a_missing_path_and_function(tmp_path: Path) -> None:
