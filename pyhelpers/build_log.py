@@ -3,7 +3,8 @@
 Every line goes to stderr through pyhelpers/logs.py ("[prefix] <mark> message", or one JSON
 object with LOG_FORMAT=json); LOG_LEVEL=debug makes the entry points show tracebacks, warn and
 error drop the lower lines. run_entry() runs an entry point's main(): an expected failure
-(BuildError and its subclasses, ValueError) becomes one line and status 1.
+(BuildError and its subclasses, ValueError, and OSError: a full disk, a read-only or missing
+path) becomes one line and status 1.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def run_entry(main: Callable[[], None], prefix: str) -> int:
     """Run an entry point's `main`; known failures become one line on stderr and status 1."""
     try:
         main()
-    except (BuildError, ValueError) as exc:
+    except (BuildError, ValueError, OSError) as exc:
         if debug_enabled():
             raise
         log_err(prefix, str(exc))

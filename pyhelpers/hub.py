@@ -2,19 +2,20 @@
 
 download_snapshot() wraps huggingface_hub.snapshot_download(local_dir=...): it resolves the
 revision to a commit, checks free space, retries transient failures, turns Hub errors into one
-line each (DownloadError) and writes target_dir/.download-manifest.json. Run again into a
-directory whose manifest already records that commit and whose files match it, it downloads
-nothing (a volume filled before); an interrupted run resumes its partial files. Works with
+line each (DownloadError), checks every file against the Hub's own hash (LFS sha256, git blob
+id) and writes target_dir/.download-manifest.json. Run again into a directory whose manifest
+already records that commit and whose files match it, it downloads nothing (a volume filled
+before); an interrupted run resumes its partial files. Works with
 huggingface_hub 0.x (requests) and 1.x/2.x (httpx, httpx2): the network error types come from
 whichever HTTP client is installed.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import importlib
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +36,11 @@ from huggingface_hub.utils import disable_progress_bars, filter_repo_objects
 from pyhelpers.build_log import BuildError, log_info, log_success, log_warn
 from pyhelpers.logs import json_lines
 from pyhelpers.manifest import (
+    GIT_BLOB_SHA1,
+    LFS_SHA256,
     MANIFEST_NAME,
+    HubFile,
+    IntegrityError,
     ManifestError,
     build_manifest,
     copy_with_manifest,
@@ -44,7 +49,7 @@ from pyhelpers.manifest import (
     prune_unlisted,
     write_manifest,
 )
-from pyhelpers.model_ref import local_model_dir
+from pyhelpers.model_ref import local_model_dir, matching, relative_files
 
 SECRET_FILE_DEFAULT = "/run/secrets/hf_token"  # noqa: S105 (a path, not a secret)
 DEFAULT_RETRIES = 3
@@ -181,13 +186,35 @@ def _raise_hub_error(
     raise err from exc
 
 
-def _repo_exists(api: HfApi, repo_id: str, token: str | None) -> bool:
-    """Return True when `repo_id` answers at its default revision."""
+def _repo_exists(api: HfApi, repo_id: str, token: str | None,
+                 revision: str = constants.DEFAULT_REVISION) -> bool:
+    """Return True when `repo_id` answers at `revision` (default: the default branch)."""
     try:
-        api.repo_info(repo_id, revision=constants.DEFAULT_REVISION, token=token or False)
+        api.repo_info(repo_id, revision=revision, token=token or False)
     except (HfHubHTTPError, HFValidationError, *TRANSPORT_ERRORS):
         return False
     return True
+
+
+def check_target_dir(target: str | Path, name: str) -> None:
+    """Raise DownloadError unless `target` is, or can be made, a writable directory.
+
+    Nothing is created; `name` is the variable that set it (TOOL_MODEL_PATH …), for the message.
+    """
+    path = Path(target).absolute()
+    probe = path
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "is" if probe == path else f"would be under {str(probe)!r}, which is"
+        raise DownloadError(f"{name} {str(target)!r} {what} not a directory; set {name} to a "
+                            "directory (it is made when missing)")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise DownloadError(f"{name} {str(target)!r} cannot be written ({str(probe)!r}: "
+                            f"{exc.strerror or exc}); set {name} to a writable directory") from None
 
 
 def _free_bytes(path: Path) -> int:
@@ -211,25 +238,32 @@ def _check_space(target_dir: Path, files: list[RepoFile], repo_id: str) -> None:
                             f"{free / 2**30:.2f} GiB free at {target_dir}")
 
 
-def list_subfolders(repo_id: str, path: str, revision: str | None = None,
-                    token: str | None = None) -> list[str]:
-    """Return the names of the folders directly under `path` in the repo (sorted)."""
+def list_folder(repo_id: str, path: str, revision: str | None = None,
+                token: str | None = None) -> list[str] | None:
+    """Return the names directly under `path` in the repo, folders ending in '/' (sorted).
+
+    None when the repo exists at `revision` but has no such folder ("" is the top level).
+    """
     token = token if token is not None else get_hf_token()
     api = HfApi(endpoint=hub_endpoint())
     rev = revision or constants.DEFAULT_REVISION
 
     def _list() -> list[Any]:
-        return list(api.list_repo_tree(repo_id, path_in_repo=path, revision=rev,
+        return list(api.list_repo_tree(repo_id, path_in_repo=path or None, revision=rev,
                                        token=token or False))
 
     try:
         entries = _with_retries(f"listing {repo_id}/{path}", _list, "[hub]")
     except Exception as exc:
-        if isinstance(exc, HfHubHTTPError) and exc.response is not None \
-                and exc.response.status_code == 404 and _repo_exists(api, repo_id, token):
-            return []
+        # The Hub answers 404 for a missing folder; a mirror may answer "repository not found".
+        status = exc.response.status_code if isinstance(exc, HfHubHTTPError) \
+            and exc.response is not None else 0
+        if (status == 404 or isinstance(exc, RepositoryNotFoundError)) \
+                and _repo_exists(api, repo_id, token, rev):
+            return None
         _raise_hub_error(exc, api, repo_id, rev, token)
-    return sorted(e.path.rsplit("/", 1)[-1] for e in entries if isinstance(e, RepoFolder))
+    return sorted(e.path.rsplit("/", 1)[-1] + ("/" if isinstance(e, RepoFolder) else "")
+                  for e in entries)
 
 
 def resolve_commit(repo_id: str, revision: str | None = None, token: str | None = None,
@@ -261,7 +295,8 @@ def download_snapshot(
     """Download the selected files of `repo_id` at `revision` into `target_dir`; return it.
 
     `token` None means get_hf_token(); `extra` adds fields to the manifest. Nothing is fetched
-    when the directory's manifest records the same commit and patterns and its files match.
+    when the directory's manifest records the same commit and patterns and its files match;
+    otherwise every file fetched must have the size and hash the Hub lists for it (_fetch).
     """
     target = Path(target_dir)
     token = token if token is not None else get_hf_token()
@@ -277,18 +312,10 @@ def download_snapshot(
             return target
         files = _list_selected(repo_id, commit, rev, token, allow_patterns, ignore_patterns,
                                log_prefix)
-        _fetch(repo_id, commit, rev, token, target, files, allow_patterns, ignore_patterns,
-               log_prefix)
         source = {**selection, "revision": rev, "endpoint": hub_endpoint(), **(extra or {})}
-        try:
-            manifest = build_manifest(
-                target, [f.path for f in files], source,
-                expected_sha256={f.path: f.lfs.sha256 for f in files if f.lfs is not None},
-                expected_size={f.path: f.size for f in files})
-        except ManifestError as exc:
-            raise DownloadError(f"{repo_id}@{commit[:12]}: {exc}") from exc
-        write_manifest(target, manifest)
-    log_success(log_prefix, f"{repo_id}@{commit[:12]}: {len(files)} files in {target}")
+        write_manifest(target, _fetch(target, files, source, token, log_prefix))
+    log_success(log_prefix, f"{repo_id}@{commit[:12]}: {len(files)} files in {target}, each "
+                            "matching the Hub's hash")
     return target
 
 
@@ -314,36 +341,68 @@ def _list_selected(repo_id: str, commit: str, rev: str, token: str | None,
     return files
 
 
-def _fetch(repo_id: str, commit: str, rev: str, token: str | None, target: Path,
-           files: list[RepoFile], allow_patterns: list[str] | None,
-           ignore_patterns: list[str] | None, log_prefix: str) -> None:
-    """snapshot_download the selected files into `target`, then drop what they do not list.
+def _fetch(target: Path, files: list[RepoFile], source: dict[str, Any], token: str | None,
+           log_prefix: str) -> dict[str, Any]:
+    """Download `files` into `target`; return their manifest, with the `source` fields.
 
-    The old manifest goes first, so an interrupted download never looks complete at start-up.
+    `source` names the repo_id, commit, revision and patterns. Every file must have the size
+    and hash the Hub lists for it; files that differ (left by an earlier run, or damaged on the
+    way) are downloaded once more, then it is an error. The old manifest goes first, so an
+    interrupted download never looks complete at start-up; files `files` does not list go last.
     """
-    _check_space(target, files, repo_id)
+    where = f"{source['repo_id']}@{source['commit'][:12]}"
+    _check_space(target, files, source["repo_id"])
     total = sum(f.size or 0 for f in files)
-    log_info(log_prefix, f"downloading {repo_id}@{rev} ({commit[:12]}): {len(files)} files, "
+    log_info(log_prefix, f"downloading {source['repo_id']}@{source['revision']} "
+                         f"({source['commit'][:12]}): {len(files)} files, "
                          f"{total / 2**20:.1f} MiB → {target}")
     target.mkdir(parents=True, exist_ok=True)
     (target / MANIFEST_NAME).unlink(missing_ok=True)
     if json_lines():  # a progress bar is no JSON object: with LOG_FORMAT=json, none
         disable_progress_bars()
-    api = HfApi(endpoint=hub_endpoint())
-    try:
-        _with_retries(f"downloading {repo_id}@{commit[:12]}", lambda: snapshot_download(
-            repo_id, revision=commit, local_dir=target, token=token or False,
-            endpoint=api.endpoint,
-            allow_patterns=allow_patterns, ignore_patterns=ignore_patterns), log_prefix)
-    except DownloadError:
-        raise
-    except Exception as exc:
-        _raise_hub_error(exc, api, repo_id, rev, token)
+    expected = {f.path: _hub_file(f) for f in files}
+    for attempt in (1, 2):
+        _snapshot(target, source, token, log_prefix)
+        try:
+            manifest = build_manifest(target, list(expected), source, expected)
+            break
+        except IntegrityError as exc:
+            if attempt == 2:
+                raise DownloadError(f"{where}: {exc} (after downloading it again)") from exc
+            # A file left by an earlier run, or damaged on the way: fetch it once more.
+            log_warn(log_prefix, f"{where}: {exc}; downloading {len(exc.paths)} file(s) again")
+            for rel in exc.paths:
+                (target / rel).unlink(missing_ok=True)
+        except ManifestError as exc:
+            raise DownloadError(f"{where}: {exc}") from exc
     shutil.rmtree(target / ".cache" / "huggingface", ignore_errors=True)
     cache_dir = target / ".cache"
     if cache_dir.is_dir() and not any(cache_dir.iterdir()):
         cache_dir.rmdir()
-    prune_unlisted(target, (f.path for f in files), log_prefix)
+    prune_unlisted(target, expected, log_prefix)
+    return manifest
+
+
+def _snapshot(target: Path, source: dict[str, Any], token: str | None, log_prefix: str) -> None:
+    """One snapshot_download (with retries) of what `source` selects into `target`."""
+    repo_id, commit = source["repo_id"], source["commit"]
+    api = HfApi(endpoint=hub_endpoint())
+    try:
+        _with_retries(f"downloading {repo_id}@{commit[:12]}", lambda: snapshot_download(
+            repo_id, revision=commit, local_dir=target, token=token or False,
+            endpoint=api.endpoint, allow_patterns=source["allow_patterns"],
+            ignore_patterns=source["ignore_patterns"]), log_prefix)
+    except DownloadError:
+        raise
+    except Exception as exc:
+        _raise_hub_error(exc, api, repo_id, source["revision"], token)
+
+
+def _hub_file(entry: RepoFile) -> HubFile:
+    """What the Hub says a file is: its size and hash (LFS sha256, else the git blob id)."""
+    if entry.lfs is not None:
+        return HubFile(entry.size, LFS_SHA256, entry.lfs.sha256)
+    return HubFile(entry.size, GIT_BLOB_SHA1, entry.blob_id)
 
 
 def bake_model(reference: str, target_dir: str | Path, kind: str, revision: str | None,
@@ -374,15 +433,14 @@ def verify_files_exist(
     if not root.is_dir():
         raise DownloadError(f"directory {str(root)!r} does not exist (required: "
                             f"{required_patterns or []}, extension: {file_extension or 'any'})")
-    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    files = [f for f in files if not f.startswith(".cache/")]
+    files = relative_files(root)
     if file_extension:
         files = [f for f in files if f.endswith(file_extension)]
         if not files:
             raise DownloadError(f"no '*{file_extension}' file in {str(root)!r}")
     matched: list[str] = []
     for pattern in required_patterns or []:
-        hits = [f for f in files if any(fnmatch.fnmatch(f, alt) for alt in pattern.split("|"))]
+        hits = matching(files, pattern)
         if not hits:
             raise DownloadError(f"no file in {str(root)!r} matches {pattern!r} "
                                 f"(required: {required_patterns})")

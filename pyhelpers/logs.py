@@ -48,11 +48,12 @@ def debug_enabled(env: Mapping[str, str] = os.environ) -> bool:
 
 
 def line(level: int, prefix: str, message: str, mark: str | None = None,
-         source: str | None = None, created: float | None = None) -> str:
+         source: str | None = None, created: float | None = None,
+         request_id: str | None = None) -> str:
     """One log line (without its newline) in the format LOG_FORMAT asks for.
 
     prefix is written as logs.sh takes it, "[server]" (JSON drops the brackets); mark replaces
-    the level's own (✓, ↷).
+    the level's own (✓, ↷); a request id ends a text line (` request_id=<id>`) or is a field.
     """
     if json_lines():
         fields = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ",
@@ -61,9 +62,12 @@ def line(level: int, prefix: str, message: str, mark: str | None = None,
                   "msg": message}
         if source:
             fields["source"] = source
+        if request_id:
+            fields["request_id"] = request_id
         return json.dumps(fields, ensure_ascii=False)
     mark = _MARK.get(level, "") if mark is None else mark
-    return " ".join(part for part in (prefix, mark, message) if part)
+    rid = f"request_id={request_id}" if request_id else ""
+    return " ".join(part for part in (prefix, mark, message, rid) if part)
 
 
 def emit(level: int, prefix: str, message: str, mark: str | None = None) -> None:
@@ -83,7 +87,8 @@ def _level_of(level: int) -> str:
 
 class LineFormatter(logging.Formatter):
     """Log records as `line` writes them; a record's `prefix`, `mark` and `source` (given with
-    extra=) win over the formatter's prefix and the level's mark."""
+    extra=) win over the formatter's prefix and the level's mark; its `request_id` (set by
+    src/request_id.py's filter) is written too."""
 
     def __init__(self, prefix: str = "") -> None:
         """prefix: what lines without one of their own carry ("[server]")."""
@@ -97,7 +102,7 @@ class LineFormatter(logging.Formatter):
             message = f"{message}\n{self.formatException(record.exc_info)}"
         return line(record.levelno, getattr(record, "prefix", self.prefix), message,
                     getattr(record, "mark", None), getattr(record, "source", None),
-                    record.created)
+                    record.created, getattr(record, "request_id", None))
 
 
 def stderr_handler(prefix: str = "") -> logging.Handler:

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +39,52 @@ from pyhelpers.build_log import (
 MANIFEST_NAME = ".download-manifest.json"
 FORMAT_VERSION = 1
 _SKIP_DIRS = (".cache",)
+# The hash the Hub gives for a file: the sha256 of an LFS file's bytes, the git blob id
+# (sha1 of "blob <size>\0" and the bytes) of a regular one.
+LFS_SHA256 = "lfs-sha256"
+GIT_BLOB_SHA1 = "git-blob-sha1"
 
 
 class ManifestError(BuildError):
     """A manifest is missing or unreadable, or a directory does not match it."""
 
 
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
+class IntegrityError(ManifestError):
+    """Downloaded files differ from what the Hub announced; `paths` names every one."""
+
+    def __init__(self, message: str, paths: list[str]) -> None:
+        """Keep the message and the relative paths of the files that differ."""
+        super().__init__(message)
+        self.paths = paths
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """What the Hub announces for a file: its size and hash (kind: LFS_SHA256, GIT_BLOB_SHA1)."""
+
+    size: int
+    kind: str
+    digest: str
+
+
+def file_digests(path: Path, git_blob: bool = False) -> tuple[str, str | None]:
+    """Return a file's hex sha256 and, when asked, its git blob id: both from one read."""
+    sha256 = hashlib.sha256()
+    blob = None
+    if git_blob:
+        blob = hashlib.sha1(f"blob {Path(path).stat().st_size}\0".encode(),
+                            usedforsecurity=False)
     with Path(path).open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+            sha256.update(chunk)
+            if blob is not None:
+                blob.update(chunk)
+    return sha256.hexdigest(), blob.hexdigest() if blob is not None else None
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    return file_digests(path)[0]
 
 
 def list_files(directory: Path) -> list[str]:
@@ -70,41 +104,52 @@ def build_manifest(
     directory: Path,
     paths: list[str],
     source: dict[str, Any],
-    expected_sha256: dict[str, str] | None = None,
-    expected_size: dict[str, int] | None = None,
+    expected: dict[str, HubFile] | None = None,
 ) -> dict[str, Any]:
     """Describe `paths` under `directory` (size, sha256 from disk) with `source` fields.
 
-    A file whose bytes differ from the size or sha256 the Hub announced raises ManifestError.
+    Every file `expected` names must have the size and hash the Hub announced (the sha256 of an
+    LFS file, the git blob id of a regular one); IntegrityError names all that do not.
     """
-    expected_sha256 = expected_sha256 or {}
-    expected_size = expected_size or {}
+    expected = expected or {}
     rels = sorted(paths)
-    sizes = {}
     for rel in rels:
-        path = Path(directory) / rel
-        if not path.is_file():
+        if not (Path(directory) / rel).is_file():
             raise ManifestError(f"{rel!r} is missing from {str(directory)!r} after the download")
-        sizes[rel] = path.stat().st_size
-        if rel in expected_size and sizes[rel] != expected_size[rel]:
-            raise ManifestError(
-                f"{rel!r} has {sizes[rel]} bytes on disk but the Hub lists {expected_size[rel]}"
-            )
     # hashlib releases the GIL on large buffers: hash the files on every core at once.
+    def digests_of(rel: str) -> tuple[str, str | None]:
+        hub = expected.get(rel)
+        return file_digests(Path(directory) / rel, hub is not None and hub.kind == GIT_BLOB_SHA1)
+
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        digests = dict(zip(rels, pool.map(lambda r: sha256_file(Path(directory) / r), rels),
-                           strict=True))
-    files = []
+        digests = dict(zip(rels, pool.map(digests_of, rels), strict=True))
+    files, wrong = [], []
     for rel in rels:
-        size, digest = sizes[rel], digests[rel]
-        want = expected_sha256.get(rel)
-        if want is not None and digest != want:
-            raise ManifestError(
-                f"{rel!r} sha256 {digest} does not match the Hub's LFS sha256 {want}"
-            )
-        files.append({"path": rel, "size": size, "sha256": digest, "lfs_checked": want is not None})
+        size = (Path(directory) / rel).stat().st_size
+        sha256, blob = digests[rel]
+        hub = expected.get(rel)
+        problem = _hub_mismatch(rel, size, sha256, blob, hub) if hub is not None else None
+        if problem:
+            wrong.append(problem)
+        files.append({"path": rel, "size": size, "sha256": sha256,
+                      "hub_check": hub.kind if hub is not None else None})
+    if wrong:
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise IntegrityError(f"{wrong[0][1]}{more}", [rel for rel, _ in wrong])
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {"format": FORMAT_VERSION, **source, "created_at": created, "files": files}
+
+
+def _hub_mismatch(rel: str, size: int, sha256: str, blob: str | None,
+                  hub: HubFile) -> tuple[str, str] | None:
+    """Return (rel, why) when a file on disk is not the one the Hub announced, else None."""
+    if size != hub.size:
+        return rel, f"{rel!r} has {size} bytes on disk but the Hub lists {hub.size}"
+    if hub.kind == LFS_SHA256 and sha256 != hub.digest:
+        return rel, f"{rel!r} sha256 {sha256} does not match the Hub's LFS sha256 {hub.digest}"
+    if hub.kind == GIT_BLOB_SHA1 and blob != hub.digest:
+        return rel, f"{rel!r} git blob id {blob} does not match the Hub's {hub.digest}"
+    return None
 
 
 def rebase_manifest(manifest: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 # A quantization or algorithm name as the settings take it: one word.
-_WORD = re.compile(r"[A-Za-z0-9_.-]+")
+_WORD = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
 # The build limits of an engine's config.json (build_config) that the stack reads.
 ENGINE_LIMITS = ("max_seq_len", "max_batch_size", "max_num_tokens", "max_input_len",
                  "max_output_len")
@@ -65,8 +65,8 @@ def _positive(value: object) -> int | None:
 def sm_arch(value: object) -> str | None:
     """An architecture as the stack writes it: 'sm90' from sm90, sm_90 or 90; None otherwise."""
     text = str(value or "").strip().replace("sm_", "sm")
-    text = f"sm{text}" if text.isdigit() else text
-    return text if re.fullmatch(r"sm[0-9]{2,3}", text) else None
+    text = f"sm{text}" if text.isascii() and text.isdigit() else text
+    return text if re.fullmatch(r"sm[0-9]{2,3}", text, re.ASCII) else None
 
 
 def model_quantization(model_dir: Path) -> str | None:

@@ -18,13 +18,14 @@
 #               and one /v1/classify
 #            4. build_engine_argv (src/engines/chat.py) for vllm and trt with those presets
 #          It needs python3 with CUDA torch, transformers, nvidia-ml-py, httpx and pip;
-#          FastAPI and uvicorn come from the wheel directory when it holds wheels
-#          (installed into a temporary directory put on PYTHONPATH, nothing into the Python).
+#          FastAPI, uvicorn and prometheus_client come from the wheel directory when it
+#          holds wheels (installed into a temporary directory put on PYTHONPATH, nothing
+#          into the Python).
 #
-#          wheels: on a host that reaches PyPI, download FastAPI, uvicorn, uvloop and
-#          httptools (the tool stack's pins) and everything they need, for CPython 3.12 on
-#          x86_64, into the wheel directory (16 wheels, about 8.4 MiB), which can then travel
-#          with the working tree to a GPU machine without network.
+#          wheels: on a host that reaches PyPI, download FastAPI, uvicorn, uvloop,
+#          httptools and prometheus_client (the tool stack's pins) and everything they need,
+#          for CPython 3.12 on x86_64, into the wheel directory (17 wheels, about 8.4 MiB),
+#          which can then travel with the working tree to a GPU machine without network.
 #
 # Environment:
 #   GPU_CHECK_WHEELS  the wheel directory (default scripts/gpu_check_wheels, ignored by git)
@@ -35,7 +36,7 @@ readonly ROOT
 readonly CHECK_PY="${ROOT}/scripts/lib/gpu_check.py"
 readonly WHEELS="${GPU_CHECK_WHEELS:-${ROOT}/scripts/gpu_check_wheels}"
 # What the GPU machine lacks, pinned as the tool stack pins them; the Python they are for.
-readonly WHEEL_PACKAGES=(fastapi uvicorn uvloop httptools)
+readonly WHEEL_PACKAGES=(fastapi uvicorn uvloop httptools prometheus_client)
 readonly WHEEL_REQUIREMENTS="${ROOT}/docker/tool/requirements.txt"
 readonly WHEEL_PYTHON=3.12 WHEEL_ABI=cp312
 readonly WHEEL_PLATFORMS=(manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux_2_28_x86_64)
@@ -131,7 +132,7 @@ fetch_wheels() {
 # installed into the machine's Python). Without WHEELS the Python's own packages serve.
 check_site() {
   if ! compgen -G "${WHEELS}/*.whl" >/dev/null; then
-    log_warn "[gpu-check]" "no wheels in ${WHEELS#"${ROOT}/"}/ (GPU_CHECK_WHEELS; scripts/gpu_check.sh wheels fetches them): FastAPI and uvicorn must be this Python's own"
+    log_warn "[gpu-check]" "no wheels in ${WHEELS#"${ROOT}/"}/ (GPU_CHECK_WHEELS; scripts/gpu_check.sh wheels fetches them): FastAPI, uvicorn and prometheus_client must be this Python's own"
     return 0
   fi
   local pins=() status=0
@@ -139,7 +140,7 @@ check_site() {
   timeout -k 5 "${STEP_TIMEOUT}" python3 -m pip install --quiet --disable-pip-version-check \
     --no-index --find-links "${WHEELS}" --target "${WORK}/site" "${pins[@]}" || status=$?
   if ((status != 0)); then
-    check_failed "FastAPI and uvicorn from the wheels" "${status}"
+    check_failed "FastAPI, uvicorn and prometheus_client from the wheels" "${status}"
     return 0
   fi
   export PYTHONPATH="${WORK}/site${PYTHONPATH:+:${PYTHONPATH}}"

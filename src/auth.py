@@ -6,6 +6,11 @@ import hmac
 from collections.abc import Iterable
 
 
+def encoded_keys(keys: Iterable[str]) -> tuple[bytes, ...]:
+    """The accepted keys as the bytes a header carries (start-up made sure they are ASCII)."""
+    return tuple(key.encode("ascii") for key in keys)
+
+
 def presented_key(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     """The key a request presents: `Authorization: Bearer …` first, else `X-API-Key`.
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from src.auth import key_is_valid, presented_key
-from src.errors import RETRY_AFTER_S, ApiError, error_response, sse_error_event
+from src.auth import encoded_keys, key_is_valid, presented_key
+from src.errors import RETRY_AFTER_S, ApiError, error_response, key_error, sse_error_event
 from src.runtime import Runtime
 
 log = logging.getLogger("src.edge")
@@ -83,7 +83,7 @@ class EdgeMiddleware:
         """Wrap the app; routes: path → what the edge knows of it (others take no body)."""
         self.app, self.runtime, self.routes = app, runtime, routes
         settings = runtime.settings
-        self.keys = tuple(key.encode("ascii") for key in settings.api_keys)
+        self.keys = encoded_keys(settings.api_keys)
         self.deploy_mode = settings.deploy_mode
         self.body_timeout_s = settings.body_timeout_s
 
@@ -124,8 +124,7 @@ class EdgeMiddleware:
                  content_type: bytes) -> ApiError | None:
         """What the headers alone say against the request; None when it may go on."""
         if not key_is_valid(presented_key(scope["headers"]), self.keys):
-            return ApiError(401, "missing or invalid API key: send 'Authorization: Bearer <key>' "
-                            "or 'X-API-Key: <key>'", "invalid_api_key")
+            return key_error()
         health = self.runtime.health
         if health.draining:
             return ApiError(503, SHUTTING_DOWN, "server_shutting_down",

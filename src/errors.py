@@ -31,6 +31,12 @@ class ApiError(Exception):
                           "code": self.status}}
 
 
+def key_error() -> ApiError:
+    """The 401 for a request without a valid API key."""
+    return ApiError(401, "missing or invalid API key: send 'Authorization: Bearer <key>' or "
+                    "'X-API-Key: <key>'", "invalid_api_key")
+
+
 def error_response(exc: ApiError) -> JSONResponse:
     """The JSON response for an ApiError."""
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from typing import Protocol
 
+from src import metrics
+
 
 class Cuttable(Protocol):
     """A request in flight that the server can cut short (an anyio CancelScope)."""
@@ -22,25 +24,33 @@ class EngineState(str, enum.Enum):
     DRAINING = "draining"
 
 
+_STATES = tuple(state.value for state in EngineState)
+
+
 class Health:
     """The states of the deployed engines, the draining flag and the requests in flight."""
 
     def __init__(self, engines: tuple[str, ...], max_in_flight: int) -> None:
         """Start every engine in `loading`, nothing in flight."""
-        self.states: dict[str, EngineState] = {name: EngineState.LOADING for name in engines}
+        self.states: dict[str, EngineState] = {}
         self.max_in_flight = max_in_flight
         self.requests: set[Cuttable] = set()
         self.draining = False
+        metrics.IN_FLIGHT_LIMIT.set(max_in_flight)
+        for name in engines:
+            self.set(name, EngineState.LOADING)
 
     def set(self, engine: str, state: EngineState) -> None:
         """Record an engine's state (ignored once draining, which wins)."""
         if not self.draining:
             self.states[engine] = state
+            metrics.set_engine_state(engine, state.value, _STATES)
 
     def start_draining(self) -> None:
         """Turn every engine to `draining`; new inference requests are refused from now on."""
+        for name in self.states:
+            self.set(name, EngineState.DRAINING)
         self.draining = True
-        self.states = {name: EngineState.DRAINING for name in self.states}
 
     @property
     def ready(self) -> bool:
@@ -67,13 +77,17 @@ class Health:
     def try_enter(self, request: Cuttable) -> bool:
         """Count a new request in flight; False when the bound is reached."""
         if len(self.requests) >= self.max_in_flight:
+            metrics.REJECTED.inc()
             return False
         self.requests.add(request)
+        metrics.IN_FLIGHT.inc()
         return True
 
     def leave(self, request: Cuttable) -> None:
         """Count a request out."""
-        self.requests.discard(request)
+        if request in self.requests:
+            self.requests.remove(request)
+            metrics.IN_FLIGHT.dec()
 
     def cut_all(self) -> int:
         """Cut every request in flight short; how many there were."""

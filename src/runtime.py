@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from pyhelpers import logs
+from src import request_id
 from src.config.settings import Settings
 from src.engines.chat import ChatEngine
 from src.engines.tool import ToolEngine, ToolModelError
@@ -24,10 +25,12 @@ log = logging.getLogger("src.runtime")
 def setup_logging() -> None:
     """Send the `src` loggers, and every library's (the root logger, Python's warnings), to
     stderr as [server] lines with logs.sh's LOG_LEVEL and LOG_FORMAT rules (pyhelpers/logs.py;
-    uvicorn's own lines use the same, from its log config)."""
+    uvicorn's own lines use the same, from its log config); the id of the request being served
+    goes into the lines logged while serving it, uvicorn's access lines included."""
     logs.setup("src", "[server]")
     logs.setup("", "[server]")
     logging.captureWarnings(True)
+    request_id.install()
 
 
 class Runtime:

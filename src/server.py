@@ -13,14 +13,18 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from src import metrics, request_id
+from src.auth import encoded_keys, key_is_valid, presented_key
 from src.config.settings import Settings, SettingsError, load_settings
 from src.edge import EdgeMiddleware, EdgeRoute
-from src.errors import RETRY_AFTER_S, ApiError, error_response, validation_error
+from src.errors import RETRY_AFTER_S, ApiError, error_response, key_error, validation_error
 from src.health import EngineState
 from src.jsonbody import StrictJSONRoute
+from src.observe import ObserveMiddleware
 from src.runtime import Runtime, setup_logging
 from src.schemas import (
     ERROR_RESPONSES,
@@ -118,7 +122,8 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
             raise ApiError(503, "the chat engine is not started", "engine_unavailable")
         forward = with_model(await request.body(), body, settings.served_model_name)
         try:
-            return await runtime.chat.proxy(path, forward, body.stream, request.receive)
+            return await runtime.chat.proxy(path, forward, body.stream, request.receive,
+                                            request_id.current.get() or "")
         except httpx.HTTPError:
             raise ApiError(503, "the chat engine is not answering", "engine_unavailable",
                            {"Retry-After": RETRY_AFTER_S}) from None
@@ -147,6 +152,24 @@ def create_app(settings: Settings, handle_signals: bool = True) -> FastAPI:
         data = [{"index": i, **r} for i, r in enumerate(results)]
         return {"object": "list", "model": settings.tool_model_name, "data": data}
 
+    metrics_keys = encoded_keys(settings.api_keys) if settings.metrics_require_key else ()
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        """The app's metrics in Prometheus text format, then the chat engine's own (its names
+        unchanged). No key unless METRICS_REQUIRE_KEY=1."""
+        if metrics_keys and not key_is_valid(presented_key(request.scope["headers"]),
+                                             metrics_keys):
+            raise key_error()
+        text = metrics.exposition(settings.metrics_multiproc_dir)
+        if runtime.chat is not None:
+            text += metrics.engine_part(await runtime.chat.own_metrics() or b"")
+        return Response(text, media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+    # Outermost, added last: it sees every answer, the edge's refusals included. No route has
+    # path parameters, so a path the app serves is its own route template.
+    app.add_middleware(ObserveMiddleware,
+                       routes=frozenset(route.path for route in app.routes))  # type: ignore[attr-defined]
     return app
 
 

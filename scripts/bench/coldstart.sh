@@ -15,6 +15,11 @@
 #          DEMO_KEEP_IMAGE=1, DEMO_TAG=tool-coldstart) and removes it at the end.
 #          Not part of the test suite; takes about a minute after the build (the tool
 #          image; a vLLM image takes about a minute per run).
+#
+# Environment:
+#   COLDSTART_RUNS         runs of each kind (default 10)
+#   COLDSTART_DEPLOY_MODE  DEPLOY_MODE for the runs with the layer (default: the image's);
+#                          chat compares a chat image with its engine alone on equal terms
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -66,7 +71,8 @@ measure_once() {
   port="$(container_free_port)"
   t0="${EPOCHREALTIME}"
   # --shm-size: room for vLLM's CPU engine's message queue (no effect on the tool image)
-  CID="$(container_start "${image}" "${port}" --shm-size=1g -e "CHAT_ENGINE_PORT=$(container_free_port)")"
+  CID="$(container_start "${image}" "${port}" --shm-size=1g -e "CHAT_ENGINE_PORT=$(container_free_port)" \
+    ${COLDSTART_DEPLOY_MODE:+-e "DEPLOY_MODE=${COLDSTART_DEPLOY_MODE}"})"
   container_wait_2xx "http://127.0.0.1:${port}/healthz" 600 "${CID}"
   t1="${EPOCHREALTIME}"
   started="$(epoch_of "$(container_docker inspect -f '{{.State.StartedAt}}' "${CID}")")"
@@ -137,18 +143,17 @@ main() {
   export TEXT_API_KEY
   ENGINE_ARGV_FILE="$(mktemp)"
   local results="" i line alone=""
+  # with a chat engine, each run is followed by one of the engine alone, so that a machine
+  # whose load drifts weighs on both sides alike
   for ((i = 1; i <= runs; i++)); do
     line="$(measure_once "${image}")"
     log_info "run ${i}/${runs}: total engine bootstrap app [chat-start chat-check] = ${line}"
     results+="${line}"$'\n'
+    [[ -s "${ENGINE_ARGV_FILE}" ]] || continue
+    line="$(measure_engine_alone "${image}" "$(cat "${ENGINE_ARGV_FILE}")")"
+    log_info "run ${i}/${runs}: the engine alone = ${line}"
+    alone+="${line}"$'\n'
   done
-  if [[ -s "${ENGINE_ARGV_FILE}" ]]; then
-    for ((i = 1; i <= runs; i++)); do
-      line="$(measure_engine_alone "${image}" "$(cat "${ENGINE_ARGV_FILE}")")"
-      log_info "run ${i}/${runs}: the engine alone = ${line}"
-      alone+="${line}"$'\n'
-    done
-  fi
   rm -f "${ENGINE_ARGV_FILE}"
   printf '%s' "${results}" | paste -d' ' - <(printf '%s' "${alone}") | awk -v image="${image}" '
     { cols = NF; for (c = 1; c <= NF; c++) v[c, NR] = $c }

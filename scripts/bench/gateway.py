@@ -1,13 +1,19 @@
 """Gateway overhead: the fake streaming engine measured directly and through src.server:app.
 
-Usage: PYTHONPATH=. python3 scripts/bench/gateway.py [--requests 200] [--concurrency 16]
+Usage: PYTHONPATH=. python3 scripts/bench/gateway.py [--requests 200] [--concurrency 16 ...]
+         [--chunks 20] [--delay 0.01]
 Starts the app as the images do (uvicorn with server.sh's options; DEPLOY_MODE=chat,
 tests/apps/fake_openai.py as CHAT_ENGINE_CMD) on free ports, sends the same streaming requests
-directly and through the app, interleaved, with one lean client (rawhttp.py), and prints the
-median and p95 time to first chunk (TTFC), chunks per second and the ratios.
+directly and through the app, interleaved, with one lean client (rawhttp.py), and prints, for
+each concurrency level in turn (streams in flight on each side), the median and p95 time to
+first chunk (TTFC), chunks per second and the ratios, and the app's CPU time (user + system,
+read from /proc/<pid>/stat before and after the level) per proxied request and per relayed
+chunk: a cost that the other work of a shared machine does not inflate as it does latencies.
+Each level sends max(--requests, 2 x its concurrency) requests per side.
 With --app URL --engine URL --model NAME it starts nothing and measures a running container
 instead (a real engine: scripts/bench/vllm_cpu.sh), the key from TEXT_API_KEY, each request
-asking for --max-tokens tokens. Not part of the test suite.
+asking for --max-tokens tokens; --app-pid PID (the container's uvicorn as the host sees it)
+adds its CPU time. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -43,17 +49,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def one(target: Target) -> tuple[float, float]:
-    """One streaming request: (seconds to first chunk, chunks per second after it)."""
+Outcome = tuple[float, float, int]  # seconds to first chunk, chunks/s after it, chunks
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (its own, not its children's); 0 without."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def one(target: Target, whole: bool = False) -> Outcome:
+    """One streaming request: (seconds to first chunk, chunks per second after it, chunks).
+
+    whole: chunks per second over the whole request instead (a real engine sends its chunks in
+    bursts that one read can hold, so the time after the first one says little).
+    """
     res = await target.post()
     if res.status != 200 or res.events < 2:
         raise BenchHTTPError(f"status {res.status} with {res.events} event(s) from {target.port}")
-    return res.first_s, (res.events - 1) / max(res.total_s - res.first_s, 1e-9)
+    if whole:
+        return res.first_s, res.events / res.total_s, res.events
+    return res.first_s, (res.events - 1) / max(res.total_s - res.first_s, 1e-9), res.events
 
 
-async def run(direct: str, gateway: str, requests: int, concurrency: int,
-              body: bytes, key: str) -> dict[str, list]:
-    """Interleave direct and gateway requests at the given concurrency (one client for both)."""
+async def run(direct: str, gateway: str, requests: int, concurrency: int, body: bytes,
+              key: str, app_pid: int | None, whole: bool = False) -> tuple[dict[str, list], float]:
+    """Interleave direct and gateway requests at the given concurrency (one client for both);
+    the outcomes of each side and the app's CPU seconds over the measured part."""
     targets = {"direct": Target(direct, body),
                "gateway": Target(gateway, body, {"Authorization": f"Bearer {key}"})}
     results: dict[str, list] = {"direct": [], "gateway": []}
@@ -62,18 +86,20 @@ async def run(direct: str, gateway: str, requests: int, concurrency: int,
 
     async def job(name: str) -> None:
         async with limit:
-            results[name].append(await one(targets[name]))
+            results[name].append(await one(targets[name], whole))
 
     try:
         # Warm-up: open the connections, let both servers reach a steady state.
         await asyncio.gather(*(job(name) for name in ["direct", "gateway"] * concurrency))
         for kept in results.values():
             kept.clear()
+        cpu = cpu_seconds(app_pid)
         await asyncio.gather(*(job(name) for name in jobs))
+        cpu = cpu_seconds(app_pid) - cpu
     finally:
         for target in targets.values():
             await target.close()
-    return results
+    return results, cpu
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
@@ -90,8 +116,9 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def running_app(env: dict[str, str]) -> Iterator[str]:
-    """Run the app with uvicorn's options from server.sh (resolve_uvicorn_cmd); yield its URL."""
+def running_app(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """Run the app with uvicorn's options from server.sh (resolve_uvicorn_cmd); yield its URL
+    and the pid of its process (uvicorn serves in it: one worker)."""
     port = free_port()
     env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "APP_ROOT": str(ROOT),
            "HOST": "127.0.0.1", "PORT": str(port), "SERVER_APP": "src.server:app",
@@ -116,7 +143,7 @@ def running_app(env: dict[str, str]) -> Iterator[str]:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url)
-        yield url
+        yield url, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
@@ -124,8 +151,9 @@ def running_app(env: dict[str, str]) -> Iterator[str]:
         print(f"app: {lines} access log lines for /v1/chat/completions", flush=True)
 
 
-def report(results: dict[str, list], title: str) -> None:
-    """Print median and p95 TTFC, median chunks/s per side, and the overhead and ratio."""
+def report(results: dict[str, list], cpu: float | None, title: str) -> None:
+    """Print median and p95 TTFC, median chunks/s per side, the overhead and ratio, and the
+    app's CPU time per proxied request and per relayed chunk (cpu: None when unknown)."""
     ttfc = {k: [r[0] * 1000 for r in v] for k, v in results.items()}
     rate = {k: statistics.median(r[1] for r in v) for k, v in results.items()}
     med = {k: statistics.median(v) for k, v in ttfc.items()}
@@ -137,43 +165,59 @@ def report(results: dict[str, list], title: str) -> None:
     print(f"TTFC overhead median {med['gateway'] - med['direct']:+.2f} ms, "
           f"p95 {p95['gateway'] - p95['direct']:+.2f} ms; "
           f"throughput ratio {rate['gateway'] / rate['direct']:.3f}", flush=True)
+    if cpu is not None:
+        requests = len(results["gateway"])
+        chunks = sum(r[2] for r in results["gateway"])
+        print(f"app CPU {cpu:.2f} s: {cpu / requests * 1000:.3f} ms per request, "
+              f"{cpu / chunks * 1e6:.1f} us per relayed chunk ({requests} requests, "
+              f"{chunks} chunks)", flush=True)
 
 
 def main() -> int:
-    """Start the app (or use a running one), measure, print the table and ratios."""
+    """Start the app (or use a running one), measure each level, print the tables and ratios."""
     parser = argparse.ArgumentParser(description="Gateway overhead benchmark")
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16])
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.01)
     parser.add_argument("--app", help="a running app's base URL (with --engine, --model)")
     parser.add_argument("--engine", help="that app's chat engine base URL")
     parser.add_argument("--model", help="the served model name")
-    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--app-pid", type=int, help="with --app: its uvicorn's pid, for CPU")
     args = parser.parse_args()
     if args.app:
         if not (args.engine and args.model and os.environ.get("TEXT_API_KEY")):
             parser.error("--app needs --engine, --model and the key in TEXT_API_KEY")
         body = {**BODY, "model": args.model, "max_tokens": args.max_tokens}
-        results = asyncio.run(run(f"{args.engine}/v1/chat/completions",
-                                  f"{args.app}/v1/chat/completions", args.requests,
-                                  args.concurrency, json.dumps(body).encode(),
-                                  os.environ["TEXT_API_KEY"]))
-        report(results, f"{args.requests} requests each, concurrency {args.concurrency}, "
-                        f"{args.max_tokens} tokens each from {args.model}")
+        measure(f"{args.engine}/v1/chat/completions", f"{args.app}/v1/chat/completions", args,
+                json.dumps(body).encode(), os.environ["TEXT_API_KEY"], args.app_pid,
+                f"{args.max_tokens} tokens each from {args.model} (chunks/s over the whole "
+                "request)", whole=True)
         return 0
     engine_port = free_port()
     engine_cmd = (f"{sys.executable} {ROOT / 'tests/apps/fake_openai.py'} --port {engine_port} "
                   f"--chunks {args.chunks} --delay {args.delay}")
+    # Room for every stream of the highest level (and its warm-up) in flight.
+    limit = str(max(1000, 2 * max(args.concurrency)))
     env = {"TEXT_API_KEY": KEY, "DEPLOY_MODE": "chat", "CHAT_ENGINE_PORT": str(engine_port),
-           "CHAT_ENGINE_CMD": engine_cmd, "MAX_CONCURRENT_CONNECTIONS": "1000"}
-    with running_app(env) as url:
-        results = asyncio.run(run(f"http://127.0.0.1:{engine_port}/v1/chat/completions",
-                                  f"{url}/v1/chat/completions", args.requests, args.concurrency,
-                                  json.dumps(BODY).encode(), KEY))
-    report(results, f"{args.requests} requests each, concurrency {args.concurrency}, "
-                    f"{args.chunks} chunks, {args.delay * 1000:.0f} ms apart")
+           "CHAT_ENGINE_CMD": engine_cmd, "MAX_CONCURRENT_CONNECTIONS": limit}
+    with running_app(env) as (url, pid):
+        measure(f"http://127.0.0.1:{engine_port}/v1/chat/completions",
+                f"{url}/v1/chat/completions", args, json.dumps(BODY).encode(), KEY, pid,
+                f"{args.chunks} chunks, {args.delay * 1000:.0f} ms apart")
     return 0
+
+
+def measure(direct: str, gateway: str, args: argparse.Namespace, body: bytes, key: str,
+            app_pid: int | None, what: str, whole: bool = False) -> None:
+    """Run and report each concurrency level in turn against the same app and engine."""
+    for concurrency in args.concurrency:
+        requests = max(args.requests, 2 * concurrency)
+        results, cpu = asyncio.run(run(direct, gateway, requests, concurrency, body, key,
+                                       app_pid, whole))
+        report(results, cpu if app_pid is not None else None,
+               f"{requests} requests each, concurrency {concurrency}, {what}")
 
 
 if __name__ == "__main__":

@@ -51,12 +51,26 @@ class Target:
         self.idle: list[Conn] = []
 
     async def post(self) -> Result:
-        """Send the request on an idle connection (or a new one) and read the whole answer."""
-        conn = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
-        reader, writer = conn
-        start = time.perf_counter()
-        writer.write(self.request)
-        status, keep, body = await _read_head(reader)
+        """Send the request on an idle connection (or a new one) and read the whole answer.
+
+        An idle connection that the server closed meanwhile (its keep-alive timeout: uvicorn's
+        is 5 s) answers nothing; the request then goes again on a new one, as HTTP clients do.
+        """
+        while True:
+            reused = bool(self.idle)
+            conn = self.idle.pop() if reused else await asyncio.open_connection(self.host,
+                                                                                self.port)
+            reader, writer = conn
+            start = time.perf_counter()
+            writer.write(self.request)
+            try:
+                status, keep, body = await _read_head(reader)
+                break
+            except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                writer.close()
+                nothing = not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
+                if not (reused and nothing):
+                    raise
         first, events, pieces = 0.0, 0, []
         async for piece in body:
             pieces.append(piece)

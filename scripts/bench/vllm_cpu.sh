@@ -8,14 +8,18 @@
 #            cold start  scripts/bench/coldstart.sh on the same image: docker run to ready,
 #                        split into bootstrap, vLLM start and the generation check, beside
 #                        `vllm serve` alone in the same image
+#          Both run the image with DEPLOY_MODE=chat (BENCH_DEPLOY_MODE), so that the tool
+#          model's loading and threads weigh on neither side: the figures are the layer's.
 #          Without IMAGE it builds the demo's (scripts/demo.sh, DEMO_STACK=vllm,
 #          DEMO_KEEP_IMAGE=1, DEMO_TAG=vllm-cpu-bench) and removes it at the end.
 #          Not part of the test suite; about 10 minutes here after the build.
 #
 # Environment:
 #   BENCH_REQUESTS    requests per side and concurrency level (default 100)
-#   BENCH_MAX_TOKENS  tokens per answer (default 32)
+#   BENCH_MAX_TOKENS  tokens per answer (default: gateway.py's --max-tokens, 128)
 #   COLDSTART_RUNS    cold starts of each kind (default 3)
+#   BENCH_DEPLOY_MODE DEPLOY_MODE of the measured container (default chat; both loads the
+#                     tool model beside vLLM)
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -71,20 +75,23 @@ main() {
   local port engine_port model
   port="$(container_free_port)"
   engine_port="$(container_free_port)"
-  CID="$(container_start "${image}" "${port}" --shm-size=1g -e "CHAT_ENGINE_PORT=${engine_port}" -e MAX_CONCURRENT_CONNECTIONS=1000)"
+  CID="$(container_start "${image}" "${port}" --shm-size=1g -e "CHAT_ENGINE_PORT=${engine_port}" \
+    -e MAX_CONCURRENT_CONNECTIONS=1000 -e "DEPLOY_MODE=${BENCH_DEPLOY_MODE:-chat}")"
   container_wait_2xx "http://127.0.0.1:${port}/healthz" 600 "${CID}"
   model="$(container_docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "${image}" | sed -n 's/^CHAT_MODEL=//p')"
-  local concurrency
-  for concurrency in 1 16; do
-    log_section "gateway, concurrency ${concurrency}"
-    PYTHONPATH="${ROOT}" "${ROOT}/.venv/bin/python" "${ROOT}/scripts/bench/gateway.py" \
-      --app "http://127.0.0.1:${port}" --engine "http://127.0.0.1:${engine_port}" --model "${model}" \
-      --requests "${BENCH_REQUESTS:-100}" --concurrency "${concurrency}" --max-tokens "${BENCH_MAX_TOKENS:-32}"
-  done
+  # the app's uvicorn, as the host sees it (its CPU time per relayed chunk is reported)
+  local app_pid
+  app_pid="$(container_docker top "${CID}" -eo pid,args | awk '/uvicorn src.server:app/ { print $1; exit }')"
+  log_section "gateway, concurrency 1 and 16"
+  PYTHONPATH="${ROOT}" "${ROOT}/.venv/bin/python" "${ROOT}/scripts/bench/gateway.py" \
+    --app "http://127.0.0.1:${port}" --engine "http://127.0.0.1:${engine_port}" --model "${model}" \
+    --requests "${BENCH_REQUESTS:-100}" --concurrency 1 16 ${app_pid:+--app-pid "${app_pid}"} \
+    ${BENCH_MAX_TOKENS:+--max-tokens "${BENCH_MAX_TOKENS}"}
   container_remove "${CID}"
   CID=""
   log_section "cold start (scripts/bench/coldstart.sh)"
-  COLDSTART_RUNS="${COLDSTART_RUNS:-3}" "${ROOT}/scripts/bench/coldstart.sh" "${image}"
+  COLDSTART_RUNS="${COLDSTART_RUNS:-3}" COLDSTART_DEPLOY_MODE="${BENCH_DEPLOY_MODE:-chat}" \
+    "${ROOT}/scripts/bench/coldstart.sh" "${image}"
 }
 
 main "$@"

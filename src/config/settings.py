@@ -87,6 +87,10 @@ class Settings:
     max_header_bytes: int = 32 << 10
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
+    # GET /metrics asks for the API key (Prometheus then sends it as a bearer token).
+    metrics_require_key: bool = False
+    # prometheus_client's directory for several workers' values (server.sh makes it).
+    metrics_multiproc_dir: str | None = None
 
     @property
     def tool_max_body_bytes(self) -> int:
@@ -181,6 +185,15 @@ def _engine_cmd(env: Mapping[str, str]) -> tuple[str, ...]:
         raise SettingsError(f"CHAT_ENGINE_CMD={raw!r} cannot be split into words: {exc}") from None
 
 
+def _multiproc_dir(env: Mapping[str, str]) -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: an existing directory when set; None when unset."""
+    path = get(env, "PROMETHEUS_MULTIPROC_DIR")
+    if path and not Path(path).is_dir():
+        raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR={path!r} is not a directory; unset it "
+                            "(server.sh makes one when UVICORN_WORKERS is above 1) or create it")
+    return path or None
+
+
 def load_settings(env: Mapping[str, str], keys: bool = True) -> Settings:
     """Read and validate every runtime variable; raise SettingsError naming the first bad one.
     keys=False leaves the API keys unread (the bootstrap: a key is only needed to serve)."""
@@ -236,6 +249,8 @@ def load_settings(env: Mapping[str, str], keys: bool = True) -> Settings:
         max_header_bytes=max_header_bytes,
         header_timeout_s=header_timeout_s,
         body_timeout_s=seconds(env, "BODY_TIMEOUT_S", Settings.body_timeout_s, 0.1),
+        metrics_require_key=switch(env, "METRICS_REQUIRE_KEY", Settings.metrics_require_key),
+        metrics_multiproc_dir=_multiproc_dir(env),
     )
     if settings.vllm_device == "cpu" and settings.chat_gpu_frac is not None:
         raise SettingsError(

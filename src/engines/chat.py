@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import shlex
@@ -18,6 +19,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
+from src import metrics
 from src.config.settings import SECRET_VARS, Settings
 from src.errors import ApiError, error_response, sse_error_event
 from src.health import EngineState
@@ -28,16 +30,19 @@ log = logging.getLogger("src.engines.chat")
 output = logging.LoggerAdapter(logging.getLogger("src.engines.chat.output"),
                                {"prefix": "[chat-engine]", "mark": "", "source": "chat-engine"})
 
-# The child needs no key, nor where the keys are.
-CHILD_DROPS = frozenset((*SECRET_VARS, "TEXT_API_KEY_FILE"))
+# The child needs no key, nor where the keys are, nor the app's metrics directory (vLLM, which
+# uses prometheus_client too, would write its values there and /metrics would add them up).
+CHILD_DROPS = frozenset((*SECRET_VARS, "TEXT_API_KEY_FILE", "PROMETHEUS_MULTIPROC_DIR"))
 HEALTH_PATH = "/health"
+# Where each engine serves its own Prometheus metrics (trtllm-serve: where it has them).
+METRICS_PATHS = {"vllm": "/metrics", "trt": "/prometheus/metrics"}
 # The start-up generation check: a completion (no chat template needed) of one token, a route
 # `vllm serve`, `trtllm-serve` and any engine this app proxies to all serve.
 GENERATION_CHECK_PATH = "/v1/completions"
 GENERATION_CHECK_PROMPT = "Hello"
 MESSAGE_CHARS = 500  # the most of an engine's error body a log line quotes
 TAIL_LINES = 20
-PROXY_HEADERS = {"content-type": "application/json"}
+POOLS = 16  # connection pools of the proxy (see ChatEngine.__init__)
 PROXY_TIMEOUT = httpx.Timeout(None, connect=5.0).as_dict()  # streams may pause for long
 
 
@@ -102,12 +107,15 @@ class ChatEngine:
         self.base_url = f"http://127.0.0.1:{settings.chat_engine_port}"
         self.proc: asyncio.subprocess.Process | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        # One connection pool: the proxy sends on the transport itself (no per-request URL
-        # merging, auth, redirect or cookie handling: about a quarter of its cost per request);
-        # the health checks go through a client on the same pool.
-        self.transport = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
-        self.client = httpx.AsyncClient(base_url=self.base_url, transport=self.transport,
+        # POOLS connection pools, taken in turn: httpcore's pool walks all its connections for
+        # each idle one when a request starts or ends (O(n²): at 128 streams through one pool,
+        # 13 ms of CPU per request; 3 ms through 16). The proxy sends on a transport itself (no
+        # per-request URL merging, auth, redirect or cookie handling: about a quarter of its
+        # cost per request); the health checks go through a client on the first pool.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        self.transports = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(POOLS)]
+        self._turn = itertools.count()
+        self.client = httpx.AsyncClient(base_url=self.base_url, transport=self.transports[0],
                                         timeout=httpx.Timeout(None, connect=5.0))
         self._urls: dict[str, httpx.URL] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -125,6 +133,7 @@ class ChatEngine:
         except OSError as exc:
             self.set_state(EngineState.FAILED)
             log.error("chat engine %r cannot start: %s", argv[0], exc.strerror)
+            metrics.CHAT_ENGINE_EXITS.labels("not_started").inc()
             self.on_exit(127)
             return
         self._tasks = [
@@ -184,6 +193,7 @@ class ChatEngine:
         self.set_state(EngineState.FAILED)
         log.error("chat engine answers %s but failed its generation check (POST %s, max_tokens "
                   "1): %s", HEALTH_PATH, GENERATION_CHECK_PATH, problem)
+        metrics.CHAT_ENGINE_EXITS.labels("generation_check").inc()
         self.on_exit(1)
         return False
 
@@ -208,12 +218,14 @@ class ChatEngine:
                 self.set_state(EngineState.READY)
             elif ready_once:
                 failures += 1
+                metrics.CHAT_ENGINE_HEALTH_FAILURES.inc()
                 log.warning("chat engine health check failed (no 200 within %ss; %d in a row)",
                             self.settings.chat_health_timeout_s, failures)
                 self.set_state(EngineState.FAILED)
                 if failures == limit:
                     log.error("chat engine failed %d health checks in a row "
                               "(CHAT_HEALTH_FAILURES=%d): it is hung", failures, limit)
+                    metrics.CHAT_ENGINE_EXITS.labels("hung").inc()
                     self.on_exit(1)
                     return
             interval = self.settings.chat_health_interval_s
@@ -231,6 +243,7 @@ class ChatEngine:
             await asyncio.wait_for(asyncio.shield(self._tasks[0]), 1.0)
         tail = "\n".join(self.tail) or "(no output)"
         log.error("chat engine exited with status %s; last output lines:\n%s", code, tail)
+        metrics.CHAT_ENGINE_EXITS.labels("exited").inc()
         self.on_exit(code if code > 0 else 1)
 
     async def stop(self) -> None:
@@ -254,10 +267,23 @@ class ChatEngine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.client.aclose()
+        for transport in self.transports[1:]:
+            await transport.aclose()
+
+    async def own_metrics(self) -> bytes | None:
+        """The engine's own Prometheus metrics (METRICS_PATHS); None when it gives no 200 within
+        CHAT_HEALTH_TIMEOUT_S."""
+        try:
+            resp = await self.client.get(METRICS_PATHS[self.settings.engine],
+                                         timeout=self.settings.chat_health_timeout_s)
+        except httpx.HTTPError:
+            return None
+        return resp.content if resp.status_code == 200 else None
 
     async def proxy(self, path: str, body: bytes, stream: bool,
-                    receive: Callable[[], Awaitable[Message]]) -> Response:
-        """Forward a POST to the engine: server-sent events go through as they arrive.
+                    receive: Callable[[], Awaitable[Message]], request_id: str) -> Response:
+        """Forward a POST to the engine with the request's id (X-Request-Id, which vLLM takes
+        as its own request id): server-sent events go through as they arrive.
 
         A stream=true answer starts at once and _relay passes a disconnect on. Any other answer
         comes whole, after the engine has generated it all: it is awaited against the client's
@@ -267,7 +293,8 @@ class ChatEngine:
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(self.base_url + path)
-        request = httpx.Request("POST", url, content=body, headers=PROXY_HEADERS,
+        headers = {"content-type": "application/json", "x-request-id": request_id}
+        request = httpx.Request("POST", url, content=body, headers=headers,
                                 extensions={"timeout": PROXY_TIMEOUT})
         if stream:
             return await self._respond(request)
@@ -275,7 +302,8 @@ class ChatEngine:
 
     async def _respond(self, request: httpx.Request) -> Response:
         """Send the request; relay an event stream, or read a whole answer."""
-        upstream = await self.transport.handle_async_request(request)
+        transport = self.transports[next(self._turn) % POOLS]
+        upstream = await transport.handle_async_request(request)
         media = upstream.headers.get("content-type", "application/json")
         if not media.startswith("text/event-stream"):
             try:

@@ -6,11 +6,14 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from src import metrics
 
 log = logging.getLogger("src.engines.tool")
 
@@ -178,11 +181,14 @@ class ToolEngine:
         import torch
 
         self.forward_passes += 1
+        metrics.TOOL_BATCH.observe(len(texts))
+        started = time.perf_counter()
         enc = self._tokenizer(
             texts, padding=True, truncation=True, max_length=self._max_len, return_tensors="pt"
         ).to(self._device)
         with torch.inference_mode():
             probs = torch.softmax(self._model(**enc).logits.float(), dim=-1).cpu().tolist()
+        metrics.TOOL_FORWARD_SECONDS.observe(time.perf_counter() - started)
         labels = self.labels
         out = []
         for row in probs:

@@ -3,8 +3,10 @@
 Usage: python3 tests/apps/fake_openai.py [--port N] [--chunks N] [--delay S] [--crash-mid-stream N]
          [--ready-after S] [--crash-after S] [--hang-health-after S] [--answer-after S]
          [--generation-error MESSAGE]
-GET /stats reports streams started / completed / cancelled, the last requests (path and body),
-its pid and whether secrets reached it.
+GET /stats reports streams started / completed / cancelled, the last requests (path, body and
+X-Request-Id), its pid and whether secrets reached it. GET /metrics serves Prometheus metrics
+named as vLLM names its own (vllm:request_success_total, vllm:num_requests_running) beside the
+process and Python metrics prometheus_client reports for any process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 SECRETS = ("TEXT_API_KEY", "TEXT_API_KEY_FILE", "HF_TOKEN")
 REQUESTS_KEPT = 32  # /stats lists the last requests (benchmarks send many)
@@ -32,6 +43,15 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
     born = time.monotonic()
     stats: dict[str, Any] = {"started": 0, "completed": 0, "cancelled": 0, "produced": 0}
     requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUESTS_KEPT)
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    succeeded = Counter("vllm:request_success", "Finished requests (vLLM's name)",
+                        ("model_name", "finished_reason"), registry=registry)
+    running = Gauge("vllm:num_requests_running", "Requests running (vLLM's name)",
+                    ("model_name",), registry=registry)
+    running.labels("fake").set_function(
+        lambda: stats["started"] - stats["completed"] - stats["cancelled"])
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -45,13 +65,18 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
         secret = sorted(k for k in SECRETS if k in os.environ)
         return {**stats, "requests": list(requests), "pid": os.getpid(), "secret_env": secret}
 
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "fake"}]}
 
     async def answer(request: Request, kind: str) -> Any:
         body = await request.json()
-        requests.append({"path": request.url.path, "body": body})
+        requests.append({"path": request.url.path, "body": body,
+                         "request_id": request.headers.get("x-request-id")})
         if opts.generation_error is not None:
             # /health says 200 but every generation fails, in vLLM's error shape
             error = {"message": opts.generation_error, "type": "InternalServerError",
@@ -69,6 +94,7 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
                     stats["cancelled"] += 1
                     return JSONResponse({}, status_code=499)
             stats["completed"] += 1
+            succeeded.labels("fake", "stop").inc()
             text = " ".join(f"tok{i}" for i in range(opts.chunks))
             choice = {"index": 0, "finish_reason": "stop"}
             choice.update({"message": {"role": "assistant", "content": text}} if kind == "chat"
@@ -92,6 +118,7 @@ def build_app(opts: argparse.Namespace) -> FastAPI:
                         os._exit(3)
                 yield "data: [DONE]\n\n"
                 stats["completed"] += 1
+                succeeded.labels("fake", "stop").inc()
             except (asyncio.CancelledError, GeneratorExit):
                 stats["cancelled"] += 1
                 raise

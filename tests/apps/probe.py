@@ -8,11 +8,14 @@ test can check behaviour from outside the server process:
     switch_at        epoch seconds at which /healthz turns 200 (late app)
     first_ok_at      epoch seconds of the first 2xx /healthz answer (late app)
     requests         one line per /healthz request (hanging app)
+    metrics_dir      one line per worker: its PROMETHEUS_MULTIPROC_DIR and what the directory
+                     held at start (counting app)
   PROBE_READY_AFTER  seconds the late app answers 503 before 200 (default 2)
 
 Apps: healthy, crashing (exits with status 3 one second after start), late,
-never (always 503), hanging (/healthz never answers) and stubborn (healthy, but
-ignores SIGTERM once started: only SIGKILL stops it).
+never (always 503), hanging (/healthz never answers), stubborn (healthy, but
+ignores SIGTERM once started: only SIGKILL stops it) and counting (healthy; each
+worker records its prometheus_client directory).
 """
 
 import asyncio
@@ -120,9 +123,17 @@ def _ignore_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def _record_metrics_dir() -> None:
+    """Record this worker's PROMETHEUS_MULTIPROC_DIR (empty when unset) and its files."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    held = sorted(p.name for p in Path(path).iterdir()) if path else []
+    _record("metrics_dir", " ".join([path or "-", *held]), append=True)
+
+
 healthy = _app(_ok)
 crashing = _app(_unavailable, _crash_soon)
 late = _app(_late, _plan_switch)
 never = _app(_unavailable)
 hanging = _app(_hang)
 stubborn = _app(_ok, _ignore_sigterm)
+counting = _app(_ok, _record_metrics_dir)

@@ -19,7 +19,7 @@ setup() {
   assert_equal "$(build_leftover_contexts)" ""
 }
 
-@test "host-only files stay out: the build libraries and validate.py, and only they (not every 'build')" {
+@test "host-only files stay out: the build libraries, validate.py and its value_rules.py, and only they (not every 'build')" {
   build_env_tool
   mkdir -p "${FIXTURE_REPO}/src/build" "${FIXTURE_REPO}/docker/common/scripts/extra/build"
   : >"${FIXTURE_REPO}/src/build/keep.py"
@@ -28,8 +28,11 @@ setup() {
   DRY_RUN=1 run -0 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
   # the fixture repository holds them: the context leaves them out
   [[ -f "${FIXTURE_REPO}/docker/common/scripts/build/stack.sh" && -f "${FIXTURE_REPO}/docker/common/download/validate.py" ]]
+  [[ -f "${FIXTURE_REPO}/pyhelpers/value_rules.py" ]]
   refute_line --regexp '^common/scripts/build/'
   refute_line "common/download/validate.py"
+  refute_line "pyhelpers/value_rules.py"
+  assert_line "pyhelpers/model_ref.py"
   assert_line "src/build/keep.py"
   assert_line "common/scripts/extra/build/keep.sh"
   assert_line "common/scripts/validate.py"

@@ -132,6 +132,32 @@ first_build_args() {
   refute_output --partial "ghp_notshown"
 }
 
+@test "OCI source label: an origin on the build host's disk (a path, file://) is left out" {
+  build_env_tool
+  git -C "${FIXTURE_REPO}" init -q
+  git -C "${FIXTURE_REPO}" -c user.email=t@t -c user.name=t commit -q --allow-empty -m init
+  local origin
+  for origin in "${BATS_TEST_TMPDIR}/upstream repo" "file://${BATS_TEST_TMPDIR}/upstream" \
+    "file://localhost${BATS_TEST_TMPDIR}/upstream" ../upstream; do
+    git -C "${FIXTURE_REPO}" remote remove origin 2>/dev/null || true # none on the first round
+    git -C "${FIXTURE_REPO}" remote add origin "${origin}"
+    DRY_RUN=1 run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+    assert_success
+    refute_output --partial "image.source"
+    refute_output --partial "SOURCE_URL"
+    refute_output --partial "upstream"
+    assert_output --partial "org.opencontainers.image.revision="
+  done
+  for origin in git@example.invalid:org/repo.git ssh://git@example.invalid/org/repo; do
+    git -C "${FIXTURE_REPO}" remote set-url origin "${origin}"
+    DRY_RUN=1 run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+    assert_output --partial "org.opencontainers.image.source=${origin/ssh:\/\/git@/ssh://}"
+  done
+  # a SOURCE_URL you set is yours: used as given
+  SOURCE_URL=/srv/git/repo DRY_RUN=1 run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_output --partial "org.opencontainers.image.source=/srv/git/repo"
+}
+
 @test "DRY_RUN=1: validates, prints the exact command and the context's files, no docker call" {
   build_env_tool
   DRY_RUN=1 run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"

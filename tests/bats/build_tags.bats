@@ -117,6 +117,31 @@ setup() {
   assert_equal "$(stub_call_count docker)" 0
 }
 
+@test "TRT: an engine repo outside the allowlist stops the build before Docker" {
+  build_env_trt
+  TRT_ENGINE_REPO=anyone/anything run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_failure 1
+  [[ "${stderr}" == *"✗ TRT_ENGINE_REPO 'anyone/anything' is not in the trt chat allowlist"* ]]
+  assert_equal "$(stub_call_count docker)" 0
+}
+
+@test "revisions, HF_ENDPOINT and BASE_IMAGE of the wrong shape stop the build before Docker" {
+  build_env_vllm
+  local var bad
+  # shellcheck disable=SC2016 # literal $(touch pwned): never expanded by anyone
+  for var in CHAT_MODEL_REVISION TOOL_MODEL_REVISION HF_ENDPOINT BASE_IMAGE; do
+    for bad in '$(touch pwned)' $'main\nTAG=x' 'not a url'; do
+      env "${var}=${bad}" DRY_RUN=1 "${FIXTURE_REPO}/docker/build.sh" >"${BATS_TEST_TMPDIR}/out" \
+        2>"${BATS_TEST_TMPDIR}/err" && false
+      grep -qF "[validate] ✗ ${var} '" "${BATS_TEST_TMPDIR}/err"
+      [[ ! -s "${BATS_TEST_TMPDIR}/out" ]]
+    done
+  done
+  assert_equal "$(stub_call_count docker)" 0
+  [[ ! -e pwned && ! -e "${FIXTURE_REPO}/pwned" ]]
+  assert_equal "$(build_leftover_contexts)" ""
+}
+
 @test "python3 missing: validation says so, status 1, docker never called" {
   build_env_tool
   mkdir -p "${BATS_TEST_TMPDIR}/nopy"

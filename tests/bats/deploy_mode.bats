@@ -23,17 +23,32 @@ setup() {
   assert_equal "${DEPLOY_MODE}" both
 }
 
-@test "normalize: case and surrounding blanks are forgiven" {
+@test "normalize: chat, tool and both exactly; case, blanks and look-alikes are errors" {
   local raw
-  for raw in " Chat " "TOOL" $'\tboth\n' "cHaT"; do
+  for raw in chat tool both; do
     DEPLOY_MODE="${raw}"
-    normalize_deploy_mode
-    [[ "${DEPLOY_MODE}" =~ ^(chat|tool|both)$ ]]
+    run --separate-stderr normalize_deploy_mode
+    assert_success
+    assert_equal "${stderr}" ""
   done
-  DEPLOY_MODE=" Chat "
-  run --separate-stderr normalize_deploy_mode
-  assert_success
-  assert_equal "${stderr}" ""
+  for raw in " Chat " "TOOL" $'\tboth\n' "cHaT" "x:both" "both:x" ":both" "chat:"; do
+    DEPLOY_MODE="${raw}"
+    run --separate-stderr normalize_deploy_mode
+    assert_failure 1
+    assert_equal "${stderr}" "[deploy] ✗ DEPLOY_MODE '$(util_printable "${raw}")' is not valid; use one of: chat, tool, both (default both)"
+  done
+}
+
+@test "normalize: the build's rule (validate.py): every value one accepts the other accepts" {
+  local raw build runtime
+  # shellcheck disable=SC2016 # a literal $(id): never expanded
+  for raw in chat tool both Chat " both " TOOL "x:both" "both:x" tools "chat,tool" '$(id)' $'chat\n' "   "; do
+    build=ok runtime=ok
+    python3 "${PROJECT_ROOT}/docker/common/download/validate.py" --deploy-mode "${raw}" \
+      --engine vllm --chat-model Qwen/Qwen3-8B-AWQ --tool-model ProsusAI/finbert 2>/dev/null || build=refused
+    DEPLOY_MODE="${raw}" normalize_deploy_mode 2>/dev/null || runtime=refused
+    assert_equal "${raw}: runtime ${runtime}" "${raw}: runtime ${build}"
+  done
 }
 
 @test "normalize: invalid values name the value and the valid ones, status 1, value unchanged" {
@@ -128,10 +143,10 @@ setup() {
   run --separate-stderr validate_deploy_models # unset DEPLOY_MODE means both
   assert_failure 1
   [[ "${stderr}" == *"CHAT_MODEL is not set"*"TOOL_MODEL is not set"* ]]
-  DEPLOY_MODE=" Tool " TOOL_MODEL=org/tool run --separate-stderr validate_deploy_models
+  DEPLOY_MODE=tool TOOL_MODEL=org/tool run --separate-stderr validate_deploy_models
   assert_success
   assert_equal "${stderr}" ""
-  DEPLOY_MODE=" Tool " run --separate-stderr validate_deploy_models
+  DEPLOY_MODE=tool run --separate-stderr validate_deploy_models
   assert_failure 1
   assert_equal "${stderr}" "[deploy] ✗ TOOL_MODEL is not set but DEPLOY_MODE=tool serves a tool model: the image was built without it; rebuild with TOOL_MODEL=<repo id> or run with DEPLOY_MODE=chat"
   DEPLOY_MODE=chat CHAT_MODEL=org/chat run --separate-stderr validate_deploy_models "[trt]" trt
@@ -140,9 +155,9 @@ setup() {
   DEPLOY_MODE=tools run --separate-stderr validate_deploy_models "[x]"
   assert_failure 1
   assert_equal "${stderr}" "[x] ✗ DEPLOY_MODE 'tools' is not valid; use one of: chat, tool, both (default both)"
-  DEPLOY_MODE=" Chat " CHAT_MODEL=c
+  DEPLOY_MODE=chat CHAT_MODEL=c
   validate_deploy_models
-  assert_equal "${DEPLOY_MODE}|${DEPLOY_CHAT-unset}|${DEPLOY_TOOL-unset}" " Chat |unset|unset"
+  assert_equal "${DEPLOY_MODE}|${DEPLOY_CHAT-unset}|${DEPLOY_TOOL-unset}" "chat|unset|unset"
 }
 
 @test "validate: trt with chat and no TRT_ENGINE_REPO warns about TRT_ENGINE_DIR, still succeeds" {
@@ -172,7 +187,7 @@ setup() {
 }
 
 @test "init_deploy_mode: runs the steps in order and stops at the first failure" {
-  DEPLOY_MODE=" TOOL" TOOL_MODEL=org/tool
+  DEPLOY_MODE=tool TOOL_MODEL=org/tool
   init_deploy_mode "[tool]" ""
   assert_equal "${DEPLOY_MODE}:${DEPLOY_CHAT}:${DEPLOY_TOOL}" tool:0:1
 

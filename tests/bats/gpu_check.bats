@@ -76,8 +76,9 @@ setup() {
   make_stub python3 "exit 0"
   run -0 --separate-stderr "${CHECK}" wheels
   local pin
-  for pin in fastapi uvicorn uvloop httptools; do
+  for pin in fastapi uvicorn uvloop httptools prometheus_client; do
     pin="$(grep -m1 "^${pin}==" "${PROJECT_ROOT}/docker/tool/requirements.txt")"
+    pin="${pin%%[[:space:]#]*}" # without the line's comment
     grep -q -- " ${pin}\( \|$\)" "${STUB_DIR}/python3.calls"
   done
   run cat "${STUB_DIR}/python3.calls"

@@ -188,6 +188,39 @@ main_status() {
   assert_nothing_left
 }
 
+@test "several workers share a fresh PROMETHEUS_MULTIPROC_DIR; one worker gets none" {
+  local dir
+  UVICORN_WORKERS=2 SERVER_APP=tests.apps.probe:counting TMPDIR="${BATS_TEST_TMPDIR}" start_main
+  wait_for 30 grep -q "healthy after" "${PROBE_DIR}/main.log" || fail "$(cat "${PROBE_DIR}/main.log")"
+  wait_for 10 test "$(wc -l <"${PROBE_DIR}/metrics_dir")" -eq 2
+  run -0 sort -u "${PROBE_DIR}/metrics_dir"
+  dir="${output%% *}"
+  [[ "${#lines[@]}" == 1 && "${dir}" == "${BATS_TEST_TMPDIR}/metrics."* && -d "${dir}" ]] || fail "${output}"
+  kill -TERM "${MAIN_PID}"
+  main_status 10
+  assert_nothing_left
+
+  # a directory of the user's own keeps its other files, loses the values of a previous run
+  dir="${BATS_TEST_TMPDIR}/own dir"
+  mkdir -p "${dir}"
+  touch "${dir}/counter_123.db" "${dir}/notes.txt"
+  rm "${PROBE_DIR}/metrics_dir"
+  PROMETHEUS_MULTIPROC_DIR="${dir}" SERVER_APP=tests.apps.probe:counting start_main
+  wait_for 30 grep -q "healthy after" "${PROBE_DIR}/main.log" || fail "$(cat "${PROBE_DIR}/main.log")"
+  assert_equal "$(cat "${PROBE_DIR}/metrics_dir")" "${dir} notes.txt"
+  kill -TERM "${MAIN_PID}"
+  main_status 10
+
+  rm "${PROBE_DIR}/metrics_dir"
+  unset PROMETHEUS_MULTIPROC_DIR
+  SERVER_APP=tests.apps.probe:counting start_main
+  wait_for 30 grep -q "healthy after" "${PROBE_DIR}/main.log" || fail "$(cat "${PROBE_DIR}/main.log")"
+  assert_equal "$(cat "${PROBE_DIR}/metrics_dir")" "-"
+  kill -TERM "${MAIN_PID}"
+  main_status 10
+  assert_nothing_left
+}
+
 @test "library: sourcing sets no shell options and works under set -u" {
   run bash -c "set -u; before=\$(set +o); source '${COMMON_SCRIPTS}/server.sh'; source '${COMMON_SCRIPTS}/server.sh'
     HOST=0.0.0.0 PORT=1 server_health_url >/dev/null && [[ \"\$(set +o)\" == \"\${before}\" ]] && echo same"

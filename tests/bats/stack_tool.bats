@@ -73,7 +73,9 @@ setup() {
   [[ "${stderr}" == *"[tool] ✗ DEPLOY_MODE 'both' is not served by the tool image"* ]]
   DEPLOY_MODE=chat run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"DEPLOY_MODE 'chat' is not served by the tool image"* ]]
-  DEPLOY_MODE=" TOOL " run -0 --separate-stderr "${MAIN}"
+  DEPLOY_MODE=" TOOL " run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"DEPLOY_MODE ' TOOL ' is not valid; use one of: chat, tool, both"* ]]
+  DEPLOY_MODE=tool run -0 --separate-stderr "${MAIN}"
   rm -f "${STACK_RECORDS}"/*
   TOOL_GPU_FRAC=1.5 run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"[tool] ✗ TOOL_GPU_FRAC='1.5' is not valid; expected a number between 0.01 and 1.0"* ]]
@@ -81,6 +83,17 @@ setup() {
   run -1 --separate-stderr "${MAIN}"
   [[ "${stderr}" == *"TOOL_MODEL is not set but DEPLOY_MODE=tool serves a tool model"* ]]
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
+}
+
+@test "the manifest check runs APP_ROOT's pyhelpers, never one in the working directory" {
+  local evil="${BATS_TEST_TMPDIR}/evil dir"
+  mkdir -p "${evil}/pyhelpers"
+  : >"${evil}/pyhelpers/__init__.py"
+  printf '%s\n' 'print("everything matches")' >"${evil}/pyhelpers/manifest.py"
+  printf 'x' >>"${TOOL_MODEL_PATH}/config.json"
+  cd "${evil}"
+  PYTHONPATH="${evil}" run -1 --separate-stderr "${MAIN}"
+  [[ "${stderr}" == *"[tool] ✗ tool model in ${TOOL_MODEL_PATH} does not match its download manifest: "*"'config.json' has"* ]]
 }
 
 @test "a manifest whose sizes disagree, a stray *.incomplete, or no model directory stops the start" {

@@ -237,7 +237,7 @@ start_on() {
   rm -f "${STACK_RECORDS}"/*
   unset CHAT_MODEL
   rm -rf "${MODELS}/chat"
-  DEPLOY_MODE=Tool run --separate-stderr "${MAIN}"
+  DEPLOY_MODE=tool run --separate-stderr "${MAIN}"
   assert_success
   assert_equal "$(server_env DEPLOY_MODE) $(server_env TOOL_GPU_FRAC)/$(server_env CHAT_GPU_FRAC)" "tool 0.90/<unset>"
   DEPLOY_MODE=chat run -1 --separate-stderr "${MAIN}"

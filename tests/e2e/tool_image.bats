@@ -8,6 +8,7 @@
 
 load '../bats/helpers/common'
 load 'helpers/e2e'
+load 'helpers/prometheus'
 
 REPO_ID=e2e/tiny-classifier
 
@@ -39,6 +40,10 @@ setup() {
   e2e_setup
 }
 
+teardown() {
+  prom_stop
+}
+
 # Start the suite's image on a free port and wait until /healthz answers 2xx.
 # Globals:   PORT, CID (set)
 # Arguments: [docker run options...]
@@ -61,17 +66,17 @@ start_healthy() {
   assert_output "${REPO_ID} v1 ${E2E_TAG_SHA} ${HUB_FIXTURE_URL}"
 }
 
-@test "/app holds the runtime only: no build library or validator of the build host; the download steps for --download-models" {
+@test "/app holds the runtime only: no build library or validator of the build host; the download steps --download-models runs" {
   need_engine
   run -0 container_docker run --rm --network host --entrypoint find "${E2E_IMAGE}" /app -type f -printf '%P\n'
   local listing="${output}"
   assert_line "scripts/main.sh"
   assert_line "src/server.py"
   assert_line "pyhelpers/gpu.py"
-  refute_line --regexp '^common/scripts/build/|validate\.py$|^download/|(^|/)tests/|__pycache__|\.pyc$'
-  # the download steps main.sh --download-models runs (the tool stack has no download/ of its own)
+  refute_line --regexp '^common/scripts/build/|validate\.py$|value_rules\.py$|^download/|(^|/)tests/|__pycache__|\.pyc$'
+  # /app/common/download is docker/common/download without validate.py: what --download-models runs
   assert_equal "$(grep '^common/download/' <<<"${listing}" | LC_ALL=C sort)" \
-    "$(cd "${PROJECT_ROOT}/docker/common" && printf '%s\n' download/*.py | grep -v validate.py | sed 's|^|common/|' | LC_ALL=C sort)"
+    "$(cd "${PROJECT_ROOT}/docker/common" && printf '%s\n' download/*.py | grep -vx download/validate.py | sed 's|^|common/|' | LC_ALL=C sort)"
   # /app/common/scripts is exactly the shared runtime libraries, docker/common/scripts/*.sh
   assert_equal "$(grep '^common/scripts/' <<<"${listing}" | LC_ALL=C sort)" \
     "$(cd "${PROJECT_ROOT}/docker/common" && printf '%s\n' scripts/*.sh | sed 's|^|common/|' | LC_ALL=C sort)"
@@ -117,6 +122,42 @@ start_healthy() {
   refute_output --partial "${TEXT_API_KEY}"
   run -0 container_docker logs "${CID}"
   refute_output --partial "${TEXT_API_KEY}"
+}
+
+@test "metrics: a real Prometheus scrapes /metrics (two workers); PromQL counts the requests sent" {
+  need_built build "the tool image"
+  start_healthy -e UVICORN_WORKERS=2 --read-only --tmpfs /tmp
+  prom_start "127.0.0.1:${PORT}"
+  local i deadline=$((SECONDS + 60))
+  # /healthz answers from the first worker ready; the second may still be loading its model
+  until curl -s -m 5 "http://127.0.0.1:${PORT}/metrics" |
+    grep -qx 'text_inference_engine_state{engine="tool",state="ready"} 2.0'; do
+    ((SECONDS < deadline)) || fail "the two workers were not both ready within 60 s"
+    sleep 0.2
+  done
+  for i in 1 2 3; do
+    # a connection each: either worker may answer, and /metrics sums both
+    run -0 container_curl_key "http://127.0.0.1:${PORT}/v1/classify" -H 'Content-Type: application/json' \
+      -d "{\"input\": [\"text ${i}\", \"more\"]}"
+    assert_line --index 1 200
+  done
+  for i in 1 2; do
+    run -0 curl -s -m 10 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+      -d '{"input": "x"}' "http://127.0.0.1:${PORT}/v1/classify"
+    assert_output 401
+  done
+  local sent="${EPOCHREALTIME}"
+  run -0 prom_query_after "${sent}" 'text_inference_requests_total{route="/v1/classify",method="POST",status="200"}'
+  assert_output 3
+  run -0 prom_query_after "${sent}" 'text_inference_requests_total{route="/v1/classify",status="401"}'
+  assert_output 2
+  run -0 prom_query_after "${sent}" 'text_inference_tool_batch_size_sum'
+  assert_output 6
+  run -0 prom_query_after "${sent}" 'text_inference_engine_state{engine="tool",state="ready"}'
+  assert_output 2 # both workers
+  run -0 prom_query_after "${sent}" 'count(text_inference_requests_total{route!~"/v1/classify|/healthz|/metrics"}) or vector(0)'
+  assert_output 0
+  prom_stop
 }
 
 @test "user: runs as uid 10001; also with --read-only and a tmpfs /tmp" {

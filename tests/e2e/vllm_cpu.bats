@@ -11,6 +11,7 @@
 
 load '../bats/helpers/common'
 load 'helpers/e2e'
+load 'helpers/prometheus'
 
 CHAT_REPO=e2e/tiny-llama
 TOOL_REPO=e2e/tiny-tool
@@ -57,6 +58,10 @@ setup() {
   common_setup
   TEXT_API_KEY="$(cat "${BATS_FILE_TMPDIR}/key" 2>/dev/null)" || true # no engine: no key was made
   export TEXT_API_KEY
+}
+
+teardown() {
+  prom_stop
 }
 
 # Start the CPU image as a read-only container with a writable /tmp, room in /dev/shm for
@@ -203,6 +208,31 @@ print(len(chunks))
   assert_line --index -1 400
   assert_equal "$(body_get '(b["error"]["param"], b["error"]["code"])')" "('max_tokens', 400)"
   [[ "$(body_get 'b["error"]["message"]')" == *"max_tokens=100000 cannot be greater than max_model_len"* ]]
+}
+
+@test "metrics: Prometheus scrapes the app's /metrics with vLLM's own series; vLLM takes the request id" {
+  need_ready
+  prom_start "127.0.0.1:${E2E_PORT}"
+  local ours theirs rid
+  local sent="${EPOCHREALTIME}"
+  ours="$(prom_query_after "${sent}" 'sum(text_inference_requests_total{route="/v1/chat/completions",status="200"}) or vector(0)')"
+  theirs="$(prom_query_after "${sent}" 'sum(vllm:request_success_total)')"
+  # (not `i`: bats's `run -0` sets a global i)
+  for rid in e2e-rid-1 e2e-rid-2 e2e-rid-3; do
+    run -0 post /v1/chat/completions "{\"max_tokens\": 2, \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}" \
+      -H "X-Request-Id: ${rid}"
+    assert_line --index -1 200
+    assert_equal "$(body_get 'b["id"]')" "chatcmpl-${rid}" # vLLM's id is built from ours
+  done
+  sent="${EPOCHREALTIME}"
+  run -0 prom_query_after "${sent}" 'sum(text_inference_requests_total{route="/v1/chat/completions",status="200"})'
+  assert_output "$((ours + 3))"
+  run -0 prom_query_after "${sent}" 'sum(vllm:request_success_total)'
+  assert_output "$((theirs + 3))"
+  # the engine's process metrics are left out: one process_start_time_seconds, the app's
+  run -0 prom_query_after "${sent}" 'count(process_start_time_seconds)'
+  assert_output 1
+  prom_stop
 }
 
 @test "/v1/classify in the same container: the tool model under the CPU flavor's own pins" {

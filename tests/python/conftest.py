@@ -15,7 +15,6 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
@@ -26,23 +25,25 @@ SERVER_SH = ROOT / "docker" / "common" / "scripts" / "server.sh"
 TEST_KEY = "test-key-123"
 
 
-# --- the served app (src/) -------------------------------------------------------------------
-
-
-def _load_tiny_model_module() -> ModuleType:
-    """scripts/lib/tiny_model.py, imported by path (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("tiny_model", ROOT / "scripts/lib/tiny_model.py")
+def _load_module(name: str, path: Path) -> types.ModuleType:
+    """A Python file imported by path (scripts/ and tests/apps/ are not packages)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+# --- the served app (src/) -------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight BERT classifier (labels negative, neutral, positive), made once."""
     out = tmp_path_factory.mktemp("tiny-model")
-    return _load_tiny_model_module().make_tiny_model(out, ("negative", "neutral", "positive"))
+    tiny_model = _load_module("tiny_model", ROOT / "scripts/lib/tiny_model.py")
+    return tiny_model.make_tiny_model(out, ("negative", "neutral", "positive"))
 
 
 def free_port() -> int:
@@ -220,16 +221,8 @@ def app_process(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
 # --- the Hub mirror (scripts/lib/hub_mirror.py, pyhelpers.hub) --------------------------------
 
 
-def _load_hub_mirror_module() -> types.ModuleType:
-    """scripts/lib/hub_mirror.py, imported by path (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("hub_mirror", ROOT / "scripts/lib/hub_mirror.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hub_mirror = _load_hub_mirror_module()
+hub_mirror = _load_module("hub_mirror", ROOT / "scripts/lib/hub_mirror.py")
+flaky_proxy = _load_module("flaky_proxy", ROOT / "tests/apps/flaky_proxy.py")
 
 
 class HubMirror:
@@ -280,3 +273,15 @@ def hub(hub_server: HubMirror, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HF_DOWNLOAD_RETRIES", raising=False)
     return hub_server
+
+
+@pytest.fixture
+def flaky_hub(hub: HubMirror, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """tests/apps/flaky_proxy.py in front of the session's mirror, as HF_ENDPOINT; stopped after.
+
+    Queue faults with `flaky_hub.add(flaky_proxy.Fault(...))`; `flaky_hub.requests` is the log.
+    """
+    proxy = flaky_proxy.FlakyProxy(hub.url).start()
+    monkeypatch.setenv("HF_ENDPOINT", proxy.url)
+    yield proxy
+    proxy.stop()

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from conftest import FAKE_OPENAI, free_port
+from prometheus_client import REGISTRY
 
 from src.config.settings import SettingsError, load_settings
 from src.engines.chat import ChatEngine, build_engine_argv, child_env
@@ -97,21 +98,23 @@ def test_chat_engine_cmd_replaces_the_command() -> None:
 
 def test_child_env_drops_secrets_keeps_the_rest() -> None:
     env = {"TEXT_API_KEY": "a", "TEXT_API_KEY_FILE": "/k", "HF_TOKEN": "h", "PATH": "/bin",
-           "CHAT_ENGINE_PORT": "8001", "HF_ENDPOINT": "http://mirror"}
+           "CHAT_ENGINE_PORT": "8001", "HF_ENDPOINT": "http://mirror",
+           "PROMETHEUS_MULTIPROC_DIR": "/tmp/metrics"}
     assert child_env(env) == {"PATH": "/bin", "CHAT_ENGINE_PORT": "8001",
                               "HF_ENDPOINT": "http://mirror"}
 
 
-def test_engine_that_cannot_generate_is_failed_never_ready(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    port = free_port()
-    settings = load_settings({
-        "TEXT_API_KEY": "k", "DEPLOY_MODE": "chat", "CHAT_ENGINE_PORT": str(port),
-        "CHAT_ENGINE_CMD": f"{sys.executable} {FAKE_OPENAI} --port {port} "
-                           "--generation-error 'no kernel for head_dim=16'",
-        "ENGINE_STOP_TIMEOUT": "5",
-    })
+def exits(reason: str) -> float:
+    """text_inference_chat_engine_exits_total for one reason (0 before the first)."""
+    return REGISTRY.get_sample_value("text_inference_chat_engine_exits_total",
+                                     {"reason": reason}) or 0.0
+
+
+def run_until_exit(env: dict[str, str]) -> tuple[list[EngineState], list[int]]:
+    """Start a ChatEngine with env's settings, wait (30 s at most) for it to report an exit,
+    stop it; the states it reported and the exit statuses."""
+    settings = load_settings({"TEXT_API_KEY": "k", "DEPLOY_MODE": "chat",
+                              "ENGINE_STOP_TIMEOUT": "5", **env})
     states: list[EngineState] = []
     codes: list[int] = []
 
@@ -129,7 +132,28 @@ def test_engine_that_cannot_generate_is_failed_never_ready(
         finally:
             await engine.stop()
 
+    asyncio.run(run())
+    return states, codes
+
+
+def test_engine_that_cannot_start_is_counted_and_ends_with_127() -> None:
+    before = exits("not_started")
+    states, codes = run_until_exit({"CHAT_ENGINE_CMD": "/nonexistent/engine --serve"})
+    assert states == [EngineState.FAILED] and codes == [127]
+    assert exits("not_started") == before + 1
+
+
+def test_engine_that_cannot_generate_is_failed_never_ready(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    before = exits("generation_check")
     with caplog.at_level(logging.ERROR, logger="src.engines.chat"):
-        asyncio.run(run())
+        states, codes = run_until_exit({
+            "CHAT_ENGINE_PORT": str(port),
+            "CHAT_ENGINE_CMD": f"{sys.executable} {FAKE_OPENAI} --port {port} "
+                               "--generation-error 'no kernel for head_dim=16'",
+        })
     assert states == [EngineState.FAILED] and codes == [1]
     assert "HTTP 500" in caplog.text and "no kernel for head_dim=16" in caplog.text
+    assert exits("generation_check") == before + 1

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, HubMirror
+from conftest import ROOT, HubMirror, flaky_proxy
 
 from pyhelpers.manifest import MANIFEST_NAME, verify_manifest
 
@@ -269,6 +269,109 @@ def test_trt_engine_label_follows_the_validator_rule(hub: HubMirror, tmp_path: P
                HF_ENDPOINT="http://127.0.0.1:9")
     assert_one_line_failure(proc, "TRT_ENGINE_LABEL 'sm90_tp1' is not valid",
                             "sm{arch}_trt-llm-{version}_cuda{version}")
+
+
+@pytest.mark.parametrize(("script", "var", "env"), [
+    (TOOL, "TOOL_MODEL_PATH", {"TOOL_MODEL": "acme/t-target"}),
+    (CHAT, "CHAT_MODEL_PATH", {"CHAT_MODEL": "acme/t-target"}),
+    (TRT_MODEL, "CHAT_MODEL_PATH", {"TRT_ENGINE_REPO": "acme/t-target"}),
+    (TRT_ENGINE, "TRT_ENGINE_DIR", {"TRT_ENGINE_REPO": "acme/t-target", "TRT_ENGINE_LABEL": L90}),
+])
+def test_a_target_that_is_a_file_or_unwritable_is_one_line_before_any_download(
+    hub: HubMirror, tmp_path: Path, script: Path, var: str, env: dict[str, str]
+) -> None:
+    (tmp_path / "a file").write_text("x")
+    cases = {
+        str(tmp_path / "a file"): "is not a directory",
+        str(tmp_path / "a file" / "model"): f"would be under {str(tmp_path / 'a file')!r}",
+        "/proc/self/no-such-dir/model": "cannot be written",
+    }
+    for target, problem in cases.items():
+        proc = run(script, hub, tmp_path, HF_ENDPOINT="http://127.0.0.1:9", HF_DOWNLOAD_RETRIES="0",
+                   **env, **{var: target})
+        assert_one_line_failure(proc, f"{var} {target!r}", problem)
+        assert "GiB" not in proc.stderr and "FileExistsError" not in proc.stderr
+        assert "127.0.0.1:9" not in proc.stderr, "checked before any request"
+    assert (tmp_path / "a file").read_text() == "x"
+
+
+def test_run_entry_turns_an_os_error_into_one_line(capfd: pytest.CaptureFixture[str]) -> None:
+    from pyhelpers.build_log import run_entry
+
+    def main() -> None:
+        raise OSError(28, "No space left on device", "/opt/models/tool/model.safetensors")
+
+    assert run_entry(main, "[tool-model]") == 1
+    err = capfd.readouterr().err
+    assert err == ("[tool-model] ✗ [Errno 28] No space left on device: "
+                   "'/opt/models/tool/model.safetensors'\n")
+
+
+def test_trt_engine_repo_without_engines_says_what_is_missing_and_what_it_holds(
+    hub: HubMirror, tmp_path: Path
+) -> None:
+    hub.publish("acme/plain-model", {"config.json": "{}", "tokenizer.json": "{}",
+                                     "model.safetensors": os.urandom(5000)})
+    out = tmp_path / "engines" / "trt-chat"
+    proc = run(TRT_ENGINE, hub, tmp_path, TRT_ENGINE_REPO="acme/plain-model",
+               TRT_ENGINE_LABEL=L90, TRT_ENGINE_DIR=str(out))
+    assert_one_line_failure(
+        proc, "TRT_ENGINE_REPO acme/plain-model@main has no trt-llm/engines/ folder",
+        "it holds: config.json, model.safetensors, tokenizer.json")
+    assert "not found" not in proc.stderr
+    assert "HF_TOKEN" not in proc.stderr
+    files = {**trt_repo_files(), "extra/notes.txt": "n"}
+    files = {k: v for k, v in files.items() if not k.startswith("trt-llm/")}
+    hub.publish("acme/plain-with-folder", files)
+    proc = run(TRT_ENGINE, hub, tmp_path, TRT_ENGINE_REPO="acme/plain-with-folder",
+               TRT_ENGINE_LABEL=L90, TRT_ENGINE_DIR=str(out))
+    assert_one_line_failure(proc, "has no trt-llm/engines/ folder", "extra/, ")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("meta", "problem"), [
+    ({"tp_size": 1}, "build_metadata.json has no 'sm_arch'"),
+    (None, "holds no build_metadata.json"),
+    ("{not json", "build_metadata.json is not valid JSON"),
+])
+def test_an_incomplete_engine_leaves_nothing_behind(
+    hub: HubMirror, tmp_path: Path, meta: object, problem: str
+) -> None:
+    files = trt_repo_files()
+    key = f"trt-llm/engines/{L90}/build_metadata.json"
+    if meta is None:
+        del files[key]
+    else:
+        files[key] = meta if isinstance(meta, str) else json.dumps(meta)
+    repo = f"acme/trt-bad-{abs(hash(problem)) % 1000}"
+    hub.publish(repo, files)
+    out = tmp_path / "engines" / "trt-chat"
+    proc = run(TRT_ENGINE, hub, tmp_path, TRT_ENGINE_REPO=repo, TRT_ENGINE_LABEL=L90,
+               TRT_ENGINE_DIR=str(out))
+    assert_one_line_failure(proc, f"engine {L90} of {repo}", problem)
+    assert list((tmp_path / "engines").iterdir()) == [], "no engine file and no staging dir left"
+
+
+def test_an_interrupted_engine_download_is_resumed_from_its_staging_dir(
+    flaky_hub: flaky_proxy.FlakyProxy, hub: HubMirror, tmp_path: Path
+) -> None:
+    hub.publish("acme/trt-cut", trt_repo_files())
+    out = tmp_path / "engines" / "trt-chat"
+    env = {"TRT_ENGINE_REPO": "acme/trt-cut", "TRT_ENGINE_LABEL": L90, "TRT_ENGINE_DIR": str(out),
+           "HF_ENDPOINT": flaky_hub.url, "HF_DOWNLOAD_RETRIES": "0"}
+    flaky_hub.add(flaky_proxy.Fault("/rank0.engine", status=503, method="GET"))
+    assert_one_line_failure(run(TRT_ENGINE, hub, tmp_path, **env), "failed after 1 attempts")
+    staging = tmp_path / "engines" / ".trt-chat.download"
+    assert not out.exists(), "nothing reaches TRT_ENGINE_DIR before the engine is complete"
+    assert (staging / f"trt-llm/engines/{L90}/config.json").is_file(), "kept for the next run"
+    again = run(TRT_ENGINE, hub, tmp_path, **env)
+    assert again.returncode == 0, again.stderr
+    assert verify_manifest(out, checksums=True) == 3
+    assert [p.name for p in out.parent.iterdir()] == ["trt-chat"], "staging dir removed"
+    gets = [r.path.rsplit("/", 1)[-1] for r in flaky_hub.requests
+            if r.method == "GET" and "/resolve/" in r.path and r.status in (200, 206)]
+    assert sorted(gets) == ["build_metadata.json", "config.json", "rank0.engine"], \
+        "each file fetched once over both runs"
 
 
 def mtimes(directory: Path) -> dict[str, int]:

@@ -8,12 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import HubMirror, hub_mirror, pid_gone
+from conftest import HubMirror, flaky_proxy, hub_mirror, pid_gone
 
 from pyhelpers import hub as hubmod
 from pyhelpers.hub import DownloadError, download_snapshot, get_hf_token, verify_files_exist
 from pyhelpers.manifest import MANIFEST_NAME, verify_manifest
 
+Fault = flaky_proxy.Fault
+FlakyProxy = flaky_proxy.FlakyProxy
 WEIGHTS = os.urandom(6000)  # above the fixture's LFS threshold: served as an LFS object
 
 
@@ -48,7 +50,8 @@ def test_full_snapshot_writes_exact_manifest(hub: HubMirror, tmp_path: Path) -> 
     weights = files["model.safetensors"]
     assert weights["size"] == len(WEIGHTS)
     assert weights["sha256"] == hashlib.sha256(WEIGHTS).hexdigest()
-    assert weights["lfs_checked"] is True and files["config.json"]["lfs_checked"] is False
+    assert weights["hub_check"] == "lfs-sha256"
+    assert {f["hub_check"] for f in files.values() if f is not weights} == {"git-blob-sha1"}
     assert verify_manifest(out, checksums=True) == len(model_files())
 
 
@@ -224,7 +227,8 @@ def test_verify_files_exist(tmp_path: Path) -> None:
         verify_files_exist(tmp_path, file_extension=".onnx")
 
 
-@pytest.mark.parametrize("repo_id", ["acme/bad--name", "a/b/c", "acme/" + "x" * 120, "-acme/x"])
+@pytest.mark.parametrize("repo_id", ["acme/bad--name", "a/b/c", "acme/" + "x" * 120, "-acme/x",
+                                     "acme/name.git"])
 def test_malformed_repo_id_is_one_line_and_not_its_own_cause(
     hub: HubMirror, tmp_path: Path, repo_id: str
 ) -> None:
@@ -258,6 +262,142 @@ def test_transport_errors_of_the_installed_client_are_retried() -> None:
     assert httpx2.TransportError in hubmod.TRANSPORT_ERRORS
     assert hubmod._is_transient(httpx2.ConnectError("refused"))
     assert not hubmod._is_transient(ValueError("bad"))
+
+
+# --- a real server that fails: tests/apps/flaky_proxy.py in front of the mirror ----------------
+
+
+def no_wait(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Make the backoff between our attempts instant; return the waits asked for."""
+    waits: list[float] = []
+    monkeypatch.setattr(hubmod, "_sleep", waits.append)
+    return waits
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+def test_a_5xx_or_429_from_the_server_then_success_is_retried(
+    flaky_hub: FlakyProxy, hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str], status: int,
+) -> None:
+    sha = hub.publish(f"acme/flaky-{status}", model_files())
+    waits = no_wait(monkeypatch)
+    flaky_hub.add(Fault("/api/models/", status=status, times=2))
+    out = download_snapshot(f"acme/flaky-{status}", tmp_path / "out")
+    assert manifest_of(out)["commit"] == sha
+    assert verify_manifest(out, checksums=True) == len(model_files())
+    answered = [r.status for r in flaky_hub.requests if r.path.startswith("/api/models/")]
+    assert answered[:3] == [status, status, 200]
+    assert waits == [1.0, 2.0]
+    err = capfd.readouterr().err
+    assert "retry 1/3" in err and "retry 2/3" in err and f"{status}" in err
+
+
+def test_a_5xx_while_fetching_a_file_is_retried(
+    flaky_hub: FlakyProxy, hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.publish("acme/flaky-file", model_files())
+    waits = no_wait(monkeypatch)
+    flaky_hub.add(Fault("/model.safetensors", status=503, times=1, method="GET"))
+    out = download_snapshot("acme/flaky-file", tmp_path / "out")
+    assert (out / "model.safetensors").read_bytes() == WEIGHTS
+    gets = [r.status for r in flaky_hub.requests
+            if r.method == "GET" and r.path.endswith("/model.safetensors")]
+    assert gets == [503, 200]
+    assert waits == [1.0]
+
+
+def test_a_download_cut_short_resumes_from_its_partial_file(
+    flaky_hub: FlakyProxy, hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big, cut = os.urandom(3 * 2**20), 2**20 + 7
+    hub.publish("acme/cut", {"config.json": "{}", "model.safetensors": big})
+    waits = no_wait(monkeypatch)
+    # huggingface_hub writes whole chunks (10 MiB by default) to the partial file: smaller ones
+    # let a 3 MiB file show it
+    monkeypatch.setattr("huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE", 2**18)
+    flaky_hub.add(Fault("/model.safetensors", cut_after=cut, method="GET"))
+    out = download_snapshot("acme/cut", tmp_path / "out")
+    assert (out / "model.safetensors").read_bytes() == big
+    first, second = [r for r in flaky_hub.requests
+                     if r.method == "GET" and r.path.endswith("/model.safetensors")]
+    assert (first.range, first.status, first.sent) == (None, 200, cut)
+    # the second request asks only for what the partial file lacks
+    start = int(second.range.removeprefix("bytes=").removesuffix("-"))
+    assert 0 < start <= cut and second.range == f"bytes={start}-"
+    assert (second.status, second.sent) == (206, len(big) - start)
+    assert waits == [], "huggingface_hub resumed the file itself; no attempt of ours was spent"
+    assert not list(out.rglob("*.incomplete"))
+
+
+def test_every_attempt_cut_short_fails_in_one_line(
+    flaky_hub: FlakyProxy, hub: HubMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.publish("acme/cut-always", {"config.json": "{}", "model.safetensors": WEIGHTS})
+    monkeypatch.setenv("HF_DOWNLOAD_RETRIES", "1")
+    waits = no_wait(monkeypatch)
+    monkeypatch.setattr("huggingface_hub.file_download.time.sleep", lambda _s: None)
+    flaky_hub.add(Fault("/model.safetensors", cut_after=100, method="GET", times=100))
+    with pytest.raises(DownloadError, match=r"failed after 2 attempts at http://127") as err:
+        download_snapshot("acme/cut-always", tmp_path / "out")
+    assert "\n" not in str(err.value)
+    assert waits == [1.0]
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+# --- every file checked against the Hub's own hash (git blob id, LFS sha256) ------------------
+
+
+@pytest.mark.parametrize("path", ["config.json", "model.safetensors"])
+def test_a_file_damaged_on_the_way_is_fetched_again(
+    flaky_hub: FlakyProxy, hub: HubMirror, tmp_path: Path, path: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    hub.publish(f"acme/damaged-{path}", model_files())
+    flaky_hub.add(Fault(f"/{path}", corrupt=True, method="GET"))
+    out = download_snapshot(f"acme/damaged-{path}", tmp_path / "out")
+    assert verify_manifest(out, checksums=True) == len(model_files())
+    assert (out / path).read_bytes() == model_files()[path] if path == "model.safetensors" \
+        else json.loads((out / path).read_text()) == {"version": "1"}
+    gets = [r for r in flaky_hub.requests if r.method == "GET" and r.path.endswith(f"/{path}")]
+    assert len(gets) == 2
+    kind = "git blob id" if path == "config.json" else "sha256"
+    assert f"'{path}' {kind} " in capfd.readouterr().err
+
+
+def test_a_file_damaged_every_time_fails_naming_the_hash(
+    flaky_hub: FlakyProxy, hub: HubMirror, tmp_path: Path
+) -> None:
+    hub.publish("acme/damaged-always", model_files())
+    flaky_hub.add(Fault("/config.json", corrupt=True, method="GET", times=10))
+    pattern = (r"'config.json' git blob id [0-9a-f]{40} does not match the Hub's [0-9a-f]{40} "
+               r"\(after downloading it again\)")
+    with pytest.raises(DownloadError, match=pattern):
+        download_snapshot("acme/damaged-always", tmp_path / "out")
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+def test_files_left_with_huggingface_hub_metadata_are_checked_not_trusted(
+    hub: HubMirror, tmp_path: Path
+) -> None:
+    from huggingface_hub import snapshot_download
+
+    sha = hub.publish("acme/leftover", model_files())
+    out = tmp_path / "out"
+    snapshot_download("acme/leftover", revision=sha, local_dir=out, endpoint=hub.url, token=False)
+    assert (out / ".cache/huggingface/download/config.json.metadata").is_file()
+    config = (out / "config.json").read_bytes()
+    # same size, other bytes, the old time stamps (as bit rot would leave them): the metadata
+    # still vouches for both files
+    for name, data in (("config.json", config.upper()), ("model.safetensors", bytes(len(WEIGHTS)))):
+        stat = (out / name).stat()
+        (out / name).write_bytes(data)
+        os.utime(out / name, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    download_snapshot("acme/leftover", out)
+    assert (out / "config.json").read_bytes() == config
+    assert (out / "model.safetensors").read_bytes() == WEIGHTS
+    files = {f["path"]: f for f in manifest_of(out)["files"]}
+    assert files["config.json"]["sha256"] == hashlib.sha256(config).hexdigest()
+    assert verify_manifest(out, checksums=True) == len(model_files())
 
 
 def mtimes(directory: Path) -> dict[str, int]:

@@ -35,7 +35,7 @@ OVERLAYS = {"vllm": "vllm", "trt": "trt", "tool": "tool",
 # <stack>-volume overlays.
 COMPONENTS = {"surge-rollout": GPU_STACKS, "runtime-class": GPU_STACKS,
               "gpu-product": GPU_STACKS, "service-account": STACKS, "priority-class": STACKS,
-              "gateway-only": STACKS}
+              "gateway-only": STACKS, "service-monitor": STACKS, "hpa-in-flight": GPU_STACKS}
 # What the deploy/kubernetes/README.md allows for the image pull before the startup probe's
 # budget starts (the GPU images carry tens of GB of weights), and the longest streamed answer a
 # rollout lets finish on a GPU stack.
@@ -527,3 +527,61 @@ def test_hpa_scales_the_tool_deployment_which_leaves_replicas_to_it(rendered: di
     assert hpa["spec"]["scaleTargetRef"]["name"] == deploy["metadata"]["name"]
     assert "replicas" not in deploy["spec"]
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_prometheus_finds_metrics_by_annotations_or_a_service_monitor(
+    rendered: dict, stack: str
+) -> None:
+    """The pods' scrape annotations name the API port and GET /metrics, which the app serves
+    without a key by default; service-monitor selects this stack's Service alone, on the same
+    port and path, and admits the scrape through a NetworkPolicy narrowed to a gateway."""
+    objs = rendered[stack]
+    annotations = one(objs, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    (port,) = server(objs)["ports"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port["containerPort"])
+    assert ("GET", annotations["prometheus.io/path"]) in app_routes()
+    assert Settings().metrics_require_key is False
+    assert "METRICS_REQUIRE_KEY" not in env_of(server(objs))
+
+    monitored = rendered[f"{stack}+service-monitor"]
+    monitor, service = one(monitored, "ServiceMonitor"), one(monitored, "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["name"] == service["metadata"]["name"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    assert selector["app.kubernetes.io/instance"] == stack
+    for other in set(STACKS) - {stack}:
+        assert not selector.items() <= one(rendered[other], "Service")["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"] == port["name"]
+    assert endpoint["path"] == annotations["prometheus.io/path"]
+    rules = one(monitored, "NetworkPolicy")["spec"]["ingress"]
+    assert rules[0] == one(objs, "NetworkPolicy")["spec"]["ingress"][0]
+    (source,) = rules[1]["from"]
+    assert list(source["namespaceSelector"]["matchLabels"]) == ["kubernetes.io/metadata.name"]
+    assert rules[1]["ports"] == rules[0]["ports"]
+
+
+@pytest.mark.parametrize("stack", GPU_STACKS)
+def test_in_flight_hpa_scales_its_stack_on_a_metric_the_app_serves(
+    rendered: dict, stack: str
+) -> None:
+    """hpa-in-flight: an HPA on text_inference_requests_in_flight per pod, below the in-flight
+    bound, targeting this stack's Deployment, which leaves the replica count to it."""
+    from src import metrics
+
+    objs = rendered[f"{stack}+hpa-in-flight"]
+    hpa, deploy = one(objs, "HorizontalPodAutoscaler"), one(objs, "Deployment")
+    assert hpa["metadata"]["name"] == hpa["spec"]["scaleTargetRef"]["name"] == \
+        deploy["metadata"]["name"]
+    assert hpa["metadata"]["labels"]["app.kubernetes.io/instance"] == stack
+    assert "replicas" not in deploy["spec"]
+    assert "replicas" in one(rendered[stack], "Deployment")["spec"]
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["type"] == "Pods"
+    assert metric["pods"]["metric"]["name"] == metrics.IN_FLIGHT.describe()[0].name
+    limit = float(env_of(server(objs)).get("MAX_CONCURRENT_CONNECTIONS",
+                                           Settings().max_concurrent_connections))
+    assert 0 < float(metric["pods"]["target"]["averageValue"]) < limit

@@ -25,6 +25,7 @@ FUNCTIONS = {"log_debug": (logging.DEBUG, None), "log_info": (logging.INFO, None
              "log_err": (logging.ERROR, None)}
 MESSAGE = 'a "quoted" line\twith a tab, ünïcode and a bell \a'
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+HEX32 = re.compile(r"[0-9a-f]{32}")
 UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
@@ -110,14 +111,15 @@ def test_json_lines_from_the_app_uvicorn_and_the_chat_engine(
     assert app.wait_exit() == 3
     lines = app.output().splitlines()
     objects = [json.loads(line) for line in lines]  # every line: one JSON object
-    assert all(UTC.fullmatch(o["ts"]) and set(o) <= {"ts", "level", "prefix", "msg", "source"}
-               for o in objects)
+    assert all(UTC.fullmatch(o["ts"]) and
+               set(o) <= {"ts", "level", "prefix", "msg", "source", "request_id"} for o in objects)
     by_source = [o for o in objects if o.get("source") == "chat-engine"]
     assert {"level": "info", "prefix": "chat-engine", "msg": "fake engine: simulated crash",
             "source": "chat-engine"} in [{k: v for k, v in o.items() if k != "ts"}
                                          for o in by_source]
     msgs = [o["msg"] for o in objects if o["prefix"] == "server"]
-    assert any("GET /v1/models HTTP/1.1" in m and "200" in m for m in msgs)  # uvicorn's access
+    (access,) = [o for o in objects if "GET /v1/models HTTP/1.1" in o["msg"]]  # uvicorn's
+    assert "200" in access["msg"] and HEX32.fullmatch(access["request_id"])  # the id: a field
     assert any(m.startswith("Started server process") for m in msgs)  # uvicorn's own
     assert any("chat engine exited with status 3" in m for m in msgs)  # the app's
 

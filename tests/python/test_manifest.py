@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -12,11 +13,16 @@ import pytest
 from conftest import ROOT
 
 from pyhelpers.manifest import (
+    GIT_BLOB_SHA1,
+    LFS_SHA256,
     MANIFEST_NAME,
+    HubFile,
+    IntegrityError,
     ManifestError,
     build_manifest,
     copy_with_manifest,
     download_lock,
+    file_digests,
     list_files,
     manifest_matches,
     prune_unlisted,
@@ -85,12 +91,36 @@ def test_absent_or_broken_manifest(tmp_path: Path) -> None:
         verify_manifest(tmp_path)
 
 
+def git_blob_id(data: bytes) -> str:
+    """The git blob id of some bytes, as `git hash-object` computes it."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
 def test_build_rejects_bytes_that_differ_from_the_hub(tmp_path: Path) -> None:
     root = make_dir(tmp_path)
-    with pytest.raises(ManifestError, match=r"'sub/w.bin' has 6 bytes on disk but the Hub lists 7"):
-        build_manifest(root, ["sub/w.bin"], {}, expected_size={"sub/w.bin": 7})
-    with pytest.raises(ManifestError, match=r"does not match the Hub's LFS sha256 0+$"):
-        build_manifest(root, ["sub/w.bin"], {}, expected_sha256={"sub/w.bin": "0" * 64})
+    good = HubFile(6, GIT_BLOB_SHA1, git_blob_id(b"abcdef"))
+    assert build_manifest(root, ["sub/w.bin"], {}, {"sub/w.bin": good})["files"][0]["hub_check"] \
+        == "git-blob-sha1"
+    with pytest.raises(IntegrityError, match=r"'sub/w.bin' has 6 bytes on disk but the Hub lists"):
+        build_manifest(root, ["sub/w.bin"], {}, {"sub/w.bin": HubFile(7, GIT_BLOB_SHA1, "0" * 40)})
+    with pytest.raises(IntegrityError, match=r"does not match the Hub's LFS sha256 0+$"):
+        build_manifest(root, ["sub/w.bin"], {}, {"sub/w.bin": HubFile(6, LFS_SHA256, "0" * 64)})
+    with pytest.raises(IntegrityError) as err:
+        build_manifest(root, ["config.json", "sub/w.bin"], {}, {
+            "config.json": HubFile(2, GIT_BLOB_SHA1, git_blob_id(b"{]")),
+            "sub/w.bin": HubFile(6, GIT_BLOB_SHA1, git_blob_id(b"ABCDEF"))})
+    assert str(err.value) == (f"'config.json' git blob id {git_blob_id(b'{}')} does not match "
+                              f"the Hub's {git_blob_id(b'{]')} (and 1 more)")
+    assert err.value.paths == ["config.json", "sub/w.bin"]
+
+
+def test_the_git_blob_id_is_gits_own(tmp_path: Path) -> None:
+    data = b"config \x00 bytes\n" * 1000
+    (tmp_path / "f").write_bytes(data)
+    git = subprocess.run(["git", "hash-object", str(tmp_path / "f")], capture_output=True,
+                         text=True, timeout=30, check=True)
+    assert file_digests(tmp_path / "f", git_blob=True) == (hashlib.sha256(data).hexdigest(),
+                                                           git.stdout.strip())
 
 
 def test_rebase_drops_the_prefix(tmp_path: Path) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from pyhelpers.value_rules import repo_id_problem
 from src.config import models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,23 +19,12 @@ ALL_LISTS = {
 }
 
 
-def _repo_id_problem(value: str) -> str | None:
-    """The validator's own repo-id rule (loaded by path: it is a script)."""
-    path = ROOT / "docker" / "common" / "download" / "validate.py"
-    spec = importlib.util.spec_from_file_location("validate_for_models", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.repo_id_problem(value)
-
-
 @pytest.mark.parametrize("name", sorted(ALL_LISTS))
 def test_each_list_is_a_non_empty_tuple_of_unique_valid_repo_ids(name: str) -> None:
     ids = ALL_LISTS[name]
     assert isinstance(ids, tuple) and ids
     assert len(set(ids)) == len(ids), f"{name} has duplicates"
-    assert [i for i in ids if _repo_id_problem(i)] == []
+    assert [i for i in ids if repo_id_problem(i)] == []  # validate.py's rule
 
 
 def test_vllm_list_holds_a_dozen_pre_quantized_repos() -> None:

@@ -245,7 +245,7 @@ def test_ready_only_after_the_engine_generated_one_token(app_process: StartApp) 
     stats = app.engine_stats()
     assert stats["completed"] == 1
     assert stats["requests"] == [{"path": "/v1/completions", "body": {
-        "model": "my-chat", "prompt": "Hello", "max_tokens": 1}}]
+        "model": "my-chat", "prompt": "Hello", "max_tokens": 1}, "request_id": None}]
     assert "chat engine ready" in app.output()
 
 

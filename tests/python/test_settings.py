@@ -160,3 +160,16 @@ def test_generation_check_on_by_default_with_minutes_to_answer() -> None:
 def test_generation_check_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({**KEY, **env})
+
+
+def test_metrics_settings(tmp_path: Path) -> None:
+    s = load_settings(KEY)
+    assert s.metrics_require_key is False and s.metrics_multiproc_dir is None
+    s = load_settings({**KEY, "METRICS_REQUIRE_KEY": "1",
+                       "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    assert s.metrics_require_key is True and s.metrics_multiproc_dir == str(tmp_path)
+    with pytest.raises(SettingsError, match=r"^METRICS_REQUIRE_KEY='yes' is not valid; valid: 0"):
+        load_settings({**KEY, "METRICS_REQUIRE_KEY": "yes"})
+    missing = tmp_path / "gone"
+    with pytest.raises(SettingsError, match=f"^PROMETHEUS_MULTIPROC_DIR='{missing}' is not a dir"):
+        load_settings({**KEY, "PROMETHEUS_MULTIPROC_DIR": str(missing)})

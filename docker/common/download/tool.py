@@ -16,10 +16,19 @@ Run with PYTHONPATH set to the repository root (the models stage sets PYTHONPATH
 import os
 import sys
 
-from utils import bake_model, log_skip, log_success, run_entry, target_dir, verify_files_exist
+from utils import (
+    MODEL_FILES,
+    bake_model,
+    check_target_dir,
+    log_skip,
+    log_success,
+    run_entry,
+    target_dir,
+    verify_files_exist,
+)
 
 PREFIX = "[tool-model]"
-REQUIRED = ["config.json", "*.safetensors|pytorch_model.bin"]
+REQUIRED = list(MODEL_FILES["tool"])
 
 
 def main() -> None:
@@ -30,6 +39,7 @@ def main() -> None:
         return
     target = target_dir("TOOL_MODEL_PATH")
     revision = os.environ.get("TOOL_MODEL_REVISION", "").strip() or None
+    check_target_dir(target, "TOOL_MODEL_PATH")
     bake_model(model, target, "tool", revision, PREFIX)
     files = verify_files_exist(target, REQUIRED)
     log_success(PREFIX, f"tool model ready in {target}: {', '.join(files)}")

@@ -12,9 +12,10 @@ try:
     from pyhelpers.hub import (
         DownloadError,
         bake_model,
+        check_target_dir,
         download_snapshot,
         get_hf_token,
-        list_subfolders,
+        list_folder,
         resolve_commit,
         verify_files_exist,
     )
@@ -27,7 +28,14 @@ try:
         rebase_manifest,
         write_manifest,
     )
-    from pyhelpers.model_ref import TRT_LABEL_HELP, is_trt_label, target_dir
+    from pyhelpers.model_ref import (
+        MODEL_FILES,
+        TRT_LABEL_HELP,
+        is_trt_label,
+        matching,
+        relative_files,
+        target_dir,
+    )
 except ImportError as exc:
     raise SystemExit(
         f"cannot import pyhelpers ({exc}); run with PYTHONPATH set to the repository root "
@@ -36,21 +44,25 @@ except ImportError as exc:
 
 __all__ = [
     "MANIFEST_NAME",
+    "MODEL_FILES",
     "TRT_LABEL_HELP",
     "DownloadError",
     "bake_model",
+    "check_target_dir",
     "download_lock",
     "download_snapshot",
     "get_hf_token",
     "is_trt_label",
-    "list_subfolders",
+    "list_folder",
     "log_skip",
     "log_success",
     "log_warn",
     "manifest_matches",
+    "matching",
     "prune_unlisted",
     "read_manifest",
     "rebase_manifest",
+    "relative_files",
     "resolve_commit",
     "run_entry",
     "target_dir",

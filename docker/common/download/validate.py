@@ -10,10 +10,19 @@ the environment or from the flag of the same name (the flag wins):
   TOOL_MODEL        --tool-model        allowlisted repo id, or an absolute path to a directory
   TRT_ENGINE_REPO   --trt-engine-repo   repo with pre-built engines (default: CHAT_MODEL)
   TRT_ENGINE_LABEL  --trt-engine-label  sm{arch}_trt-llm-{version}_cuda{version}
+  CHAT_MODEL_REVISION, TOOL_MODEL_REVISION, TRT_ENGINE_REVISION  (--chat-model-revision …)
+                                        branch, tag or commit of the model it goes with
+  HF_ENDPOINT       --hf-endpoint       the Hub or a mirror: an http(s) URL
+  BASE_IMAGE        --base-image        an image reference ([registry/]name[:tag][@digest])
   VLLM_DEVICE       --vllm-device       cuda | cpu (vllm stack only; default cuda)
   ROOT_DIR          --root-dir          repository holding src/config (default: this file's repo)
   ALLOW_UNLISTED_MODELS=1  --allow-unlisted  accept a well-formed repo id that is not
                                              allowlisted (a private mirror), with a warning
+
+A Hub repo id follows huggingface_hub's validate_repo_id, with an owner required; a local
+directory must hold what the image's download step requires of it; the TensorRT-LLM engine
+repository is downloaded, so it passes the same allowlist as a chat model. Every pattern is
+ASCII-only (re.ASCII).
 
 Prints one "[validate] ✓ …", "⚠ …" or "✗ …" line per check on stderr; exits 0 when
 all pass, 1 otherwise. `--list engines` or `--list deploy-modes` prints the valid values
@@ -28,22 +37,15 @@ import difflib
 import functools
 import importlib.util
 import os
-import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 PREFIX = "[validate]"
-REPO_ID_MAX_LEN = 96
-_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?"
-REPO_ID_RE = re.compile(rf"{_PART}/{_PART}")
-REPO_ID_HELP = (
-    "use owner/name with letters, digits, '-', '_' and '.', no '--' or '..', "
-    f"at most {REPO_ID_MAX_LEN} characters (example: Qwen/Qwen3-8B-AWQ)"
-)
 DEFAULT_ROOT = Path(__file__).resolve().parents[3]
+REVISION_VARS = ("CHAT_MODEL_REVISION", "TOOL_MODEL_REVISION", "TRT_ENGINE_REVISION")
 
 
 class ConfigError(Exception):
@@ -69,6 +71,9 @@ class Settings:
     trt_engine_repo: str
     trt_engine_label: str
     allow_unlisted: bool
+    revisions: dict[str, str] = field(default_factory=dict)  # CHAT_MODEL_REVISION → value
+    hf_endpoint: str = ""
+    base_image: str = ""
     vllm_device: str = ""
 
 
@@ -93,40 +98,37 @@ def load_models(root_dir: Path) -> ModuleType:
     return _load_file(path, "src_config_models")
 
 
-# The rules for a local model directory and a TRT engine label live in pyhelpers/model_ref.py
-# (standard library only), shared with the download entry points.
+# The rules live in pyhelpers (standard library only): model_ref.py (local model directories,
+# the TRT engine label; shared with the download entry points) and value_rules.py (repo ids,
+# revisions, HF_ENDPOINT, BASE_IMAGE).
 @functools.cache
-def model_ref() -> ModuleType:
-    """Import pyhelpers/model_ref.py from this file's repository, without sys.path."""
-    path = DEFAULT_ROOT / "pyhelpers" / "model_ref.py"
+def pyhelper(name: str) -> ModuleType:
+    """Import pyhelpers/<name>.py from this file's repository, without sys.path."""
+    path = DEFAULT_ROOT / "pyhelpers" / f"{name}.py"
     if not path.is_file():
         raise ConfigError(f"{str(path)!r} is missing; run the validator from a complete checkout")
-    return _load_file(path, "pyhelpers_model_ref")
-
-
-def repo_id_problem(value: str) -> str | None:
-    """Return why value is not a valid Hub repo id, or None when it is valid."""
-    if len(value) > REPO_ID_MAX_LEN:
-        return f"is {len(value)} characters long"
-    if not REPO_ID_RE.fullmatch(value) or "--" in value or ".." in value:
-        return "is not a valid Hugging Face repo id"
-    return None
+    return _load_file(path, f"pyhelpers_{name}")
 
 
 def check_model(
-    name: str, value: str, allowed: tuple[str, ...], what: str, allow_unlisted: bool
+    name: str, value: str, allowed: tuple[str, ...], what: str, allow_unlisted: bool,
+    kind: str | None = None,
 ) -> Result:
-    """Check one model variable: a local directory, or a well-formed allowlisted repo id."""
+    """Check one model variable: a local model directory of `kind`, or an allowlisted repo id.
+
+    `kind` is "chat" or "tool" where a local directory may stand for the model; None: a repo id
+    only. A value starting with '/' is a path: it must be a directory holding what the image's
+    download step requires of a model of that kind (pyhelpers/model_ref.py).
+    """
     if not value:
         return Result("fail", f"{name} is empty; set it to one of the {what}: {', '.join(allowed)}")
-    if model_ref().is_local_dir(value):
-        return Result("ok", f"{name} {value!r} is a local directory")
-    problem = repo_id_problem(value)
+    if kind is not None and value.startswith("/"):
+        return _check_local_dir(name, value, kind)
+    rules = pyhelper("value_rules")
+    problem = rules.repo_id_problem(value)
     if problem:
-        return Result(
-            "fail",
-            f"{name} {value!r} {problem}: {REPO_ID_HELP}, or an absolute path to a model directory",
-        )
+        local = ", or an absolute path to a model directory" if kind else ""
+        return Result("fail", f"{name} {value!r} {problem}: {rules.REPO_ID_HELP}{local}")
     if value in allowed:
         return Result("ok", f"{name} {value!r} is allowlisted ({what})")
     if allow_unlisted:
@@ -138,6 +140,20 @@ def check_model(
     return Result(
         "fail", f"{name} {value!r} is not in the {what}; {hint} (list: src/config/models.py)"
     )
+
+
+def _check_local_dir(name: str, value: str, kind: str) -> Result:
+    """Check a local model directory given by absolute path, as the image's bake would."""
+    ref = pyhelper("model_ref")
+    problem = ref.local_dir_problem(value)
+    if problem:
+        return Result("fail", f"{name} {value!r} {problem}: give an existing model directory "
+                              "by an absolute path without '..', or a Hub repo id (owner/name, "
+                              "example: Qwen/Qwen3-8B-AWQ)")
+    problem = ref.model_dir_problem(Path(value), kind)
+    if problem:
+        return Result("fail", f"{name} {value!r} {problem}; the image's build would stop there")
+    return Result("ok", f"{name} {value!r} is a local {kind} model directory")
 
 
 def validate(settings: Settings, models: ModuleType) -> list[Result]:
@@ -164,8 +180,30 @@ def validate(settings: Settings, models: ModuleType) -> list[Result]:
                 models.TOOL_MODELS,
                 "tool-model allowlist",
                 settings.allow_unlisted,
+                "tool",
             )
         )
+    results.extend(_check_values(settings))
+    return results
+
+
+def _check_values(settings: Settings) -> list[Result]:
+    """Check the revisions of the deployed models, HF_ENDPOINT and BASE_IMAGE, when set."""
+    used = []
+    if settings.deploy_mode in ("chat", "both"):
+        used.append("TRT_ENGINE_REVISION" if settings.engine == "trt" else "CHAT_MODEL_REVISION")
+    if settings.deploy_mode in ("tool", "both"):
+        used.append("TOOL_MODEL_REVISION")
+    rules = pyhelper("value_rules")
+    checks = [(name, settings.revisions.get(name, ""), rules.revision_problem,
+               rules.REVISION_HELP) for name in used]
+    checks += [("HF_ENDPOINT", settings.hf_endpoint, rules.endpoint_problem, rules.ENDPOINT_HELP),
+               ("BASE_IMAGE", settings.base_image, rules.image_ref_problem, rules.IMAGE_REF_HELP)]
+    results = []
+    for name, value, problem_of, help_text in checks:
+        problem = problem_of(value) if value else None
+        if problem:
+            results.append(Result("fail", f"{name} {value!r} {problem}: {help_text}"))
     return results
 
 
@@ -197,41 +235,33 @@ def _check_chat(settings: Settings, models: ModuleType) -> list[Result]:
             )
         ]
     allowed = models.chat_models_for_engine(settings.engine)
-    if settings.engine == "trt" and model_ref().is_local_dir(settings.chat_model):
+    what = f"{settings.engine} chat allowlist"
+    if settings.engine == "trt" and settings.chat_model.startswith("/"):
         return [
             Result(
                 "fail",
-                f"CHAT_MODEL {settings.chat_model!r} is a local directory, which only ENGINE=vllm "
+                f"CHAT_MODEL {settings.chat_model!r} is a local path, which only ENGINE=vllm "
                 "can bake; TensorRT-LLM takes the tokenizer and engine from TRT_ENGINE_REPO "
                 f"(one of: {', '.join(allowed)})",
             )
         ]
+    kind = "chat" if settings.engine == "vllm" else None
     results = [
-        check_model(
-            "CHAT_MODEL",
-            settings.chat_model,
-            allowed,
-            f"{settings.engine} chat allowlist",
-            settings.allow_unlisted,
-        )
+        check_model("CHAT_MODEL", settings.chat_model, allowed, what, settings.allow_unlisted, kind)
     ]
     if settings.engine != "trt":
         return results
+    # The engine repo is what the image downloads: the same policy as a chat model.
     repo = settings.trt_engine_repo or settings.chat_model
-    problem = repo_id_problem(repo) if repo else "is empty"
-    if problem:
-        results.append(Result("fail", f"TRT_ENGINE_REPO {repo!r} {problem}: {REPO_ID_HELP}"))
-    else:
-        results.append(Result("ok", f"TRT_ENGINE_REPO {repo!r}"))
-    label = settings.trt_engine_label
+    results.append(check_model("TRT_ENGINE_REPO", repo, allowed, what, settings.allow_unlisted))
+    label, ref = settings.trt_engine_label, pyhelper("model_ref")
     if not label:
         results.append(
-            Result("fail", "TRT_ENGINE_LABEL is required with ENGINE=trt: "
-                   f"{model_ref().TRT_LABEL_HELP}")
+            Result("fail", f"TRT_ENGINE_LABEL is required with ENGINE=trt: {ref.TRT_LABEL_HELP}")
         )
-    elif not model_ref().is_trt_label(label):
+    elif not ref.is_trt_label(label):
         results.append(
-            Result("fail", f"TRT_ENGINE_LABEL {label!r} is not valid: {model_ref().TRT_LABEL_HELP}")
+            Result("fail", f"TRT_ENGINE_LABEL {label!r} is not valid: {ref.TRT_LABEL_HELP}")
         )
     else:
         results.append(Result("ok", f"TRT_ENGINE_LABEL {label!r}"))
@@ -250,6 +280,9 @@ def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.N
         "TOOL_MODEL",
         "TRT_ENGINE_REPO",
         "TRT_ENGINE_LABEL",
+        *REVISION_VARS,
+        "HF_ENDPOINT",
+        "BASE_IMAGE",
         "VLLM_DEVICE",
         "ROOT_DIR",
     ):
@@ -281,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
             args.trt_engine_repo,
             args.trt_engine_label,
             args.allow_unlisted,
-            args.vllm_device,
+            revisions={var: getattr(args, var.lower()) for var in REVISION_VARS},
+            hf_endpoint=args.hf_endpoint,
+            base_image=args.base_image,
+            vllm_device=args.vllm_device,
         )
         results = validate(settings, models)
     except (ConfigError, ValueError, AttributeError, SyntaxError) as exc:

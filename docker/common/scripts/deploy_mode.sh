@@ -2,12 +2,15 @@
 # Deploy mode: which models a container serves (DEPLOY_MODE=chat|tool|both).
 #
 #   init_deploy_mode [prefix] [engine]   the three steps below, in order
-#     normalize_deploy_mode [prefix]     DEPLOY_MODE → chat|tool|both (unset/empty → both)
+#     normalize_deploy_mode [prefix]     DEPLOY_MODE: chat|tool|both (unset/empty → both)
 #     set_deploy_flags                   DEPLOY_CHAT, DEPLOY_TOOL → 0|1
 #     validate_deploy_models [prefix] [engine]   the models the mode needs were built in
 #
 # Every function reports failure with a non-zero status and one error line; none
 # exits the caller's shell. A typo in DEPLOY_MODE is an error, never "both".
+# The rule is the build's (docker/common/download/validate.py, src/config/models.py
+# DEPLOY_MODES) and the app's (src/config/settings.py): exactly chat, tool or both,
+# lower case, no blanks; unset or empty means both.
 #
 # A library: functions only, no options set, safe under `set -u`; sourcing it
 # again is harmless.
@@ -17,8 +20,9 @@ source "${BASH_SOURCE[0]%/*}/logs.sh"
 # shellcheck source=docker/common/scripts/util.sh
 source "${BASH_SOURCE[0]%/*}/util.sh"
 
-# Normalize DEPLOY_MODE in place and export it: unset or empty → both; case and
-# surrounding blanks are forgiven (" Chat " → chat); anything else is an error.
+# Normalize DEPLOY_MODE in place and export it: unset or empty → both; chat, tool
+# and both stay as they are; anything else ("Chat", " both ", "tools") is an error,
+# as it is for the build.
 # Globals:   DEPLOY_MODE (read, then set and exported)
 # Arguments: [prefix] log prefix (default [deploy])
 # Outputs:   an error on stderr naming the value and the valid ones
@@ -92,29 +96,27 @@ init_deploy_mode() {
   validate_deploy_models "${prefix}" "${2-${ENGINE:-}}" || return 1
 }
 
-# Parse DEPLOY_MODE: unset or empty → both; case and surrounding blanks forgiven.
+# Parse DEPLOY_MODE: unset or empty → both; exactly chat, tool or both otherwise.
 # Globals:   DEPLOY_MODE (read)
 # Arguments: prefix, out (the name of the caller's variable that gets chat, tool or both)
 # Outputs:   an error naming the value and the valid ones
 # Returns:   0 when valid, 1 otherwise (out is then left as it was)
 _deploy_parse_mode() {
-  local raw="${DEPLOY_MODE:-}" parsed
-  parsed="${raw}"
-  util_trim parsed
-  parsed="${parsed,,}"
-  case "${raw}:${parsed}" in
-    :) parsed=both ;;
-    *:chat | *:tool | *:both) ;;
-    *:)
-      log_err "$1" "DEPLOY_MODE '$(util_printable "${raw}")' is blank; use chat, tool or both (or leave it unset for both)"
-      return 1
-      ;;
-    *)
-      log_err "$1" "DEPLOY_MODE '$(util_printable "${raw}")' is not valid; use one of: chat, tool, both (default both)"
-      return 1
+  local raw="${DEPLOY_MODE:-}" blank
+  case "${raw:-both}" in
+    chat | tool | both)
+      printf -v "$2" '%s' "${raw:-both}"
+      return 0
       ;;
   esac
-  printf -v "$2" '%s' "${parsed}"
+  blank="${raw}"
+  util_trim blank
+  if [[ -z "${blank}" ]]; then
+    log_err "$1" "DEPLOY_MODE '$(util_printable "${raw}")' is blank; use chat, tool or both (or leave it unset for both)"
+  else
+    log_err "$1" "DEPLOY_MODE '$(util_printable "${raw}")' is not valid; use one of: chat, tool, both (default both)"
+  fi
+  return 1
 }
 
 # The flags of a normalized mode.

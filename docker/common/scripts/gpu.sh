@@ -161,29 +161,43 @@ gpu_sm_to_torch_arch() {
   printf '%s.%s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
 }
 
-# Map a GPU name to its architecture (Volta to Blackwell); no guess for other names.
+# Map a GPU name to its architecture; no guess for other names. The fallback for
+# drivers that report no compute capability (before 510) and names given by hand.
+# Source: NVIDIA's compute capability table, https://developer.nvidia.com/cuda-gpus
+# (every GPU it lists: 7.5 to 12.1, Jetson included), plus Volta (7.0) and Jetson
+# Xavier (7.2) from its legacy page, https://developer.nvidia.com/cuda-legacy-gpus.
+# Names are matched as nvidia-smi and NVML print them: Jetson Orin reports
+# "Orin (nvgpu)", Jetson Thor (T5000, T4000) "NVIDIA Thor", DGX Spark "NVIDIA GB10";
+# regional variants carry a suffix (RTX 4090 D, RTX 5090 D v2, RTX PRO 6000D, H20, H800,
+# A800, L20, L2). Thor is sm110 since CUDA 13 (sm101 before it).
 # Arguments: name (as NVML or nvidia-smi print it; case does not matter)
 # Outputs:   the architecture on stdout when the name is known
 # Returns:   0 when known, 1 otherwise
 gpu_name_to_sm_arch() {
   # Checked in order: the first match wins (word-like names first, so that
-  # "Quadro RTX 5000" is Turing and "RTX 5000 Ada" is Ada, not GeForce 50xx).
+  # "Quadro RTX 5000" is Turing and "RTX 5000 Ada" is Ada, not GeForce 50xx; the
+  # exceptions of a series before the series: RTX 3050 A is Ada, RTX 2050 Ampere).
   local table=(
-    'BLACKWELL=sm120'
-    'ADA=sm89'
+    'GB10=sm121'
+    'THOR|JETSON T[45]000=sm110'
+    'BLACKWELL|RTX PRO [0-9]+D?|RTX 6000D=sm120'
+    'ADA|RTX 3050 A=sm89'
     'QUADRO RTX [0-9]+|TITAN RTX=sm75'
-    'RTX 50[0-9]0=sm120'
-    'RTX 40[0-9]0=sm89'
-    'RTX 30[0-9]0=sm86'
-    'RTX 20[0-9]0|GTX 16[0-9]0=sm75'
+    'RTX 2050=sm86'
+    'RTX 50[5-9]0=sm120'
+    'RTX 40[5-9]0=sm89'
+    'RTX 30[5-9]0=sm86'
+    'RTX 20[6-8]0|GTX 16[3-6]0=sm75'
     'GB300|B300=sm103'
     'GB200|B200|B100=sm100'
     'GH200|H100|H200|H800|H20=sm90'
-    'L4|L40|L40S|L20=sm89'
-    'A100|A800|A30=sm80'
-    'A10|A10G|A40|A16|A2|RTX A[0-9]+=sm86'
-    'T4=sm75'
-    'V100|TITAN V|GV100=sm70'
+    'L4|L40|L40S|L40G|L20|L2=sm89'
+    'ORIN=sm87'
+    'A100|A100X|A800|A30|A30X=sm80'
+    'A10|A10G|A10M|A40|A16|A2|RTX A[0-9]+=sm86'
+    'T4|T400|T500|T550|T600|T1000|T1200|T2000=sm75'
+    'XAVIER=sm72'
+    'V100|V100S|TITAN V|GV100=sm70'
   )
   local row
   for row in "${table[@]}"; do

@@ -22,8 +22,7 @@ _gpu_probe_nvml() {
     _gpu_nvml_why+=("NVML helper: not installed")
     return 1
   fi
-  out="$(PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout -k 2 "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" \
-    python3 -m pyhelpers.gpu --format shell 2>&1)" || status=$?
+  out="$(util_run_python "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" pyhelpers.gpu --format shell 2>&1)" || status=$?
   if ((status != 0)); then
     _gpu_note_failure "$1" "$2" "NVML helper" "${status}" "${out#\[gpu\] ✗ }"
     return 1

@@ -4,9 +4,10 @@
 # probe when the server ends, and return the server's status.
 #
 # Configuration: SERVER_APP, HOST, PORT, UVICORN_WORKERS, APP_ROOT,
-# SERVER_STOP_TIMEOUT, WARMUP_FAIL_EXIT (and the WARMUP_* variables warmup.sh reads).
-# All but APP_ROOT come from the bootstrap, which defines, defaults and checks them in
-# src/config (shell.py, timers.py) and exports them; these functions need them set.
+# SERVER_STOP_TIMEOUT, WARMUP_FAIL_EXIT, PROMETHEUS_MULTIPROC_DIR (and the WARMUP_*
+# variables warmup.sh reads). All but APP_ROOT and PROMETHEUS_MULTIPROC_DIR come from the
+# bootstrap, which defines, defaults and checks them in src/config (shell.py, timers.py)
+# and exports them; these functions need them set.
 #
 # A library: functions only, safe under `set -u`. Needs logs.sh, util.sh and settings.sh.
 
@@ -102,6 +103,7 @@ start_server_with_warmup() {
   settings_require "${prefix}" SERVER_STOP_TIMEOUT || return 1
   resolve_uvicorn_cmd "${3:-}" || return
   url="$(server_health_url)" || return 1
+  _server_metrics_dir "${prefix}" || return 1
 
   _SERVER_SIGNAL=""
   _SERVER_WATCHDOG_PID=""
@@ -168,6 +170,28 @@ _server_after_warmup() {
   fi
   log_warn "${prefix}" "warmup failed (status ${status}); the server keeps running (WARMUP_FAIL_EXIT=1 stops it instead)"
   return 0
+}
+
+# Give prometheus_client a directory for the values of several workers (src/metrics.py sums
+# them for /metrics): PROMETHEUS_MULTIPROC_DIR when set, emptied of the *.db files a previous
+# run left (they would count again), else, with UVICORN_WORKERS above 1, a new one under
+# TMPDIR. With one worker and the variable unset there is nothing to do.
+# Globals:   UVICORN_WORKERS, TMPDIR (read); PROMETHEUS_MULTIPROC_DIR (set, exported)
+# Arguments: log_prefix
+# Returns:   1 with a message when the directory cannot be made or emptied
+_server_metrics_dir() {
+  local dir="${PROMETHEUS_MULTIPROC_DIR:-}"
+  if [[ -z "${dir}" ]]; then
+    ((10#${UVICORN_WORKERS} > 1)) || return 0
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/metrics.XXXXXX")" || {
+      log_err "$1" "cannot make a directory for the metrics of ${UVICORN_WORKERS} workers under ${TMPDIR:-/tmp}; set TMPDIR or PROMETHEUS_MULTIPROC_DIR to a writable directory"
+      return 1
+    }
+  elif ! mkdir -p "${dir}" || ! find "${dir}" -maxdepth 1 -name '*.db' -type f -delete; then
+    log_err "$1" "PROMETHEUS_MULTIPROC_DIR '$(util_printable "${dir}")' is not a writable directory; unset it (one is made under TMPDIR) or point it at one"
+    return 1
+  fi
+  export PROMETHEUS_MULTIPROC_DIR="${dir}"
 }
 
 # Trap handler: send a signal to the server (QUIT as TERM, uvicorn's graceful

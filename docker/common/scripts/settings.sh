@@ -70,14 +70,13 @@ settings_default() {
 # Outputs:   src/config's one line per invalid value, on stderr
 # Returns:   1 when a value is not valid or python3 cannot answer
 settings_resolve() {
-  local root name source value status=0
-  root="$(util_app_root)"
+  local name source value status=0
   while IFS= read -r -d '' name && IFS= read -r -d '' source && IFS= read -r -d '' value; do
     [[ "${name}" =~ ^[A-Z][A-Z0-9_]*$ ]] || continue # src/config prints names only; never an index
     printf -v "${name}" '%s' "${value}"
     export "${name?}"
     [[ "${source}" == user && -n "${SETTING_SOURCE[${name}]:-}" ]] || SETTING_SOURCE["${name}"]="${source}"
-  done < <(PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m src.config --stack "$@")
+  done < <(util_run_python 30 src.config --stack "$@")
   wait "$!" || status=$?
   ((status == 0)) && return 0
   ((status == 1)) || log_err "[config]" "python3 -m src.config --stack $* failed with status ${status} (127: no python3; 124: no answer within 30 s)"
@@ -121,10 +120,9 @@ settings_attribute() {
 # Outputs:   the table on stdout
 # Returns:   python3's status
 settings_explain() {
-  local root name sources=()
-  root="$(util_app_root)"
+  local name sources=()
   for name in "${!SETTING_SOURCE[@]}"; do
     [[ "${SETTING_SOURCE[${name}]}" == user ]] || sources+=(--source "${name}=${SETTING_SOURCE[${name}]}")
   done
-  PYTHONPATH="${root}${PYTHONPATH:+:${PYTHONPATH}}" timeout 30 python3 -m src.config --stack "$1" --explain "${sources[@]}"
+  util_run_python 30 src.config --stack "$1" --explain "${sources[@]}"
 }

@@ -4,10 +4,11 @@
 #   util_trim NAME         strip the blanks around a variable's value, in place
 #   util_printable VALUE   a value with control characters shown as '?' (for one-line messages)
 #   util_pid_gone PID      whether a process has ended (a zombie counts as ended)
+#   util_run_python SECS MODULE ARGS…   python3 -m MODULE (pyhelpers.gpu, src.config), APP_ROOT's code
 #
 # A library: functions only, no options set, safe under `set -u`; sourcing it
 # again is harmless. None of them starts a program except util_app_root when
-# APP_ROOT is unset (one `cd`/`pwd` subshell).
+# APP_ROOT is unset (one `cd`/`pwd` subshell) and util_run_python (python3).
 
 # Print the application root: APP_ROOT, else the directory two levels above this
 # file (common/scripts/ sits in the application root of the image). The one place
@@ -54,4 +55,21 @@ util_pid_gone() {
   read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
   stat="${stat##*) }"
   [[ "${stat:0:1}" == [ZX] ]]
+}
+
+# Run `python3 -m <module> args…` (a module of APP_ROOT: pyhelpers.gpu, src.config) under
+# `timeout`, so that only APP_ROOT decides which code runs: `python3 -m` puts its working
+# directory first on sys.path, so it runs from APP_ROOT, with APP_ROOT first on PYTHONPATH
+# too (a pyhelpers/ or src/ in the caller's directory or on the caller's PYTHONPATH is never
+# run). A path among the arguments, or a relative one in a setting, is taken from APP_ROOT
+# (the images' working directory).
+# Globals:   APP_ROOT, PYTHONPATH (read)
+# Arguments: seconds module [args…]
+# Outputs:   the module's stdout and stderr
+# Returns:   the module's status (124 or 137 when it ran out of time)
+util_run_python() {
+  local root
+  root="$(util_app_root)"
+  (cd "${root}" && PYTHONPATH="${PWD}${PYTHONPATH:+:${PYTHONPATH}}" \
+    timeout -k 2 "$1" python3 -m "$2" "${@:3}")
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Bake one pre-built TensorRT-LLM engine into the image, flattened into TRT_ENGINE_DIR.
 
-Only trt-llm/engines/<TRT_ENGINE_LABEL>/** of TRT_ENGINE_REPO is downloaded; its content lands
-directly in TRT_ENGINE_DIR. Afterwards rank*.engine, config.json and build_metadata.json (with
-sm_arch) must be there. A label the repo lacks fails with the labels it has. Run again into a
-directory that holds this label at the same commit (a volume filled before), it fetches nothing.
+Only trt-llm/engines/<TRT_ENGINE_LABEL>/** of TRT_ENGINE_REPO is downloaded, into a staging
+directory beside TRT_ENGINE_DIR; once it holds rank*.engine, config.json and build_metadata.json
+(with sm_arch), its content moves directly into TRT_ENGINE_DIR (nothing lands there otherwise).
+A label the repo lacks fails with the labels it has; a repo without trt-llm/engines/ fails with
+what it holds. Run again into a directory that holds this label at the same commit (a volume
+filled before), it fetches nothing; an interrupted download resumes from the staging directory.
 
 Environment:
   TRT_ENGINE_REPO      Hub repo id (owner/name); required
@@ -27,19 +29,21 @@ from utils import (
     MANIFEST_NAME,
     TRT_LABEL_HELP,
     DownloadError,
+    check_target_dir,
     download_lock,
     download_snapshot,
     is_trt_label,
-    list_subfolders,
+    list_folder,
     log_success,
     manifest_matches,
+    matching,
     prune_unlisted,
     read_manifest,
     rebase_manifest,
+    relative_files,
     resolve_commit,
     run_entry,
     target_dir,
-    verify_files_exist,
     write_manifest,
 )
 
@@ -72,53 +76,75 @@ def flatten_into(staging: Path, prefix: str, target: Path) -> None:
         shutil.move(str(path), dest)
 
 
-def check_build_metadata(target: Path) -> str:
-    """Return sm_arch from build_metadata.json; DownloadError when absent or unreadable."""
-    path = target / "build_metadata.json"
+def check_engine(engine: Path, where: str) -> str:
+    """Return sm_arch of an engine folder; DownloadError naming what it lacks."""
+    files = relative_files(engine)
+    missing = [pattern for pattern in REQUIRED if not matching(files, pattern)]
+    if missing:
+        raise DownloadError(f"{where} holds no {', no '.join(missing)}; an engine folder needs "
+                            f"{', '.join(REQUIRED)}")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads((engine / "build_metadata.json").read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise DownloadError(f"{path} is not valid JSON: {exc}") from None
+        raise DownloadError(f"{where}: build_metadata.json is not valid JSON: {exc}") from None
     sm_arch = meta.get("sm_arch") if isinstance(meta, dict) else None
     if not sm_arch:
-        raise DownloadError(f"{path} has no 'sm_arch'; the engine's GPU architecture is unknown")
+        raise DownloadError(f"{where}: build_metadata.json has no 'sm_arch'; the engine's GPU "
+                            "architecture is unknown")
     return str(sm_arch)
 
 
+def engine_labels(repo: str, revision: str | None) -> list[str]:
+    """Return the engine labels of the repo; DownloadError when it has no engines folder."""
+    entries = list_folder(repo, ENGINES_ROOT, revision=revision)
+    if entries is None:
+        top = ", ".join(list_folder(repo, "", revision=revision) or []) or "nothing"
+        raise DownloadError(f"TRT_ENGINE_REPO {repo}@{revision or 'main'} has no {ENGINES_ROOT}/ "
+                            f"folder, so no pre-built engine (it holds: {top}); set "
+                            f"TRT_ENGINE_REPO to a repo with {ENGINES_ROOT}/<label>/")
+    return [entry.rstrip("/") for entry in entries if entry.endswith("/")]
+
+
 def main() -> None:
-    """Download the labelled engine, flatten it into TRT_ENGINE_DIR and check it."""
+    """Download the labelled engine, check it, and flatten it into TRT_ENGINE_DIR."""
     repo, label, revision, target = read_settings()
-    labels = list_subfolders(repo, ENGINES_ROOT, revision=revision)
+    check_target_dir(target, "TRT_ENGINE_DIR")
+    labels = engine_labels(repo, revision)
     if label not in labels:
-        have = ", ".join(labels) if labels else f"none (no {ENGINES_ROOT}/ folder)"
         raise DownloadError(f"TRT_ENGINE_LABEL {label!r} is not in {repo}@{revision or 'main'}; "
-                            f"labels there: {have}")
+                            f"labels there: {', '.join(labels) or 'none'}")
     with download_lock(target, PREFIX):
         commit = resolve_commit(repo, revision, log_prefix=PREFIX)
         current = {"repo_id": repo, "commit": commit,
                    "allow_patterns": [f"{ENGINES_ROOT}/{label}/*"],
                    "engine_label": label}
         if manifest_matches(target, current) is None:
-            fetch_flattened(repo, revision, label, target)
+            sm_arch = fetch_flattened(repo, revision, label, target)
         else:
+            sm_arch = check_engine(target, str(target))
             log_success(PREFIX, f"engine {label} ({commit[:12]}) is already in {target}: "
                                 "nothing to download")
-    verify_files_exist(target, REQUIRED)
-    sm_arch = check_build_metadata(target)
     log_success(PREFIX, f"engine {label} ({sm_arch}) ready in {target}")
 
 
-def fetch_flattened(repo: str, revision: str | None, label: str, target: Path) -> None:
-    """Download the label's folder of the repo beside `target`, then move it into `target` with
-    its manifest (recording the label); files an earlier engine left there are removed.
+def fetch_flattened(repo: str, revision: str | None, label: str, target: Path) -> str:
+    """Download the label's folder of the repo beside `target`, check it (check_engine), then
+    move it into `target` with its manifest (recording the label); return its sm_arch. Files
+    an earlier engine left in `target` are removed.
 
-    The staging directory, .<name>.download beside `target`, is removed only after success, so
-    an interrupted download resumes its partial files on the next run.
+    The staging directory, .<name>.download beside `target`, stays after an interrupted
+    download, so the next run resumes its partial files; a complete engine that fails the
+    check is removed with it (nothing to resume).
     """
     prefix = f"{ENGINES_ROOT}/{label}"
     staging = target.parent / f".{target.name}.download"
     download_snapshot(repo, staging, revision=revision, allow_patterns=[f"{prefix}/*"],
                       log_prefix=PREFIX)
+    try:
+        sm_arch = check_engine(staging / prefix, f"engine {label} of {repo}")
+    except DownloadError:
+        shutil.rmtree(staging)
+        raise
     manifest = rebase_manifest(read_manifest(staging), prefix)
     target.mkdir(parents=True, exist_ok=True)
     (target / MANIFEST_NAME).unlink(missing_ok=True)
@@ -126,6 +152,7 @@ def fetch_flattened(repo: str, revision: str | None, label: str, target: Path) -
     shutil.rmtree(staging)
     prune_unlisted(target, (entry["path"] for entry in manifest["files"]), PREFIX)
     write_manifest(target, {**manifest, "engine_label": label})
+    return sm_arch
 
 
 if __name__ == "__main__":

@@ -16,7 +16,14 @@ Run with PYTHONPATH set to the repository root (the models stage sets PYTHONPATH
 import os
 import sys
 
-from utils import download_snapshot, log_success, run_entry, target_dir, verify_files_exist
+from utils import (
+    check_target_dir,
+    download_snapshot,
+    log_success,
+    run_entry,
+    target_dir,
+    verify_files_exist,
+)
 
 PREFIX = "[trt-model]"
 IGNORE = ["README*", ".gitattributes", "trt-llm/**"]
@@ -31,6 +38,7 @@ def main() -> None:
                          "tokenizer and trt-llm/engines/<label>/ (owner/name)")
     target = target_dir("CHAT_MODEL_PATH")
     revision = os.environ.get("TRT_ENGINE_REVISION", "").strip() or None
+    check_target_dir(target, "CHAT_MODEL_PATH")
     download_snapshot(repo, target, revision=revision, ignore_patterns=IGNORE, log_prefix=PREFIX)
     verify_files_exist(target, REQUIRED)
     log_success(PREFIX, f"tokenizer and config ready in {target}")

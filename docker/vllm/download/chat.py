@@ -20,8 +20,10 @@ import sys
 from pathlib import Path
 
 from utils import (
+    MODEL_FILES,
     DownloadError,
     bake_model,
+    check_target_dir,
     log_success,
     log_warn,
     read_manifest,
@@ -32,11 +34,7 @@ from utils import (
 )
 
 PREFIX = "[vllm-model]"
-REQUIRED = [
-    "config.json",
-    "tokenizer.json|tokenizer.model|vocab.json|vocab.txt",
-    "*.safetensors|pytorch_model*.bin",
-]
+REQUIRED = list(MODEL_FILES["chat"])
 
 
 def quant_method(target: Path) -> str | None:
@@ -58,6 +56,7 @@ def main() -> None:
                          "(owner/name) or a local directory")
     target = target_dir("CHAT_MODEL_PATH")
     revision = os.environ.get("CHAT_MODEL_REVISION", "").strip() or None
+    check_target_dir(target, "CHAT_MODEL_PATH")
     bake_model(model, target, "chat", revision, PREFIX)
     verify_files_exist(target, REQUIRED)
     method = quant_method(target)

@@ -16,6 +16,8 @@ BUILD_SECRET_VARS=(HF_TOKEN TEXT_API_KEY DOCKER_PASSWORD DOCKER_TOKEN)
 # A Docker tag; an image repository ([host[:port]/]path, lower case).
 BUILD_TAG_RE='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
 BUILD_REPO_RE='^([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$'
+# A git remote on another host: http(s)/ssh/git://host…, or scp-like [user@]host:path.
+BUILD_REMOTE_URL_RE='^((https?|ssh|git|git\+ssh|ssh\+git)://[^/]|([A-Za-z0-9._-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*:[^/])'
 # Prefix of every custom (non-OCI) image label.
 BUILD_LABEL_NS="text-inference"
 
@@ -101,7 +103,8 @@ build_args_add() {
 # build's own labels (deploy mode, engine, models, revisions, TRT label), plus
 # the build arguments BUILD_DATE, VCS_REF and SOURCE_URL for the Dockerfile.
 # BUILD_DATE, VCS_REF and SOURCE_URL win when set; otherwise they come from the
-# clock and from git (the origin URL without any user or password in it).
+# clock and from git (the origin URL without any user or password in it; an origin
+# on the build host's own disk, a path or file:// URL, gives no source at all).
 # Globals:   BUILD_ARGS (appended); BUILD_DATE, VCS_REF, SOURCE_URL (written when
 #            unset); IMAGE_NAME, TAG, DEPLOY_MODE and the named variables (read)
 # Arguments: stack repository_root [variables to describe (DEPLOY_MODE, CHAT_MODEL …)]
@@ -113,7 +116,11 @@ build_args_add_labels() {
   if command -v git >/dev/null 2>&1; then
     # Outside a git checkout (an unpacked tarball) both stay empty: the labels are then left out.
     VCS_REF="${VCS_REF:-$(timeout 10 git -C "${root}" rev-parse HEAD 2>/dev/null || true)}"
-    SOURCE_URL="${SOURCE_URL:-$(timeout 10 git -C "${root}" remote get-url origin 2>/dev/null || true)}"
+    if [[ -z "${SOURCE_URL:-}" ]]; then
+      SOURCE_URL="$(timeout 10 git -C "${root}" remote get-url origin 2>/dev/null || true)"
+      # a local path (or file://) would put the build host's directories into the image
+      [[ "${SOURCE_URL}" =~ ${BUILD_REMOTE_URL_RE} ]] || SOURCE_URL=""
+    fi
   fi
   if [[ "${SOURCE_URL:-}" =~ ^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@(.*)$ ]]; then
     SOURCE_URL="${BASH_REMATCH[1]}${BASH_REMATCH[2]}"

@@ -15,9 +15,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/../logs.sh"
 
 # What never goes into a context (tar --exclude patterns).
 BUILD_CONTEXT_EXCLUDES=(__pycache__ '*.pyc' '*.pyo' .pytest_cache .ruff_cache .mypy_cache tests 'test_*.py' '*_test.py')
-# What only the build host runs, as paths in the context (= under docker/): the build
-# libraries and the model validator stay out of every context, so out of every image.
-BUILD_CONTEXT_HOST_ONLY=(common/scripts/build common/download/validate.py)
+# What only the build host runs, as paths in the context (common/ is docker/common/): the
+# build libraries, the model validator and the value shapes only it checks stay out of
+# every context, so out of every image.
+BUILD_CONTEXT_HOST_ONLY=(common/scripts/build common/download/validate.py pyhelpers/value_rules.py)
 
 # Make the build context of a stack and print its path. The stack directory
 # is docker/<stack>; the repository root is two levels above it. On failure

@@ -10,9 +10,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../logs.sh"
 # The validator, next to the build-time download entry points.
 BUILD_VALIDATE_PY="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/download/validate.py"
 
-# Validate the deploy mode, the engine and the models of a build; the
-# validator prints one line per check.
-# Globals:   BUILD_VALIDATE_PY, ALLOW_UNLISTED_MODELS, ROOT_DIR, VLLM_DEVICE (read)
+# Validate the deploy mode, the engine and the models of a build, and the shape
+# of the other values it hands to Docker; the validator prints one line per check.
+# Globals:   BUILD_VALIDATE_PY, ALLOW_UNLISTED_MODELS, ROOT_DIR, CHAT_MODEL_REVISION,
+#            TOOL_MODEL_REVISION, TRT_ENGINE_REVISION, HF_ENDPOINT, BASE_IMAGE,
+#            VLLM_DEVICE (read)
 # Arguments: engine deploy_mode chat_model tool_model [trt_engine_repo] [trt_engine_label]
 # Outputs:   one "[validate] ✓/⚠/✗ …" line per check on stderr
 # Returns:   0 when all checks pass, 1 otherwise (also when python3 or the
@@ -22,7 +24,9 @@ validate_models_for_deploy_common() {
   ENGINE="$1" DEPLOY_MODE="$2" CHAT_MODEL="$3" TOOL_MODEL="$4" \
     TRT_ENGINE_REPO="${5:-}" TRT_ENGINE_LABEL="${6:-}" \
     ALLOW_UNLISTED_MODELS="${ALLOW_UNLISTED_MODELS:-}" ROOT_DIR="${ROOT_DIR:-}" \
-    VLLM_DEVICE="${VLLM_DEVICE:-}" python3 "${BUILD_VALIDATE_PY}" || {
+    CHAT_MODEL_REVISION="${CHAT_MODEL_REVISION:-}" TOOL_MODEL_REVISION="${TOOL_MODEL_REVISION:-}" \
+    TRT_ENGINE_REVISION="${TRT_ENGINE_REVISION:-}" HF_ENDPOINT="${HF_ENDPOINT:-}" \
+    BASE_IMAGE="${BASE_IMAGE:-}" VLLM_DEVICE="${VLLM_DEVICE:-}" python3 "${BUILD_VALIDATE_PY}" || {
     log_err "[build]" "model validation failed; nothing was built"
     return 1
   }
