@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Usage:   scripts/test.sh [--help] [lint] [bats] [pytest] [pins] [e2e]
 # Summary: Run every test of the project (or the named suites, in this order):
-#            lint    shellcheck over every shell file, ruff over the Python code, and the
-#                    Kubernetes checks: each deploy/kubernetes overlay rendered with
+#            lint    shellcheck over every shell file, ruff over the Python code, hadolint
+#                    and checkov over each stack's Dockerfile as the build assembles it
+#                    (docker/<stack>/Dockerfile, then docker/common/Dockerfile.runtime), and
+#                    the Kubernetes checks: each deploy/kubernetes overlay rendered with
 #                    `kubectl kustomize`, kubernetes-validate (strict, Kubernetes
-#                    K8S_VERSION), checkov over the manifests and the stacks' Dockerfiles
+#                    K8S_VERSION), checkov over the manifests
 #            bats    the shell suites under tests/bats/
 #            pytest  the Python suites under tests/python/
 #            pins    the stacks' own pins: the tool engine's tests (and the app's in tool
@@ -37,6 +39,8 @@ readonly CHECKOV_REQUIREMENTS="${ROOT}/requirements-checkov.txt"
 # The Kubernetes API version the manifests are validated against.
 readonly K8S_VERSION="1.33.0"
 readonly K8S_OVERLAYS=(vllm trt tool vllm-volume trt-volume)
+# The stacks whose Dockerfiles the lint checks.
+readonly STACKS=(vllm trt tool)
 
 # Debian packages the suites need (bats and its libraries pinned to Debian 12's).
 readonly APT_PACKAGES=(
@@ -46,6 +50,8 @@ readonly APT_PACKAGES=(
 
 # shellcheck source=docker/common/scripts/logs.sh
 source "${ROOT}/docker/common/scripts/logs.sh"
+# shellcheck source=docker/common/scripts/build/context.sh
+source "${ROOT}/docker/common/scripts/build/context.sh"
 # shellcheck source=scripts/lib/pin_venvs.sh
 source "${ROOT}/scripts/lib/pin_venvs.sh"
 LOG_PREFIX="[test]"
@@ -123,7 +129,8 @@ list_shell_files() {
     -o -name __pycache__ -o -name node_modules \) -prune -o -type f -print0)
 }
 
-# Lint: shellcheck over every shell file, ruff over the Python code.
+# Lint: shellcheck over every shell file, ruff over the Python code, then the Dockerfiles
+# and the Kubernetes checks.
 run_lint() {
   log_section "lint: shellcheck, ruff, hadolint, kubernetes"
   local files=() status=0
@@ -133,18 +140,39 @@ run_lint() {
   status=0
   (cd "${ROOT}" && timeout 300 ruff check --quiet .) || status=$?
   lint_result "ruff check" "${status}"
-  status=0
-  (cd "${ROOT}" && timeout 300 hadolint docker/*/Dockerfile) || status=$?
-  lint_result "hadolint (docker/*/Dockerfile)" "${status}"
+  run_dockerfile_checks
   run_k8s_checks
 }
 
+# hadolint and checkov (one counted check each) over what the build builds: each stack's
+# Dockerfile assembled by build_dockerfile_assemble (context.sh, as the build context gets
+# it), written as docker/<stack>/Dockerfile.assembled in a temporary directory, whose
+# relative paths the tools' messages name. A stack that cannot be assembled (its message
+# names the missing file) fails both checks, and neither tool runs.
+# Globals: STACKS
+run_dockerfile_checks() {
+  local out stack files=() assembled=0 status
+  out="$(mktemp -d)"
+  for stack in "${STACKS[@]}"; do
+    files+=("docker/${stack}/Dockerfile.assembled")
+    mkdir -p "${out}/docker/${stack}"
+    build_dockerfile_assemble "${ROOT}/docker/${stack}" >"${out}/${files[-1]}" || assembled=1
+  done
+  status="${assembled}"
+  ((status != 0)) || (cd "${out}" && timeout 300 hadolint "${files[@]}") || status=$?
+  lint_result "hadolint (the assembled Dockerfiles)" "${status}"
+  status="${assembled}"
+  ((status != 0)) || (cd "${out}" && _checkov --framework dockerfile "${files[@]/#/--file=}") || status=$?
+  lint_result "checkov: the assembled Dockerfiles (${#files[@]})" "${status}"
+  rm -rf "${out}"
+}
+
 # Kubernetes checks, one counted check each: render every overlay, validate the rendered
-# manifests strictly, run checkov over them and over the stacks' Dockerfiles.
+# manifests strictly, run checkov over them.
 # Globals: K8S_OVERLAYS, K8S_VERSION, CHECKOV_VENV
 run_k8s_checks() {
   log_section "lint: kubernetes manifests (kustomize, kubernetes-validate, checkov)"
-  local out overlay status dockerfiles=() missing=() stack
+  local out overlay status
   out="$(mktemp -d)"
   for overlay in "${K8S_OVERLAYS[@]}"; do
     status=0
@@ -162,18 +190,6 @@ run_k8s_checks() {
   _checkov --framework kubernetes -d "${out}" || status=$?
   lint_result "checkov: rendered manifests" "${status}"
   rm -rf "${out}"
-  for stack in vllm trt tool; do
-    if [[ -f "${ROOT}/docker/${stack}/Dockerfile" ]]; then
-      dockerfiles+=(-f "${ROOT}/docker/${stack}/Dockerfile")
-    else
-      missing+=("docker/${stack}/Dockerfile")
-    fi
-  done
-  ((${#missing[@]} == 0)) || log_warn "checkov skips ${missing[*]}: not written yet"
-  ((${#dockerfiles[@]} > 0)) || return 0
-  status=0
-  _checkov --framework dockerfile "${dockerfiles[@]}" || status=$?
-  lint_result "checkov: Dockerfiles ($((${#dockerfiles[@]} / 2)))" "${status}"
 }
 
 # Run checkov offline, printing only failed checks. Arguments: checkov options...

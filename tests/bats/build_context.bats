@@ -144,6 +144,44 @@ make_local_model() {
   assert_equal "$(build_leftover_contexts)" ""
 }
 
+@test "the context's Dockerfile is the stack's, then docker/common/Dockerfile.runtime; a missing final newline joins no lines" {
+  set -u
+  # shellcheck source=docker/common/scripts/build/context.sh
+  source "${FIXTURE_REPO}/docker/common/scripts/build/context.sh"
+  local stack="${FIXTURE_REPO}/docker/vllm" fragment="${FIXTURE_REPO}/docker/common/Dockerfile.runtime" dir
+  dir="$(prepare_build_context_common "${stack}" "${stack}/requirements.txt" 1)"
+  assert_equal "$(cat "${dir}/Dockerfile")" "$(cat "${stack}/Dockerfile" "${fragment}")"
+  rm -rf "${dir}"
+  # the stack's part comes first and ends before the fragment's first line starts
+  printf 'FROM scratch AS stack' >"${stack}/Dockerfile"
+  run -0 --separate-stderr build_dockerfile_assemble "${stack}"
+  assert_equal "${stderr}" ""
+  assert_equal "${output}" "$(printf 'FROM scratch AS stack\n' && cat "${fragment}")"
+}
+
+@test "a missing Dockerfile.runtime (or stack Dockerfile): one line naming it, status 1, no docker call, no context left" {
+  build_env_tool
+  local fragment="${FIXTURE_REPO}/docker/common/Dockerfile.runtime"
+  local want="a stack's Dockerfile is docker/<stack>/Dockerfile followed by docker/common/Dockerfile.runtime, and both must exist"
+  rm "${fragment}"
+  run -1 --separate-stderr "${FIXTURE_REPO}/docker/build.sh"
+  assert_output ""
+  assert_equal "${stderr##*$'\n'}" "[build] ✗ missing '${fragment}': ${want}"
+  assert_equal "$(grep -c '✗' <<<"${stderr}")" 1
+  assert_equal "$(stub_call_count docker)" 0
+  assert_equal "$(build_leftover_contexts)" ""
+  # the function on its own, under set -u: nothing on stdout, the same line on stderr
+  set -u
+  # shellcheck source=docker/common/scripts/build/context.sh
+  source "${FIXTURE_REPO}/docker/common/scripts/build/context.sh"
+  run -1 --separate-stderr build_dockerfile_assemble "${FIXTURE_REPO}/docker/trt"
+  assert_output ""
+  assert_equal "${stderr}" "[build] ✗ missing '${fragment}': ${want}"
+  rm "${FIXTURE_REPO}/docker/trt/Dockerfile"
+  run -1 --separate-stderr build_dockerfile_assemble "${FIXTURE_REPO}/docker/trt"
+  assert_equal "${stderr}" "[build] ✗ missing '${FIXTURE_REPO}/docker/trt/Dockerfile': ${want}"
+}
+
 @test "the context is gone after a failed build" {
   build_env_tool
   DOCKER_STUB_BUILD_RC=1 run --separate-stderr "${FIXTURE_REPO}/docker/build.sh"

@@ -3,6 +3,9 @@
 # stack's Dockerfile copies, laid out as the image's /app:
 #   Dockerfile .dockerignore requirements.txt src/ pyhelpers/ scripts/
 #   common/scripts/ common/download/ [download/] [wheels/] [local/chat/] [local/tool/]
+# Its Dockerfile is assembled: the stack's own, then the runtime stage every stack
+# shares (BUILD_DOCKERFILE_FRAGMENT); build_dockerfile_assemble is the one place that
+# does it, for the build and for the lint (scripts/test.sh) alike.
 # Caches (__pycache__, *.pyc, .pytest_cache, .ruff_cache, .mypy_cache), tests and
 # what only the build host runs (BUILD_CONTEXT_HOST_ONLY) are left out; symbolic
 # links are copied as the files they point to. Runtime tests assemble the image
@@ -19,6 +22,8 @@ BUILD_CONTEXT_EXCLUDES=(__pycache__ '*.pyc' '*.pyo' .pytest_cache .ruff_cache .m
 # build libraries, the model validator and the value shapes only it checks stay out of
 # every context, so out of every image.
 BUILD_CONTEXT_HOST_ONLY=(common/scripts/build common/download/validate.py pyhelpers/value_rules.py)
+# The final stage every stack's Dockerfile is completed with (relative to the repository root).
+BUILD_DOCKERFILE_FRAGMENT=docker/common/Dockerfile.runtime
 
 # Make the build context of a stack and print its path. The stack directory
 # is docker/<stack>; the repository root is two levels above it. On failure
@@ -59,18 +64,43 @@ build_repo_root() {
   (cd "$1/../.." && pwd)
 }
 
+# Print the Dockerfile a stack is built from: docker/<stack>/Dockerfile (stages base,
+# builder, models and stack: what differs), then BUILD_DOCKERFILE_FRAGMENT (the runtime
+# stage, FROM stack), each ending in a newline. No docker call.
+# Globals:   BUILD_DOCKERFILE_FRAGMENT (read)
+# Arguments: stack_dir
+# Outputs:   the assembled Dockerfile on stdout
+# Returns:   1 with a one-line message naming the missing file
+build_dockerfile_assemble() {
+  local stack_dir="$1" root file
+  local files=("${stack_dir}/Dockerfile")
+  if [[ -f "${files[0]}" ]]; then
+    root="$(build_repo_root "${stack_dir}")" || return 1
+    files+=("${root}/${BUILD_DOCKERFILE_FRAGMENT}")
+  fi
+  for file in "${files[@]}"; do
+    if [[ ! -f "${file}" ]]; then
+      log_err "[build]" "missing '${file}': a stack's Dockerfile is docker/<stack>/Dockerfile followed by ${BUILD_DOCKERFILE_FRAGMENT}, and both must exist"
+      return 1
+    fi
+  done
+  # awk 1: every line as it is, plus the newline a file may lack at its end
+  awk 1 "${files[@]}"
+}
+
 # Copy every piece of the context into dir.
 # Arguments: dir root stack_dir requirements_file include_stack_download
 # Returns:   1 with a message when a piece is missing or a copy fails
 _build_context_fill() {
   local dir="$1" root="$2" stack_dir="$3" requirements="$4" include_download="$5" file
-  for file in "${stack_dir}/Dockerfile" "${stack_dir}/.dockerignore" "${requirements}"; do
+  for file in "${stack_dir}/.dockerignore" "${requirements}"; do
     if [[ ! -f "${file}" ]]; then
-      log_err "[build]" "missing '${file}': the stack's Dockerfile, .dockerignore and requirements file must exist"
+      log_err "[build]" "missing '${file}': the stack's .dockerignore and requirements file must exist"
       return 1
     fi
   done
-  cp -- "${stack_dir}/Dockerfile" "${stack_dir}/.dockerignore" "${dir}/" &&
+  build_dockerfile_assemble "${stack_dir}" >"${dir}/Dockerfile" &&
+    cp -- "${stack_dir}/.dockerignore" "${dir}/" &&
     cp -- "${requirements}" "${dir}/requirements.txt" &&
     _build_context_copy_tree "${root}/src" "${dir}" src &&
     _build_context_copy_tree "${root}/pyhelpers" "${dir}" pyhelpers &&
