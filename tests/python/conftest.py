@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib.util
 import os
@@ -285,3 +286,71 @@ def flaky_hub(hub: HubMirror, monkeypatch: pytest.MonkeyPatch) -> Iterator[objec
     monkeypatch.setenv("HF_ENDPOINT", proxy.url)
     yield proxy
     proxy.stop()
+
+
+# --- the Dockerfiles (docker/<stack>/Dockerfile + docker/common/Dockerfile.runtime) ----------
+
+CONTEXT_SH = ROOT / "docker" / "common" / "scripts" / "build" / "context.sh"
+STACKS = ("vllm", "trt", "tool")
+
+
+@functools.cache
+def assembled_dockerfile(stack: str) -> str:
+    """docker/<stack>/Dockerfile as the build context gets it: context.sh's
+    build_dockerfile_assemble (the stack's file, then the shared runtime stage)."""
+    script = 'source "$1" && build_dockerfile_assemble "$2"'
+    done = subprocess.run(["bash", "-c", script, "assemble", str(CONTEXT_SH),
+                           str(ROOT / "docker" / stack)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def dockerfile_instructions(text: str) -> list[str]:
+    """A Dockerfile's instructions, one string each: continuation lines joined, comment and
+    blank lines dropped (as Docker drops them, inside a continuation too)."""
+    instructions: list[str] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        instructions.append(current + line)
+        current = ""
+    return instructions
+
+
+@dataclasses.dataclass
+class Stage:
+    """One build stage: its name, what it builds FROM, and its instructions after FROM."""
+
+    name: str
+    parent: str
+    instructions: list[str]
+
+
+def dockerfile_stages(stack: str) -> list[Stage]:
+    """The stages of the assembled Dockerfile of a stack, in order (global ARGs left out)."""
+    stages: list[Stage] = []
+    for line in dockerfile_instructions(assembled_dockerfile(stack)):
+        words = line.split()
+        if words[0].upper() == "FROM":
+            assert len(words) == 4 and words[2].upper() == "AS", f"{stack}: unnamed stage {line!r}"
+            stages.append(Stage(words[3], words[1], []))
+        elif stages:
+            stages[-1].instructions.append(line)
+    return stages
+
+
+def image_instructions(stack: str) -> list[str]:
+    """The instructions that make the image: the last stage and the stages it builds FROM,
+    the first of them first (their ENV, LABEL, HEALTHCHECK … carry over)."""
+    stages = dockerfile_stages(stack)
+    by_name = {stage.name: stage for stage in stages}
+    chain = [stages[-1]]
+    while chain[-1].parent in by_name:
+        chain.append(by_name[chain[-1].parent])
+    return [line for stage in reversed(chain) for line in stage.instructions]

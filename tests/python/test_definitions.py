@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from conftest import image_instructions
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = r"[A-Z][A-Z0-9_]*"
@@ -110,11 +111,10 @@ def _present(node: ast.expr) -> bool:
 
 
 def dockerfile_runtime_env(stack: str) -> set[str]:
-    """Names the runtime stage of docker/<stack>/Dockerfile sets to a literal (not a build arg)."""
-    text = (ROOT / "docker" / stack / "Dockerfile").read_text(encoding="utf-8")
-    runtime = text.replace("\\\n", " ").split(" AS runtime", 1)[1]
+    """Names the stack's image sets to a literal (not a build arg): the ENV of its stages, in its
+    Dockerfile as the build assembles it (docker/common/Dockerfile.runtime's included)."""
     names = set()
-    for line in runtime.splitlines():
+    for line in image_instructions(stack):
         if line.startswith("ENV "):
             names |= {n for n, v in re.findall(r"\b(" + NAME + r")=(\S+)", line)
                       if not v.startswith("${")}

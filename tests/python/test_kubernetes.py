@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import image_instructions
 
 from src.config.settings import SECRET_VARS, Settings
 from src.config.timers import HEALTHCHECKS, load_timers
@@ -126,16 +127,11 @@ def env_of(container: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container.get("env", [])}
 
 
-def dockerfile_lines(stack: str) -> list[str]:
-    """The instructions of docker/<stack>/Dockerfile, continuation lines joined."""
-    text = (ROOT / "docker" / stack / "Dockerfile").read_text(encoding="utf-8")
-    return [line.strip() for line in text.replace("\\\n", " ").splitlines()]
-
-
 def dockerfile_facts(stack: str) -> tuple[int, set[int]]:
-    """The last USER (as a number) and every EXPOSEd port of docker/<stack>/Dockerfile."""
+    """The last USER (as a number) and every EXPOSEd port of the stack's image (its Dockerfile
+    as the build assembles it)."""
     users, ports = [], set()
-    for line in dockerfile_lines(stack):
+    for line in image_instructions(stack):
         words = line.split()
         if words and words[0].upper() == "USER":
             users.append(words[1].split(":")[0])
