@@ -13,6 +13,15 @@ setup() {
   cp "${PROJECT_ROOT}/scripts/test.sh" "${PROJ}/scripts/"
   cp "${PROJECT_ROOT}/scripts/lib/pin_venvs.sh" "${PROJECT_ROOT}/scripts/lib/wheelhouse.sh" "${PROJ}/scripts/lib/"
   cp "${COMMON_SCRIPTS}/logs.sh" "${PROJ}/docker/common/scripts/"
+  # the Dockerfiles the lint assembles: small stack files, the real shared stage and assembly
+  mkdir -p "${PROJ}/docker/common/scripts/build"
+  cp "${COMMON_SCRIPTS}/build/context.sh" "${PROJ}/docker/common/scripts/build/"
+  cp "${PROJECT_ROOT}/docker/common/Dockerfile.runtime" "${PROJ}/docker/common/"
+  local stack
+  for stack in vllm trt tool; do
+    mkdir -p "${PROJ}/docker/${stack}"
+    printf '# the %s stack\nFROM scratch AS stack\n' "${stack}" >"${PROJ}/docker/${stack}/Dockerfile"
+  done
   printf 'pytest\n' >"${PROJ}/requirements-dev.txt"
   printf 'checkov\n' >"${PROJ}/requirements-checkov.txt"
   # installed already: the stamps say so (as test.sh computes them), so nothing is installed
@@ -24,7 +33,8 @@ setup() {
     printf '#!/bin/sh\nexec "%s" "$@"\n' "${VENV_PYTHON}" >"${venv}/bin/python"
     chmod +x "${venv}/bin/python"
   done
-  # the lint tools: each records its name and its parent's (timeout, when run under one)
+  # the lint tools: each records its name and its parent's (timeout, when run under one), and
+  # the Dockerfiles it was given (by path relative to its working directory), with their text
   local tool dir
   for tool in shellcheck ruff hadolint kubernetes-validate checkov kubectl; do
     case "${tool}" in
@@ -35,6 +45,13 @@ setup() {
     cat >"${dir}/${tool}" <<STUB
 #!/usr/bin/env bash
 printf '%s under %s\n' "${tool}" "\$(ps -o comm= -p "\${PPID}")" >>"${BATS_TEST_TMPDIR}/lint.calls"
+for arg in "\$@"; do
+  arg="\${arg#--file=}"
+  if [[ "\${arg}" == *Dockerfile* && -f "\${arg}" ]]; then
+    printf '== %s\n' "\${arg}"
+    cat "\${arg}"
+  fi
+done >>"${BATS_TEST_TMPDIR}/${tool}.dockerfiles"
 [[ " \${FAIL_LINT:-} " != *" ${tool} "* ]]
 STUB
     chmod +x "${dir}/${tool}"
@@ -47,9 +64,9 @@ STUB
 @test "the closing line sums bats and pytest only; failed lint checks get their own line, status 1" {
   FAIL_LINT="shellcheck hadolint" run --separate-stderr "${PROJ}/scripts/test.sh" lint bats pytest
   assert_failure 1
-  assert_equal "$(tail -n 2 <<<"${output}")" "lint: 2 failed (shellcheck (5 files), hadolint (docker/*/Dockerfile))
+  assert_equal "$(tail -n 2 <<<"${output}")" "lint: 2 failed (shellcheck (6 files), hadolint (the assembled Dockerfiles))
 2 passed, 0 failed, 1 skipped"
-  [[ "${stderr}" == *"[test] ✗ shellcheck (5 files) failed"*"[test] ✓ ruff check"* ]] || fail "${stderr}"
+  [[ "${stderr}" == *"[test] ✗ shellcheck (6 files) failed"*"[test] ✓ ruff check"* ]] || fail "${stderr}"
 }
 
 @test "all lint checks pass: no lint line, status 0; each lint tool ran under timeout" {
@@ -64,6 +81,29 @@ kubectl under timeout
 kubernetes-validate under timeout
 ruff under timeout
 shellcheck under timeout"
+}
+
+@test "hadolint and checkov get each stack's Dockerfile as the build assembles it, and nothing else" {
+  run -0 --separate-stderr "${PROJ}/scripts/test.sh" lint
+  local stack want=""
+  for stack in vllm trt tool; do
+    want+="== docker/${stack}/Dockerfile.assembled"$'\n'
+    want+="$(cat "${PROJ}/docker/${stack}/Dockerfile" "${PROJ}/docker/common/Dockerfile.runtime")"$'\n'
+  done
+  assert_equal "$(cat "${BATS_TEST_TMPDIR}/hadolint.dockerfiles")" "${want%$'\n'}"
+  assert_equal "$(cat "${BATS_TEST_TMPDIR}/checkov.dockerfiles")" "${want%$'\n'}"
+  [[ "${stderr}" == *"[test] ✓ hadolint (the assembled Dockerfiles)"*"[test] ✓ checkov: the assembled Dockerfiles (3)"* ]] ||
+    fail "${stderr}"
+}
+
+@test "no docker/common/Dockerfile.runtime: both Dockerfile checks fail with one line naming it; neither tool runs on a Dockerfile" {
+  rm "${PROJ}/docker/common/Dockerfile.runtime"
+  run -1 --separate-stderr "${PROJ}/scripts/test.sh" lint
+  assert_equal "$(tail -n 2 <<<"${output}")" "lint: 2 failed (hadolint (the assembled Dockerfiles), checkov: the assembled Dockerfiles (3))
+0 passed, 0 failed"
+  assert_equal "$(grep -c "✗ missing '${PROJ}/docker/common/Dockerfile.runtime': " <<<"${stderr}")" 3
+  [[ ! -s "${BATS_TEST_TMPDIR}/hadolint.dockerfiles" && ! -s "${BATS_TEST_TMPDIR}/checkov.dockerfiles" ]]
+  run -1 grep '^hadolint ' "${BATS_TEST_TMPDIR}/lint.calls"
 }
 
 @test "a failing test still counts once, beside a failing lint check" {
