@@ -5,7 +5,7 @@
 #   common/scripts/ common/download/ [download/] [wheels/] [local/chat/] [local/tool/]
 # Its Dockerfile is assembled: the stack's own, then the runtime stage every stack
 # shares (BUILD_DOCKERFILE_FRAGMENT); build_dockerfile_assemble is the one place that
-# does it, for the build and for the lint (scripts/test.sh) alike.
+# does it, for the build and for the project's lint alike.
 # Caches (__pycache__, *.pyc, .pytest_cache, .ruff_cache, .mypy_cache), tests and
 # what only the build host runs (BUILD_CONTEXT_HOST_ONLY) are left out; symbolic
 # links are copied as the files they point to. Runtime tests assemble the image
