@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
 # A local model directory baked into the tool image on a real Docker engine: one build
-# through docker/build.sh with TOOL_MODEL=<absolute host path> (no Hub, no mirror), then run.
+# through docker/build.sh with TOOL_MODEL=<absolute host path> (no Hub, no mirror; --no-cache: the
+# copy of the model is logged only when its layer is built, and the same tiny model from an earlier
+# run would hit the cache), then run.
 # The image must serve that model, and know it only as local:<basename>: the host path is in
 # no build argument, environment variable, label or history entry.
 # The tests skip, with the reason, only when no engine can be started at all.
@@ -21,7 +23,7 @@ setup_file() {
     --labels "${LABELS}" --seed 3 >/dev/null
   E2E_IMAGE="tid-e2e:tool-local-${E2E_RUN_ID}"
   e2e_build_kept build DEPLOY_MODE=tool IMAGE_REPO=tid-e2e "TAG=tool-local-${E2E_RUN_ID}" \
-    "TOOL_MODEL=${E2E_HOST_DIR}" "PIP_WHEELHOUSE=${wheels}" -- --progress plain
+    "TOOL_MODEL=${E2E_HOST_DIR}" "PIP_WHEELHOUSE=${wheels}" -- --no-cache --progress plain
   export E2E_HOST_DIR E2E_IMAGE
 }
 
