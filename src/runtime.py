@@ -20,15 +20,22 @@ from src.engines.tool import ToolEngine, ToolModelError
 from src.health import EngineState, Health
 
 log = logging.getLogger("src.runtime")
+# Libraries that log every HTTP request they make at info (the engine's health polls).
+_CHATTY_LIBRARIES = ("httpx", "httpcore")
 
 
 def setup_logging() -> None:
     """Send the `src` loggers, and every library's (the root logger, Python's warnings), to
     stderr as [server] lines with logs.sh's LOG_LEVEL and LOG_FORMAT rules (pyhelpers/logs.py;
     uvicorn's own lines use the same, from its log config); the id of the request being served
-    goes into the lines logged while serving it, uvicorn's access lines included."""
+    goes into the lines logged while serving it, uvicorn's access lines included. httpx logs
+    each request at info, the chat engine's /health polls too: its lines (and httpcore's) only
+    with LOG_LEVEL=debug."""
     logs.setup("src", "[server]")
     logs.setup("", "[server]")
+    if not logs.debug_enabled():
+        for name in _CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
     logging.captureWarnings(True)
     request_id.install()
 

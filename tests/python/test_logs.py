@@ -122,6 +122,9 @@ def test_json_lines_from_the_app_uvicorn_and_the_chat_engine(
     assert "200" in access["msg"] and HEX32.fullmatch(access["request_id"])  # the id: a field
     assert any(m.startswith("Started server process") for m in msgs)  # uvicorn's own
     assert any("chat engine exited with status 3" in m for m in msgs)  # the app's
+    # the app polled the engine's /health (it became ready); httpx's line per request is for
+    # LOG_LEVEL=debug only
+    assert not any(m.startswith("HTTP Request:") for m in msgs)
 
 
 def test_log_level_warn_drops_uvicorns_and_the_apps_info_lines(
