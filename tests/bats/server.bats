@@ -13,7 +13,7 @@ setup() {
   harness_setup
   set -u
   # what the bootstrap resolves (src/config) and exports; HOST and PORT come from the harness
-  export SERVER_APP=src.server:app UVICORN_WORKERS=1 SERVER_STOP_TIMEOUT=60 WARMUP_MAX_WAIT=300 \
+  export SERVER_APP=src.server:app UVICORN_WORKERS=1 GATEWAY_WORKERS=1 SERVER_STOP_TIMEOUT=60 WARMUP_MAX_WAIT=300 \
     WARMUP_REQUEST_TIMEOUT=2
   # shellcheck source=docker/common/scripts/server.sh
   source "${COMMON_SCRIPTS}/server.sh"
@@ -91,7 +91,7 @@ main_status() {
 
 @test "a setting the bootstrap resolves is unset: status 1, one line naming it; nothing starts" {
   local name
-  for name in SERVER_STOP_TIMEOUT SERVER_APP HOST PORT UVICORN_WORKERS; do
+  for name in SERVER_STOP_TIMEOUT SERVER_APP HOST PORT UVICORN_WORKERS GATEWAY_WORKERS; do
     run --separate-stderr env -u "${name}" bash -c 'source "$1/server.sh"; start_server_with_warmup "[t]" "$2"' \
       _ "${COMMON_SCRIPTS}" "${STUB_DIR}/warmup"
     assert_failure 1
