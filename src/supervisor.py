@@ -113,6 +113,14 @@ class Supervisor:
         self.exit_code, self.stop = (code if code > 0 else 1), Stop.FATAL
         self.health.set("chat", EngineState.FAILED)
         self._publish()
+        self._kill_workers()
+
+    def _kill_workers(self) -> None:
+        """SIGKILL to the workers' group: whatever of it is left (a manager gone leaves its
+        workers)."""
+        assert self.workers is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.workers.pid, signal.SIGKILL)
 
     async def _stop_workers(self, ended: asyncio.Future[int]) -> None:
         """SIGTERM to uvicorn's manager (which passes it to each worker once); SIGKILL to the
@@ -126,8 +134,7 @@ class Supervisor:
         except asyncio.TimeoutError:
             log.warning("the gateway's workers did not stop within %ss; killing them",
                         grace + EXIT_MARGIN_S)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.workers.pid, signal.SIGKILL)  # the workers of a manager gone too
+        self._kill_workers()
         await ended
 
 
