@@ -93,49 +93,48 @@ class Supervisor:
         if self.stop is Stop.NO:  # not when the engine could not even start
             env = {**os.environ, "GATEWAY_BOARD": self.board_path}
             # A group of their own: a last SIGKILL reaches the manager and every worker.
-            self.workers = await asyncio.create_subprocess_exec(*self.argv, env=env,
-                                                                process_group=0)
-            ended = asyncio.ensure_future(self.workers.wait())
+            workers = await asyncio.create_subprocess_exec(*self.argv, env=env, process_group=0)
+            self.workers = workers
+            ended = asyncio.ensure_future(workers.wait())
             stopped = asyncio.ensure_future(self.stopped.wait())
             await asyncio.wait((ended, stopped), return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
             if ended.done():
-                self._workers_ended(ended.result())
+                self._workers_ended(workers, ended.result())
             else:
-                await self._stop_workers(ended)
+                await self._stop_workers(workers, ended)
         await self.chat.stop()
         return self.exit_code
 
-    def _workers_ended(self, code: int) -> None:
+    def _workers_ended(self, workers: asyncio.subprocess.Process, code: int) -> None:
         """uvicorn's manager ended on its own (a worker that cannot start, a crash): exit too."""
-        log.error("the gateway's workers (uvicorn, PID %s) exited with status %s",
-                  self.workers.pid if self.workers else "-", code)
+        log.error("the gateway's workers (uvicorn, PID %s) exited with status %s", workers.pid,
+                  code)
         self.exit_code, self.stop = (code if code > 0 else 1), Stop.FATAL
         self.health.set("chat", EngineState.FAILED)
         self._publish()
-        self._kill_workers()
+        _kill_group(workers)
 
-    def _kill_workers(self) -> None:
-        """SIGKILL to the workers' group: whatever of it is left (a manager gone leaves its
-        workers)."""
-        assert self.workers is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.workers.pid, signal.SIGKILL)
-
-    async def _stop_workers(self, ended: asyncio.Future[int]) -> None:
+    async def _stop_workers(self, workers: asyncio.subprocess.Process,
+                            ended: asyncio.Future[int]) -> None:
         """SIGTERM to uvicorn's manager (which passes it to each worker once); SIGKILL to the
         group when they are not gone within their drain and EXIT_MARGIN_S."""
-        assert self.workers is not None
         with contextlib.suppress(ProcessLookupError):
-            self.workers.send_signal(signal.SIGTERM)
+            workers.send_signal(signal.SIGTERM)
         grace = self.settings.shutdown_grace_s if self.stop is Stop.DRAIN else 0.0
         try:
             await asyncio.wait_for(asyncio.shield(ended), grace + EXIT_MARGIN_S)
         except asyncio.TimeoutError:
             log.warning("the gateway's workers did not stop within %ss; killing them",
                         grace + EXIT_MARGIN_S)
-        self._kill_workers()
+        _kill_group(workers)
         await ended
+
+
+def _kill_group(workers: asyncio.subprocess.Process) -> None:
+    """SIGKILL to the workers' group: whatever of it is left (a manager gone leaves its workers)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(workers.pid, signal.SIGKILL)
 
 
 def main(argv: list[str]) -> int:

@@ -28,9 +28,9 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
-import shutil
 import statistics
 import subprocess
 import sys

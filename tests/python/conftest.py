@@ -108,8 +108,8 @@ class AppProcess:
         self.engine_url = f"http://127.0.0.1:{engine_port}"
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                uvicorn_argv(port, app, env.get("GATEWAY_WORKERS", "1")), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                uvicorn_argv(port, app, env.get("GATEWAY_WORKERS", "1")), cwd=ROOT, env=env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
 
     def output(self) -> str:

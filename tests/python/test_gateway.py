@@ -16,9 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from conftest import TEST_KEY, AppProcess, pid_gone, wait_until
+from prometheus_client.parser import text_string_to_metric_families
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 CHAT = {"messages": [{"role": "user", "content": "hi"}], "stream": True}

@@ -188,7 +188,8 @@ def test_gateway_workers_share_out_the_bound_in_worker_processes_only(tmp_path: 
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"GATEWAY_WORKERS": "0"}, "GATEWAY_WORKERS='0' is not valid; expected an integer between 1 and 64"),
+    [({"GATEWAY_WORKERS": "0"},
+      "GATEWAY_WORKERS='0' is not valid; expected an integer between 1 and 64"),
      ({"GATEWAY_WORKERS": "two"}, "GATEWAY_WORKERS='two' is not valid"),
      ({"GATEWAY_WORKERS": "65"}, "GATEWAY_WORKERS='65' is not valid"),
      ({"GATEWAY_WORKERS": "2", "DEPLOY_MODE": "both"},
