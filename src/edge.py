@@ -86,6 +86,10 @@ class EdgeMiddleware:
         self.keys = encoded_keys(settings.api_keys)
         self.deploy_mode = settings.deploy_mode
         self.body_timeout_s = settings.body_timeout_s
+        share = (f", {settings.max_in_flight_here} in each of GATEWAY_WORKERS="
+                 f"{settings.gateway_workers}" if settings.gateway_board else "")
+        self.too_many = ("too many requests in flight (MAX_CONCURRENT_CONNECTIONS="
+                         f"{settings.max_concurrent_connections}{share})")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check, read the body, run the app; answer for a request that was cut short."""
@@ -99,8 +103,7 @@ class EdgeMiddleware:
         if refusal is None:
             exchange = _Exchange(send, anyio.current_time() + self.body_timeout_s)
             if not health.try_enter(exchange.cut):
-                refusal = ApiError(429, "too many requests in flight (MAX_CONCURRENT_CONNECTIONS"
-                                   f"={health.max_in_flight})", "rate_limit_exceeded",
+                refusal = ApiError(429, self.too_many, "rate_limit_exceeded",
                                    {"Retry-After": "1"})
         if refusal is not None:
             await self._answer(refusal, scope, receive, send, close=has_body)

@@ -17,7 +17,7 @@ from src import request_id
 from src.config.settings import Settings
 from src.engines.chat import ChatEngine
 from src.engines.tool import ToolEngine, ToolModelError
-from src.health import EngineState, Health
+from src.health import Board, EngineState, Health, Stop
 
 log = logging.getLogger("src.runtime")
 # Libraries that log every HTTP request they make at info (the engine's health polls).
@@ -41,14 +41,19 @@ def setup_logging() -> None:
 
 
 class Runtime:
-    """The engines and health of one app instance, from lifespan start to exit."""
+    """The engines and health of one app instance, from lifespan start to exit.
+
+    In a gateway worker (GATEWAY_BOARD, set by src/supervisor.py) the chat engine runs in the
+    supervisor: this process proxies to it and reads its state from the board.
+    """
 
     def __init__(self, settings: Settings, handle_signals: bool = True) -> None:
         """Create the health board for the deployed engines; start() brings them up."""
         self.settings = settings
         engines = tuple(n for n, on in (("chat", settings.serves_chat),
                                         ("tool", settings.serves_tool)) if on)
-        self.health = Health(engines, settings.max_concurrent_connections)
+        board = Board(settings.gateway_board) if settings.gateway_board else None
+        self.health = Health(engines, settings.max_in_flight_here, board)
         self.handle_signals = handle_signals
         self.tool: ToolEngine | None = None
         self.chat: ChatEngine | None = None
@@ -67,7 +72,8 @@ class Runtime:
         if self.settings.serves_chat:
             self.chat = ChatEngine(self.settings, lambda st: self.health.set("chat", st),
                                    self.fatal)
-            await self.chat.start()
+            if self.health.board is None:
+                await self.chat.start()
         if self.settings.serves_tool:
             s = self.settings
             self.tool = ToolEngine(s.tool_model_path, s.tool_max_batch, s.tool_batch_wait_ms,
@@ -110,10 +116,15 @@ class Runtime:
         self._shut_down(0.0, None)
 
     def _on_sigterm(self, frame: FrameType | None) -> None:
-        """First SIGTERM: drain; a second one: hand over to uvicorn at once."""
-        if self.health.draining:
+        """First SIGTERM: drain (a gateway worker whose engine died: without grace); a second
+        one: hand over to uvicorn at once."""
+        if self.health.stopping:
             if callable(self._uvicorn_handler):
                 self._uvicorn_handler(signal.SIGTERM, frame)
+            return
+        board = self.health.board
+        if board is not None and board.stop is Stop.FATAL:
+            self._shut_down(0.0, frame)
             return
         log.info("SIGTERM: draining (up to SHUTDOWN_GRACE_S=%ss for %d request(s) in flight)",
                  self.settings.shutdown_grace_s, self.health.in_flight)
@@ -121,7 +132,7 @@ class Runtime:
 
     def _shut_down(self, grace: float, frame: FrameType | None) -> None:
         """Refuse new requests and run the drain (once; a later call changes nothing)."""
-        if self.health.draining:
+        if self.health.stopping:
             return
         self.health.start_draining()
         self._spawn(self._drain(grace, frame))

@@ -10,6 +10,10 @@ first chunk (TTFC), chunks per second and the ratios, and the app's CPU time (us
 read from /proc/<pid>/stat before and after the level) per proxied request and per relayed
 chunk: a cost that the other work of a shared machine does not inflate as it does latencies.
 Each level sends max(--requests, 2 x its concurrency) requests per side.
+--gateway-workers 1 2 [--rounds R] starts the app with each GATEWAY_WORKERS in turn (R rounds,
+alternating), each with its own fake engine, and reports every level for each; the app's CPU
+time is then that of all its processes (the supervisor, uvicorn's manager and its workers; not
+the engine).
 With --app URL --engine URL --model NAME it starts nothing and measures a running container
 instead (a real engine: scripts/bench/vllm_cpu.sh), the key from TEXT_API_KEY, each request
 asking for --max-tokens tokens; --app-pid PID (the container's uvicorn as the host sees it)
@@ -24,11 +28,13 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,11 +59,23 @@ Outcome = tuple[float, float, int]  # seconds to first chunk, chunks/s after it,
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process so far (its own, not its children's); 0 without."""
+    """User + system CPU time so far of a process and of its live descendants in its session
+    (uvicorn's manager and workers; not the chat engine, which runs in a session of its own);
+    0 without."""
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    stats = {}  # pid: the fields of /proc/<pid>/stat after the command (state, ppid, pgrp, sid…)
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit():
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+    session = stats[pid][3]
+    family = {pid}
+    for _ in range(3):  # the supervisor's children, and theirs
+        family |= {p for p, fields in stats.items()
+                   if int(fields[1]) in family and fields[3] == session}
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in family)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def one(target: Target, whole: bool = False) -> Outcome:
@@ -116,13 +134,15 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def running_app(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+def running_app(env: dict[str, str], gateway_workers: int = 1) -> Iterator[tuple[str, int]]:
     """Run the app with uvicorn's options from server.sh (resolve_uvicorn_cmd); yield its URL
-    and the pid of its process (uvicorn serves in it: one worker)."""
+    and the pid of its process (one worker: uvicorn serves in it; several: the supervisor)."""
     port = free_port()
+    metrics_dir = tempfile.mkdtemp(prefix="bench-metrics.")
     env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "APP_ROOT": str(ROOT),
            "HOST": "127.0.0.1", "PORT": str(port), "SERVER_APP": "src.server:app",
-           "UVICORN_WORKERS": "1",
+           "UVICORN_WORKERS": "1", "GATEWAY_WORKERS": str(gateway_workers),
+           **({"PROMETHEUS_MULTIPROC_DIR": metrics_dir} if gateway_workers > 1 else {}),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     script = 'source "$1" && resolve_uvicorn_cmd "$2" && printf "%s\\0" "${UVICORN_CMD[@]}"'
     found = subprocess.run(["bash", "-c", script, "bench", str(SERVER_SH), str(ROOT)], env=env,
@@ -147,6 +167,7 @@ def running_app(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+        shutil.rmtree(metrics_dir)
         lines = counter.communicate(timeout=30)[0].decode().strip()
         print(f"app: {lines} access log lines for /v1/chat/completions", flush=True)
 
@@ -185,6 +206,9 @@ def main() -> int:
     parser.add_argument("--model", help="the served model name")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--app-pid", type=int, help="with --app: its uvicorn's pid, for CPU")
+    parser.add_argument("--gateway-workers", type=int, nargs="+", default=[1],
+                        help="GATEWAY_WORKERS of the app started, each in turn")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of --gateway-workers")
     args = parser.parse_args()
     if args.app:
         if not (args.engine and args.model and os.environ.get("TEXT_API_KEY")):
@@ -195,17 +219,21 @@ def main() -> int:
                 f"{args.max_tokens} tokens each from {args.model} (chunks/s over the whole "
                 "request)", whole=True)
         return 0
-    engine_port = free_port()
-    engine_cmd = (f"{sys.executable} {ROOT / 'tests/apps/fake_openai.py'} --port {engine_port} "
-                  f"--chunks {args.chunks} --delay {args.delay}")
-    # Room for every stream of the highest level (and its warm-up) in flight.
-    limit = str(max(1000, 2 * max(args.concurrency)))
-    env = {"TEXT_API_KEY": KEY, "DEPLOY_MODE": "chat", "CHAT_ENGINE_PORT": str(engine_port),
-           "CHAT_ENGINE_CMD": engine_cmd, "MAX_CONCURRENT_CONNECTIONS": limit}
-    with running_app(env) as (url, pid):
-        measure(f"http://127.0.0.1:{engine_port}/v1/chat/completions",
-                f"{url}/v1/chat/completions", args, json.dumps(BODY).encode(), KEY, pid,
-                f"{args.chunks} chunks, {args.delay * 1000:.0f} ms apart")
+    for round_ in range(1, args.rounds + 1):
+        for workers in args.gateway_workers:
+            engine_port = free_port()
+            engine_cmd = (f"{sys.executable} {ROOT / 'tests/apps/fake_openai.py'} --port "
+                          f"{engine_port} --chunks {args.chunks} --delay {args.delay}")
+            # Room for every stream of the highest level (and its warm-up) in each worker.
+            limit = str(workers * max(1000, 2 * max(args.concurrency)))
+            env = {"TEXT_API_KEY": KEY, "DEPLOY_MODE": "chat",
+                   "CHAT_ENGINE_PORT": str(engine_port), "CHAT_ENGINE_CMD": engine_cmd,
+                   "MAX_CONCURRENT_CONNECTIONS": limit}
+            with running_app(env, workers) as (url, pid):
+                measure(f"http://127.0.0.1:{engine_port}/v1/chat/completions",
+                        f"{url}/v1/chat/completions", args, json.dumps(BODY).encode(), KEY, pid,
+                        f"{args.chunks} chunks, {args.delay * 1000:.0f} ms apart, "
+                        f"GATEWAY_WORKERS={workers}, round {round_}")
     return 0
 
 

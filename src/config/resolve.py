@@ -99,8 +99,9 @@ def resolve(env: Mapping[str, str], stack: str, download: bool = False) -> Resol
     if settings.serves_chat and workers > 1:
         out.errors.append(
             f"UVICORN_WORKERS={workers} with DEPLOY_MODE={settings.deploy_mode}: each worker "
-            "would start its own chat engine on CHAT_ENGINE_PORT; keep UVICORN_WORKERS=1 and "
-            "scale with more containers (replicas)")
+            "would start its own chat engine on CHAT_ENGINE_PORT; keep UVICORN_WORKERS=1 (with "
+            "DEPLOY_MODE=chat, GATEWAY_WORKERS=N serves with N workers over one engine) or scale "
+            "with more containers (replicas)")
     out.default("TOOL_MODEL_PATH", settings.tool_model_path, "default")
     if stack != "tool":
         _engine_defaults(settings, out)
@@ -143,6 +144,7 @@ def _server(out: Resolution, server: shell.Server) -> None:
     """uvicorn's command and the warmup probe, as src/config/shell.py reads them."""
     for name, value in (("SERVER_APP", server.server_app), ("HOST", server.host),
                         ("PORT", server.port), ("UVICORN_WORKERS", server.uvicorn_workers),
+                        ("GATEWAY_WORKERS", server.gateway_workers),
                         ("WARMUP_FAIL_EXIT", server.warmup_fail_exit),
                         ("WARMUP_REQUEST_TIMEOUT", server.warmup_request_timeout_s),
                         ("WARMUP_WAIT_INTERVAL", server.warmup_wait_interval_s)):

@@ -91,6 +91,18 @@ class Settings:
     metrics_require_key: bool = False
     # prometheus_client's directory for several workers' values (server.sh makes it).
     metrics_multiproc_dir: str | None = None
+    # Uvicorn workers serving the routes over one chat engine (src/supervisor.py); 1: one process.
+    gateway_workers: int = shell.Server.gateway_workers
+    # Set by src/supervisor.py for its workers only: the file holding the engine's state.
+    gateway_board: str | None = None
+
+    @property
+    def max_in_flight_here(self) -> int:
+        """The requests in flight this process admits: MAX_CONCURRENT_CONNECTIONS, shared out
+        evenly (rounded down) among the gateway's workers."""
+        if self.gateway_board is None:
+            return self.max_concurrent_connections
+        return self.max_concurrent_connections // self.gateway_workers
 
     @property
     def tool_max_body_bytes(self) -> int:
@@ -194,6 +206,15 @@ def _multiproc_dir(env: Mapping[str, str]) -> str | None:
     return path or None
 
 
+def _board(env: Mapping[str, str]) -> str | None:
+    """GATEWAY_BOARD (internal: src/supervisor.py sets it for its workers): an existing file."""
+    path = get(env, "GATEWAY_BOARD")
+    if path and not Path(path).is_file():
+        raise SettingsError(f"GATEWAY_BOARD={path!r} is not a file; it is set by the gateway's "
+                            "supervisor for its workers only: unset it")
+    return path or None
+
+
 def load_settings(env: Mapping[str, str], keys: bool = True) -> Settings:
     """Read and validate every runtime variable; raise SettingsError naming the first bad one.
     keys=False leaves the API keys unread (the bootstrap: a key is only needed to serve)."""
@@ -251,7 +272,20 @@ def load_settings(env: Mapping[str, str], keys: bool = True) -> Settings:
         body_timeout_s=seconds(env, "BODY_TIMEOUT_S", Settings.body_timeout_s, 0.1),
         metrics_require_key=switch(env, "METRICS_REQUIRE_KEY", Settings.metrics_require_key),
         metrics_multiproc_dir=_multiproc_dir(env),
+        gateway_workers=shell.gateway_workers(env),
+        gateway_board=_board(env),
     )
+    workers = settings.gateway_workers
+    if workers > 1 and settings.deploy_mode != "chat":
+        raise SettingsError(
+            f"GATEWAY_WORKERS={workers} with DEPLOY_MODE={settings.deploy_mode}: several gateway "
+            "workers serve the chat engine only (the tool model is loaded in one process); set "
+            "DEPLOY_MODE=chat, or GATEWAY_WORKERS=1 (tool-only scales with UVICORN_WORKERS)")
+    if workers > settings.max_concurrent_connections:
+        raise SettingsError(
+            f"GATEWAY_WORKERS={workers} is above MAX_CONCURRENT_CONNECTIONS="
+            f"{settings.max_concurrent_connections}: each worker admits an equal share of it; "
+            "raise MAX_CONCURRENT_CONNECTIONS or lower GATEWAY_WORKERS")
     if settings.vllm_device == "cpu" and settings.chat_gpu_frac is not None:
         raise SettingsError(
             f"CHAT_GPU_FRAC={get(env, 'CHAT_GPU_FRAC')!r} is a share of GPU memory, and this "

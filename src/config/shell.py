@@ -30,6 +30,8 @@ class Server:
     host: str = "0.0.0.0"  # noqa: S104 - a container serves on all its interfaces
     port: int = 8000
     uvicorn_workers: int = 1
+    # Gateway workers over one chat engine (src/supervisor.py); 1: the one process of old.
+    gateway_workers: int = 1
     warmup_fail_exit: bool = False
     warmup_request_timeout_s: float = 2.0
     warmup_wait_interval_s: float | None = None
@@ -38,6 +40,11 @@ class Server:
 def port(env: Mapping[str, str]) -> int:
     """PORT: the port uvicorn listens on."""
     return integer(env, "PORT", Server.port, 1, 65535)
+
+
+def gateway_workers(env: Mapping[str, str]) -> int:
+    """GATEWAY_WORKERS: uvicorn workers serving the routes over one chat engine (1 to 64)."""
+    return integer(env, "GATEWAY_WORKERS", Server.gateway_workers, 1, 64)
 
 
 def load_server(env: Mapping[str, str]) -> Server:
@@ -53,6 +60,7 @@ def load_server(env: Mapping[str, str]) -> Server:
     return Server(
         server_app=app, host=host, port=port(env),
         uvicorn_workers=integer(env, "UVICORN_WORKERS", Server.uvicorn_workers, 1, 999),
+        gateway_workers=gateway_workers(env),
         warmup_fail_exit=choice(env, "WARMUP_FAIL_EXIT", ("0", "1"), "0") == "1",
         warmup_request_timeout_s=seconds(env, "WARMUP_REQUEST_TIMEOUT",
                                          Server.warmup_request_timeout_s, 0.001, 999999),

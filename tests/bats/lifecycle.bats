@@ -23,7 +23,7 @@ stack_bootstrap() {
   log_info "[demo]" "bootstrap ran"
   export BOOTSTRAPPED=yes
   # what a real bootstrap resolves (src/config) and exports; HOST and PORT come from the harness
-  export SERVER_STOP_TIMEOUT=9 WARMUP_MAX_WAIT=120 WARMUP_REQUEST_TIMEOUT=2 UVICORN_WORKERS=1
+  export SERVER_STOP_TIMEOUT=9 WARMUP_MAX_WAIT=120 WARMUP_REQUEST_TIMEOUT=2 UVICORN_WORKERS=1 GATEWAY_WORKERS=1
   [[ -z "\${BOOTSTRAP_FAIL:-}" ]] || return "\${BOOTSTRAP_FAIL}"
 }
 BOOT

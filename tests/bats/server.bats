@@ -13,7 +13,7 @@ setup() {
   harness_setup
   set -u
   # what the bootstrap resolves (src/config) and exports; HOST and PORT come from the harness
-  export SERVER_APP=src.server:app UVICORN_WORKERS=1 SERVER_STOP_TIMEOUT=60 WARMUP_MAX_WAIT=300 \
+  export SERVER_APP=src.server:app UVICORN_WORKERS=1 GATEWAY_WORKERS=1 SERVER_STOP_TIMEOUT=60 WARMUP_MAX_WAIT=300 \
     WARMUP_REQUEST_TIMEOUT=2
   # shellcheck source=docker/common/scripts/server.sh
   source "${COMMON_SCRIPTS}/server.sh"
@@ -58,6 +58,14 @@ main_status() {
   assert_equal "${UVICORN_CMD[*]}" "uvicorn pkg.mod:application --host :: --port 8080 --workers 3 --app-dir ${PROJECT_ROOT} --http src.protocol:BoundedHttp --log-config ${PROJECT_ROOT}/pyhelpers/uvicorn_log.json"
 }
 
+@test "resolve_uvicorn_cmd: GATEWAY_WORKERS above 1 is the supervisor in the Python that imports uvicorn, with a metrics directory" {
+  HOST=0.0.0.0 PORT=8000 GATEWAY_WORKERS=4 resolve_uvicorn_cmd "${PROJECT_ROOT}"
+  assert_equal "${UVICORN_CMD[*]}" "python -m src.supervisor src.server:app --host 0.0.0.0 --port 8000 --workers 4 --app-dir ${PROJECT_ROOT} --http src.protocol:BoundedHttp --log-config ${PROJECT_ROOT}/pyhelpers/uvicorn_log.json"
+  unset PROMETHEUS_MULTIPROC_DIR
+  GATEWAY_WORKERS=2 TMPDIR="${BATS_TEST_TMPDIR}" _server_metrics_dir "[t]"
+  [[ "${PROMETHEUS_MULTIPROC_DIR}" == "${BATS_TEST_TMPDIR}/metrics."* && -d "${PROMETHEUS_MULTIPROC_DIR}" ]] || fail "${PROMETHEUS_MULTIPROC_DIR:-unset}"
+}
+
 @test "resolve_uvicorn_cmd: a uvicorn that cannot import is skipped for python, then python3 -m uvicorn" {
   make_stub uvicorn 'echo "ModuleNotFoundError: No module named uvicorn" >&2; exit 1'
   resolve_uvicorn_cmd "${PROJECT_ROOT}"
@@ -91,7 +99,7 @@ main_status() {
 
 @test "a setting the bootstrap resolves is unset: status 1, one line naming it; nothing starts" {
   local name
-  for name in SERVER_STOP_TIMEOUT SERVER_APP HOST PORT UVICORN_WORKERS; do
+  for name in SERVER_STOP_TIMEOUT SERVER_APP HOST PORT UVICORN_WORKERS GATEWAY_WORKERS; do
     run --separate-stderr env -u "${name}" bash -c 'source "$1/server.sh"; start_server_with_warmup "[t]" "$2"' \
       _ "${COMMON_SCRIPTS}" "${STUB_DIR}/warmup"
     assert_failure 1

@@ -265,7 +265,7 @@ start_on() {
 @test "UVICORN_WORKERS above 1 with the chat engine deployed is refused before anything starts" {
   stack_gpu h100
   UVICORN_WORKERS=2 run -1 --separate-stderr "${MAIN}"
-  [[ "${stderr}" == *"[vllm] ✗ UVICORN_WORKERS=2 with DEPLOY_MODE=both: each worker would start its own chat engine on CHAT_ENGINE_PORT; keep UVICORN_WORKERS=1 and scale with more containers (replicas)"* ]]
+  [[ "${stderr}" == *"[vllm] ✗ UVICORN_WORKERS=2 with DEPLOY_MODE=both: each worker would start its own chat engine on CHAT_ENGINE_PORT; keep UVICORN_WORKERS=1 (with DEPLOY_MODE=chat, GATEWAY_WORKERS=N serves with N workers over one engine) or scale with more containers (replicas)"* ]]
   assert [ ! -e "${STACK_RECORDS}/uvicorn.calls" ]
   UVICORN_WORKERS=1 DEPLOY_MODE=chat run -0 --separate-stderr "${MAIN}"
   assert_served_without_secret

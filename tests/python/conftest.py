@@ -74,11 +74,12 @@ def pid_gone(pid: int) -> bool:
 
 
 @functools.cache
-def _server_sh_argv() -> tuple[str, ...]:
+def _server_sh_argv(gateway_workers: str) -> tuple[str, ...]:
     """The uvicorn command server.sh's resolve_uvicorn_cmd builds (HOST=127.0.0.1, port 1), with
     the settings the bootstrap would export (src/config)."""
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": "1", "APP_ROOT": str(ROOT),
            "SERVER_APP": "src.server:app", "UVICORN_WORKERS": "1",
+           "GATEWAY_WORKERS": gateway_workers,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     script = 'source "$1" && resolve_uvicorn_cmd "$2" && printf "%s\\0" "${UVICORN_CMD[@]}"'
     found = subprocess.run(["bash", "-c", script, "argv", str(SERVER_SH), str(ROOT)], env=env,
@@ -87,9 +88,10 @@ def _server_sh_argv() -> tuple[str, ...]:
     return (shutil.which(launcher, path=env["PATH"]) or launcher, *rest)
 
 
-def uvicorn_argv(port: int, app: str = "src.server:app") -> list[str]:
-    """server.sh's uvicorn command for app (module:attribute) on 127.0.0.1:port."""
-    argv = list(_server_sh_argv())
+def uvicorn_argv(port: int, app: str = "src.server:app", gateway_workers: str = "1") -> list[str]:
+    """server.sh's uvicorn command for app (module:attribute) on 127.0.0.1:port (with
+    GATEWAY_WORKERS above 1: the supervisor's command, uvicorn's within it)."""
+    argv = list(_server_sh_argv(gateway_workers))
     argv[argv.index("src.server:app")] = app
     argv[argv.index("--port") + 1] = str(port)
     return argv
@@ -106,8 +108,8 @@ class AppProcess:
         self.engine_url = f"http://127.0.0.1:{engine_port}"
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                uvicorn_argv(port, app), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                uvicorn_argv(port, app, env.get("GATEWAY_WORKERS", "1")), cwd=ROOT, env=env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
 
     def output(self) -> str:

@@ -175,7 +175,8 @@ def test_the_shared_definitions_still_exist(name: str) -> None:
 def test_the_shell_reads_what_src_config_resolves_without_a_default_of_its_own() -> None:
     """The settings the bootstrap resolves (src/config/resolve.py) are read by the shell as the
     bootstrap exported them: server.sh and warmup.sh, startup.sh's checks."""
-    resolved = {"SERVER_APP", "HOST", "PORT", "UVICORN_WORKERS", "WARMUP_REQUEST_TIMEOUT",
+    resolved = {"SERVER_APP", "HOST", "PORT", "UVICORN_WORKERS", "GATEWAY_WORKERS",
+                "WARMUP_REQUEST_TIMEOUT",
                 "WARMUP_MAX_WAIT", "SERVER_STOP_TIMEOUT", "CHAT_MODEL_PATH", "TOOL_MODEL_PATH",
                 "TRT_ENGINE_DIR", "TRT_ENGINE_SM_ARCH", "TRT_ENGINE_RANKS"}
     assert resolved <= shell_reads()

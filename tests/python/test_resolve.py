@@ -169,6 +169,8 @@ def test_trt_an_unreadable_engine_config_is_one_error(tmp_path: Path,
     [({"PORT": "abc"}, "PORT='abc' is not valid; expected an integer between 1 and 65535"),
      ({"PORT": "70000"}, "PORT='70000' is not valid"), ({"PORT": "0"}, "PORT='0' is not valid"),
      ({"UVICORN_WORKERS": "0"}, "UVICORN_WORKERS='0' is not valid"),
+     ({"GATEWAY_WORKERS": "0"}, "GATEWAY_WORKERS='0' is not valid"),
+     ({"GATEWAY_WORKERS": "2"}, "GATEWAY_WORKERS=2 with DEPLOY_MODE=both: several gateway"),
      ({"HOST": "a b"}, "HOST='a b' is not valid; use an address or host name"),
      ({"SERVER_APP": "app"}, "SERVER_APP='app' is not valid; use module:attribute"),
      ({"WARMUP_FAIL_EXIT": "yes"}, "WARMUP_FAIL_EXIT='yes' is not valid; valid: 0, 1"),
@@ -195,6 +197,7 @@ def test_server_settings_defaults_and_normalized_values(baked: dict[str, str]) -
     assert found["PORT"] == ("user", "8080") and found["WARMUP_WAIT_INTERVAL"] == ("user", "0.1")
     assert (found["HOST"], found["UVICORN_WORKERS"], found["SERVER_APP"]) == (
         ("default", "0.0.0.0"), ("default", "1"), ("default", "src.server:app"))
+    assert found["GATEWAY_WORKERS"] == ("default", "1")
     assert (found["WARMUP_FAIL_EXIT"], found["WARMUP_REQUEST_TIMEOUT"]) == (
         ("default", "0"), ("default", "2"))
     assert found["HF_HUB_OFFLINE"] == ("default", "1")

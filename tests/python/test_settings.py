@@ -173,3 +173,37 @@ def test_metrics_settings(tmp_path: Path) -> None:
     missing = tmp_path / "gone"
     with pytest.raises(SettingsError, match=f"^PROMETHEUS_MULTIPROC_DIR='{missing}' is not a dir"):
         load_settings({**KEY, "PROMETHEUS_MULTIPROC_DIR": str(missing)})
+
+
+def test_gateway_workers_share_out_the_bound_in_worker_processes_only(tmp_path: Path) -> None:
+    assert load_settings(KEY).gateway_workers == 1
+    chat = {**KEY, "DEPLOY_MODE": "chat", "GATEWAY_WORKERS": "3",
+            "MAX_CONCURRENT_CONNECTIONS": "64"}
+    assert load_settings(chat).max_in_flight_here == 64  # the supervisor: no share of its own
+    board = tmp_path / "board"
+    board.write_bytes(b"\0\0")
+    worker = load_settings({**chat, "GATEWAY_BOARD": str(board)})
+    assert (worker.gateway_board, worker.max_in_flight_here) == (str(board), 21)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"GATEWAY_WORKERS": "0"},
+      "GATEWAY_WORKERS='0' is not valid; expected an integer between 1 and 64"),
+     ({"GATEWAY_WORKERS": "two"}, "GATEWAY_WORKERS='two' is not valid"),
+     ({"GATEWAY_WORKERS": "65"}, "GATEWAY_WORKERS='65' is not valid"),
+     ({"GATEWAY_WORKERS": "2", "DEPLOY_MODE": "both"},
+      "GATEWAY_WORKERS=2 with DEPLOY_MODE=both: several gateway workers serve the chat engine "
+      "only (the tool model is loaded in one process); set DEPLOY_MODE=chat, or "
+      "GATEWAY_WORKERS=1 (tool-only scales with UVICORN_WORKERS)"),
+     ({"GATEWAY_WORKERS": "2", "DEPLOY_MODE": "tool"}, "GATEWAY_WORKERS=2 with DEPLOY_MODE=tool"),
+     ({"GATEWAY_WORKERS": "8", "DEPLOY_MODE": "chat", "MAX_CONCURRENT_CONNECTIONS": "4"},
+      "GATEWAY_WORKERS=8 is above MAX_CONCURRENT_CONNECTIONS=4: each worker admits an equal "
+      "share of it; raise MAX_CONCURRENT_CONNECTIONS or lower GATEWAY_WORKERS"),
+     ({"GATEWAY_BOARD": "/nonexistent/board"}, "GATEWAY_BOARD='/nonexistent/board' is not a "
+      "file; it is set by the gateway's supervisor for its workers only: unset it")],
+)
+def test_bad_gateway_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({**KEY, **env})
+    assert str(err.value).startswith(message), err.value

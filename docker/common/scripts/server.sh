@@ -3,7 +3,7 @@
 # forward stop signals to the server (SIGKILL after SERVER_STOP_TIMEOUT), stop the
 # probe when the server ends, and return the server's status.
 #
-# Configuration: SERVER_APP, HOST, PORT, UVICORN_WORKERS, APP_ROOT,
+# Configuration: SERVER_APP, HOST, PORT, UVICORN_WORKERS, GATEWAY_WORKERS, APP_ROOT,
 # SERVER_STOP_TIMEOUT, WARMUP_FAIL_EXIT, PROMETHEUS_MULTIPROC_DIR (and the WARMUP_*
 # variables warmup.sh reads). All but APP_ROOT and PROMETHEUS_MULTIPROC_DIR come from the
 # bootstrap, which defines, defaults and checks them in src/config (shell.py, timers.py)
@@ -19,13 +19,21 @@ source "$(dirname "${BASH_SOURCE[0]}")/util.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/settings.sh" # settings_require
 
 # Fill UVICORN_CMD with a working uvicorn launcher and the server options. A
-# launcher counts only when it really imports uvicorn.
-# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS (read; required), APP_ROOT (read);
-#            UVICORN_CMD (set)
+# launcher counts only when it really imports uvicorn. With GATEWAY_WORKERS above 1
+# the launcher is the gateway's supervisor (`python -m src.supervisor`, with the Python
+# that imports uvicorn: the chat engine once, then uvicorn with these options and
+# --workers GATEWAY_WORKERS), else uvicorn with UVICORN_WORKERS workers.
+# Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, GATEWAY_WORKERS (read; required),
+#            APP_ROOT (read); UVICORN_CMD (set)
 # Arguments: [root_dir] the directory the app is imported from (default: util_app_root)
 # Returns:   1 when a setting is unset, 127 when no launcher works (each with a message)
 resolve_uvicorn_cmd() {
-  settings_require "[server]" SERVER_APP HOST PORT UVICORN_WORKERS || return 1
+  settings_require "[server]" SERVER_APP HOST PORT UVICORN_WORKERS GATEWAY_WORKERS || return 1
+  local workers="${UVICORN_WORKERS}" gateway=0
+  if ((10#${GATEWAY_WORKERS} > 1)); then
+    workers="${GATEWAY_WORKERS}"
+    gateway=1
+  fi
   local root="${1:-}"
   [[ -n "${root}" ]] || root="$(util_app_root)"
   if [[ ! -d "${root}" ]]; then
@@ -33,7 +41,7 @@ resolve_uvicorn_cmd() {
     return 1
   fi
   local launcher=() python
-  if command -v uvicorn >/dev/null && timeout 30 uvicorn --version >/dev/null 2>&1; then
+  if ((!gateway)) && command -v uvicorn >/dev/null && timeout 30 uvicorn --version >/dev/null 2>&1; then
     launcher=(uvicorn)
   else
     for python in python python3; do
@@ -49,8 +57,10 @@ resolve_uvicorn_cmd() {
   fi
   # --http: uvicorn's httptools protocol with limits on request headers (src/protocol.py);
   # --log-config: uvicorn's lines in the layer's format (pyhelpers/logs.py: LOG_LEVEL, LOG_FORMAT).
+  # With GATEWAY_WORKERS above 1: the supervisor, which runs `<its python> -m uvicorn <options>`.
+  ((!gateway)) || launcher=("${launcher[0]}" -m src.supervisor)
   UVICORN_CMD=("${launcher[@]}" "${SERVER_APP}" --host "${HOST}" --port "${PORT}"
-    --workers "${UVICORN_WORKERS}" --app-dir "${root}" --http src.protocol:BoundedHttp
+    --workers "${workers}" --app-dir "${root}" --http src.protocol:BoundedHttp
     --log-config "${root}/pyhelpers/uvicorn_log.json")
 }
 
@@ -174,17 +184,18 @@ _server_after_warmup() {
 
 # Give prometheus_client a directory for the values of several workers (src/metrics.py sums
 # them for /metrics): PROMETHEUS_MULTIPROC_DIR when set, emptied of the *.db files a previous
-# run left (they would count again), else, with UVICORN_WORKERS above 1, a new one under
-# TMPDIR. With one worker and the variable unset there is nothing to do.
-# Globals:   UVICORN_WORKERS, TMPDIR (read); PROMETHEUS_MULTIPROC_DIR (set, exported)
+# run left (they would count again), else, with UVICORN_WORKERS or GATEWAY_WORKERS above 1,
+# a new one under TMPDIR. With one worker and the variable unset there is nothing to do.
+# Globals:   UVICORN_WORKERS, GATEWAY_WORKERS, TMPDIR (read); PROMETHEUS_MULTIPROC_DIR (set,
+#            exported)
 # Arguments: log_prefix
 # Returns:   1 with a message when the directory cannot be made or emptied
 _server_metrics_dir() {
   local dir="${PROMETHEUS_MULTIPROC_DIR:-}"
   if [[ -z "${dir}" ]]; then
-    ((10#${UVICORN_WORKERS} > 1)) || return 0
+    ((10#${UVICORN_WORKERS} > 1 || 10#${GATEWAY_WORKERS} > 1)) || return 0
     dir="$(mktemp -d "${TMPDIR:-/tmp}/metrics.XXXXXX")" || {
-      log_err "$1" "cannot make a directory for the metrics of ${UVICORN_WORKERS} workers under ${TMPDIR:-/tmp}; set TMPDIR or PROMETHEUS_MULTIPROC_DIR to a writable directory"
+      log_err "$1" "cannot make a directory for the metrics of several workers under ${TMPDIR:-/tmp}; set TMPDIR or PROMETHEUS_MULTIPROC_DIR to a writable directory"
       return 1
     }
   elif ! mkdir -p "${dir}" || ! find "${dir}" -maxdepth 1 -name '*.db' -type f -delete; then
