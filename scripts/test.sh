@@ -22,6 +22,7 @@
 #          It ends with one line, "N passed, N failed[, N skipped]", summing the bats
 #          and pytest tests; failed lint checks get their own line just before it
 #          ("lint: N failed (names)"). It exits 1 when any test or lint check failed.
+#          The set-up's and each suite's time are logged ("[test] bats took N s").
 #          Every external program that can hang runs under `timeout`.
 #
 # Environment:
@@ -297,8 +298,11 @@ main() {
   fi
   export PATH="${VENV}/bin:${PATH}"
   export PROJECT_ROOT="${ROOT}"
+  log_info "set-up (packages, venvs) took ${SECONDS} s"
 
+  local start
   for arg in "${suites[@]}"; do
+    start="${SECONDS}"
     case "${arg}" in
       lint) run_lint ;;
       bats) run_bats_dir "${ROOT}/tests/bats" ;;
@@ -309,6 +313,7 @@ main() {
         run_pytest_dir "${ROOT}/tests/e2e"
         ;;
     esac
+    log_info "${arg} took $((SECONDS - start)) s"
   done
 
   ((${#FAILED_SUITES[@]} == 0)) || log_err "failed: ${FAILED_SUITES[*]}"

@@ -67,6 +67,8 @@ STUB
   assert_equal "$(tail -n 2 <<<"${output}")" "lint: 2 failed (shellcheck (6 files), hadolint (the assembled Dockerfiles))
 2 passed, 0 failed, 1 skipped"
   [[ "${stderr}" == *"[test] ✗ shellcheck (6 files) failed"*"[test] ✓ ruff check"* ]] || fail "${stderr}"
+  # each suite's time, in the order the suites ran
+  [[ "${stderr}" =~ "set-up (packages, venvs) took "[0-9]+" s".*"lint took "[0-9]+" s".*"bats took "[0-9]+" s".*"pytest took "[0-9]+" s" ]] || fail "${stderr}"
 }
 
 @test "all lint checks pass: no lint line, status 0; each lint tool ran under timeout" {
