@@ -24,30 +24,9 @@ set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly ROOT
-# shellcheck source=scripts/lib/docker_engine.sh
-source "${ROOT}/scripts/lib/docker_engine.sh"
-# shellcheck source=scripts/lib/container.sh
-source "${ROOT}/scripts/lib/container.sh"
+# shellcheck source=scripts/lib/bench.sh
+source "${ROOT}/scripts/lib/bench.sh"
 LOG_PREFIX="[coldstart]"
-
-CID=""
-BUILT_IMAGE=""
-
-# Print the Usage/Summary block above.
-usage() {
-  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-}
-
-# Remove the running container and the image this script built; release the engine.
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  [[ -z "${CID}" ]] || container_remove "${CID}"
-  [[ -z "${BUILT_IMAGE}" ]] || container_docker image rm -f "${BUILT_IMAGE}" >/dev/null 2>&1 ||
-    true # already gone
-  docker_engine_stop || true # it reports why
-  exit "${status}"
-}
 
 # Seconds since the epoch of an RFC 3339 time stamp with nanoseconds (docker's format).
 # Arguments: timestamp
@@ -122,16 +101,14 @@ measure_engine_alone() {
 
 main() {
   case "${1:-}" in
-    -h | --help) usage; return 0 ;;
+    -h | --help) log_usage "${BASH_SOURCE[0]}"; return 0 ;;
   esac
   local image="${1:-}" runs="${COLDSTART_RUNS:-10}"
   if [[ ! "${runs}" =~ ^[1-9][0-9]*$ ]]; then
     log_err "COLDSTART_RUNS '${runs}' is not valid; use a whole number above 0 (default 10)"
     return 1
   fi
-  trap cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  bench_traps
   if [[ -z "${image}" ]]; then
     log_section "building the demo image (scripts/demo.sh, DEMO_KEEP_IMAGE=1)"
     DEMO_KEEP_IMAGE=1 DEMO_TAG=tool-coldstart "${ROOT}/scripts/demo.sh" >/dev/null

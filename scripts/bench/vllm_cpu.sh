@@ -24,34 +24,13 @@ set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly ROOT
-# shellcheck source=scripts/lib/docker_engine.sh
-source "${ROOT}/scripts/lib/docker_engine.sh"
-# shellcheck source=scripts/lib/container.sh
-source "${ROOT}/scripts/lib/container.sh"
+# shellcheck source=scripts/lib/bench.sh
+source "${ROOT}/scripts/lib/bench.sh"
 LOG_PREFIX="[bench]"
-
-CID=""
-BUILT_IMAGE=""
-
-# Print the Usage/Summary block above.
-usage() {
-  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-}
-
-# Remove the container and the image this script built; release the engine.
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  [[ -z "${CID}" ]] || container_remove "${CID}"
-  [[ -z "${BUILT_IMAGE}" ]] || container_docker image rm -f "${BUILT_IMAGE}" >/dev/null 2>&1 ||
-    true # already gone
-  docker_engine_stop || true # it reports why
-  exit "${status}"
-}
 
 main() {
   case "${1:-}" in
-    -h | --help) usage; return 0 ;;
+    -h | --help) log_usage "${BASH_SOURCE[0]}"; return 0 ;;
   esac
   local image="${1:-}" name
   for name in BENCH_REQUESTS BENCH_MAX_TOKENS; do
@@ -60,9 +39,7 @@ main() {
       return 1
     fi
   done
-  trap cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  bench_traps
   if [[ -z "${image}" ]]; then
     log_section "building the demo's vllm CPU image (scripts/demo.sh, DEMO_STACK=vllm, DEMO_KEEP_IMAGE=1)"
     DEMO_STACK=vllm DEMO_KEEP_IMAGE=1 DEMO_TAG=vllm-cpu-bench "${ROOT}/scripts/demo.sh" >/dev/null
