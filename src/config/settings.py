@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from src.config import shell, timers
-from src.config.models import VLLM_DEVICES
+from src.config.models import CHAT_ENGINES, DEPLOY_MODES, VLLM_DEVICES
 from src.config.parse import (
     SettingsError,
     choice,
@@ -21,8 +21,6 @@ from src.config.parse import (
     switch,
 )
 
-DEPLOY_MODES = ("chat", "tool", "both")
-ENGINES = ("vllm", "trt")
 KV_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
 # vLLM's --dtype choices.
 CHAT_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
@@ -197,21 +195,12 @@ def _engine_cmd(env: Mapping[str, str]) -> tuple[str, ...]:
         raise SettingsError(f"CHAT_ENGINE_CMD={raw!r} cannot be split into words: {exc}") from None
 
 
-def _multiproc_dir(env: Mapping[str, str]) -> str | None:
-    """PROMETHEUS_MULTIPROC_DIR: an existing directory when set; None when unset."""
-    path = get(env, "PROMETHEUS_MULTIPROC_DIR")
-    if path and not Path(path).is_dir():
-        raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR={path!r} is not a directory; unset it "
-                            "(server.sh makes one when UVICORN_WORKERS is above 1) or create it")
-    return path or None
-
-
-def _board(env: Mapping[str, str]) -> str | None:
-    """GATEWAY_BOARD (internal: src/supervisor.py sets it for its workers): an existing file."""
-    path = get(env, "GATEWAY_BOARD")
-    if path and not Path(path).is_file():
-        raise SettingsError(f"GATEWAY_BOARD={path!r} is not a file; it is set by the gateway's "
-                            "supervisor for its workers only: unset it")
+def _existing(env: Mapping[str, str], name: str, kind: str, fix: str) -> str | None:
+    """A path setting that must name an existing directory or file (kind "directory" or "file")
+    when set; None when unset. fix: what to do instead, for the message."""
+    path = get(env, name)
+    if path and not (Path(path).is_dir() if kind == "directory" else Path(path).is_file()):
+        raise SettingsError(f"{name}={path!r} is not a {kind}; {fix}")
     return path or None
 
 
@@ -224,7 +213,7 @@ def load_settings(env: Mapping[str, str], keys: bool = True) -> Settings:
     shutdown_grace_s, engine_stop_timeout = timers.drain_timers(env)
     settings = Settings(
         deploy_mode=choice(env, "DEPLOY_MODE", DEPLOY_MODES, Settings.deploy_mode),
-        engine=choice(env, "ENGINE", ENGINES, Settings.engine),
+        engine=choice(env, "ENGINE", CHAT_ENGINES, Settings.engine),
         vllm_device=choice(env, "VLLM_DEVICE", VLLM_DEVICES, Settings.vllm_device),
         api_keys=load_api_keys(env) if keys else (),
         chat_model_path=_model_dir(env, "CHAT_MODEL_PATH", "CHAT_MODEL", Settings.chat_model_path),
@@ -271,9 +260,13 @@ def load_settings(env: Mapping[str, str], keys: bool = True) -> Settings:
         header_timeout_s=header_timeout_s,
         body_timeout_s=seconds(env, "BODY_TIMEOUT_S", Settings.body_timeout_s, 0.1),
         metrics_require_key=switch(env, "METRICS_REQUIRE_KEY", Settings.metrics_require_key),
-        metrics_multiproc_dir=_multiproc_dir(env),
+        metrics_multiproc_dir=_existing(
+            env, "PROMETHEUS_MULTIPROC_DIR", "directory",
+            "unset it (server.sh makes one when UVICORN_WORKERS is above 1) or create it"),
         gateway_workers=shell.gateway_workers(env),
-        gateway_board=_board(env),
+        gateway_board=_existing(
+            env, "GATEWAY_BOARD", "file",
+            "it is set by the gateway's supervisor for its workers only: unset it"),
     )
     workers = settings.gateway_workers
     if workers > 1 and settings.deploy_mode != "chat":
