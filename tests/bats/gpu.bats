@@ -138,6 +138,40 @@ facts_in_new_shell() {
   [[ "${stderr}" == *"NVIDIA L40S (sm89, 45 GiB), 1 visible (from nvidia-smi)" ]]
 }
 
+@test "no NVML library where the loader looks: the NVML helper never starts; nvidia-smi still answers" {
+  fake_nvml "NVIDIA H100 80GB HBM3;9;0;81559;0;1"
+  unset LD_LIBRARY_PATH # the helper and its binding are there, the driver's library is not
+  make_stub python3 "exit 99"
+  run --separate-stderr gpu_init_detection
+  assert_success
+  assert_equal "${stderr}" "[gpu] ⚠ no NVIDIA GPU found (NVML helper: no NVIDIA driver library (libnvidia-ml.so.1) in the container; nvidia-smi: not installed); GPU settings keep their defaults"
+  assert_equal "$(stub_call_count python3)" 0
+  smi_prints l40s.csv
+  run --separate-stderr facts_in_new_shell
+  assert_equal "${output}" "sm89|NVIDIA L40S|45|1|yes"
+  assert_equal "$(stub_call_count python3)" 0
+}
+
+@test "the NVML library counts where dlopen finds it: LD_LIBRARY_PATH, the loader's cache, a system directory" {
+  fake_nvml "NVIDIA H100 80GB HBM3;9;0;81559;0;1"
+  local lib="${LD_LIBRARY_PATH}" system="${BATS_TEST_TMPDIR}/system lib"
+  LD_LIBRARY_PATH="/nowhere::${lib}" run -0 --separate-stderr facts_in_new_shell
+  assert_equal "${output}" "sm90|NVIDIA H100 80GB HBM3|80|1|yes"
+  unset LD_LIBRARY_PATH
+  # the loader's cache: a binary file that names the library among others
+  printf 'ld.so-1.7.0\0libc.so.6\0/lib/libc.so.6\0libnvidia-ml.so.1\0/x/libnvidia-ml.so.1\0' >"${_NVML_LD_CACHE}"
+  run -0 --separate-stderr facts_in_new_shell
+  assert_equal "${output}" "sm90|NVIDIA H100 80GB HBM3|80|1|yes"
+  printf 'ld.so-1.7.0\0libc.so.6\0libnvidia-ml.so.2\0' >"${_NVML_LD_CACHE}"
+  run -0 --separate-stderr facts_in_new_shell
+  assert_equal "${output}" "|Unknown|0|0|no"
+  mkdir -p "${system}"
+  : >"${system}/libnvidia-ml.so.1"
+  _NVML_LIB_DIRS="/nowhere:${system}" run -0 --separate-stderr facts_in_new_shell
+  assert_equal "${output}" "sm90|NVIDIA H100 80GB HBM3|80|1|yes"
+  assert_equal "$(wc -l <"${FAKE_NVML_LOG}")" 3 # the helper ran where the library was found only
+}
+
 @test "a hung NVML helper costs at most GPU_QUERY_TIMEOUT, with a warning; nvidia-smi answers" {
   smi_prints rtx5090.csv
   fake_nvml "x;9;0;1;0;1"

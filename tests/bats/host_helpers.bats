@@ -172,6 +172,18 @@ ${dir} install --disable-pip-version-check --no-input --no-compile -c ${dir}/.re
   assert_equal "${stderr}" "[container] ✗ http://127.0.0.1:9/healthz did not answer 2xx within 1s (last status 000)"
 }
 
+@test "container: a container that stopped is noticed at the 20th poll; docker is asked once, not at every poll" {
+  make_stub curl 'printf 000; exit 7'
+  make_stub docker 'printf "false\n"; [[ "$1" != logs ]] || echo "last line of the container"'
+  export DOCKER="${STUB_DIR}/docker"
+  run --separate-stderr container_wait_2xx http://127.0.0.1:9/healthz 30 cid123
+  assert_failure 1
+  [[ "${stderr}" == "[container] ✗ container cid123 stopped before http://127.0.0.1:9/healthz answered 2xx; its last lines:"* ]]
+  assert_equal "$(stub_call_count curl)" 20
+  assert_equal "$(head -n 1 "${STUB_DIR}/docker.calls")" "inspect -f {{.State.Running}} cid123"
+  assert_equal "$(grep -c '^inspect' "${STUB_DIR}/docker.calls")" 1
+}
+
 @test "hub fixture: a mirror that cannot start is reported and nothing is left running" {
   make_stub py 'echo "Traceback: no module named olah" >&2; exit 1'
   HUB_FIXTURE_PYTHON="${STUB_DIR}/py" run --separate-stderr hub_fixture_start "${BATS_TEST_TMPDIR}"

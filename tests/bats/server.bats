@@ -60,17 +60,30 @@ main_status() {
 
 @test "resolve_uvicorn_cmd: GATEWAY_WORKERS above 1 is the supervisor in the Python that imports uvicorn, with a metrics directory" {
   HOST=0.0.0.0 PORT=8000 GATEWAY_WORKERS=4 resolve_uvicorn_cmd "${PROJECT_ROOT}"
-  assert_equal "${UVICORN_CMD[*]}" "python -m src.supervisor src.server:app --host 0.0.0.0 --port 8000 --workers 4 --app-dir ${PROJECT_ROOT} --http src.protocol:BoundedHttp --log-config ${PROJECT_ROOT}/pyhelpers/uvicorn_log.json"
+  # the Python of uvicorn's script (read from its "#!" line, not run)
+  assert_equal "${UVICORN_CMD[*]}" "${PROJECT_ROOT}/.venv/bin/python -m src.supervisor src.server:app --host 0.0.0.0 --port 8000 --workers 4 --app-dir ${PROJECT_ROOT} --http src.protocol:BoundedHttp --log-config ${PROJECT_ROOT}/pyhelpers/uvicorn_log.json"
+  make_stub uvicorn # a script run by bash: the first Python that imports uvicorn
+  GATEWAY_WORKERS=2 resolve_uvicorn_cmd "${PROJECT_ROOT}"
+  assert_equal "${UVICORN_CMD[*]:0:5}" "python -m src.supervisor src.server:app --host"
+  assert_equal "$(stub_call_count uvicorn)" 0
   unset PROMETHEUS_MULTIPROC_DIR
   GATEWAY_WORKERS=2 TMPDIR="${BATS_TEST_TMPDIR}" _server_metrics_dir "[t]"
   [[ "${PROMETHEUS_MULTIPROC_DIR}" == "${BATS_TEST_TMPDIR}/metrics."* && -d "${PROMETHEUS_MULTIPROC_DIR}" ]] || fail "${PROMETHEUS_MULTIPROC_DIR:-unset}"
 }
 
-@test "resolve_uvicorn_cmd: a uvicorn that cannot import is skipped for python, then python3 -m uvicorn" {
-  make_stub uvicorn 'echo "ModuleNotFoundError: No module named uvicorn" >&2; exit 1'
+@test "resolve_uvicorn_cmd: a uvicorn script that can start is used unrun; one whose Python is gone is skipped for python, then python3 -m uvicorn" {
+  make_stub uvicorn 'exit 1'
+  resolve_uvicorn_cmd "${PROJECT_ROOT}"
+  assert_equal "${UVICORN_CMD[*]:0:2}" "uvicorn src.server:app"
+  assert_equal "$(stub_call_count uvicorn)" 0 # checked without starting it (or a Python)
+  # a console script of a virtual environment that moved: its interpreter is gone
+  printf '#!%s/moved venv/bin/python3\nimport uvicorn\n' "${BATS_TEST_TMPDIR}" >"${STUB_DIR}/uvicorn"
   resolve_uvicorn_cmd "${PROJECT_ROOT}"
   assert_equal "${UVICORN_CMD[*]:0:4}" "python -m uvicorn src.server:app"
-  assert_equal "$(stub_call_count uvicorn)" 1
+  printf '#!/usr/bin/env python3\n' >"${STUB_DIR}/uvicorn" # an interpreter line with an argument
+  resolve_uvicorn_cmd "${PROJECT_ROOT}"
+  assert_equal "${UVICORN_CMD[*]:0:2}" "uvicorn src.server:app"
+  rm "${STUB_DIR}/uvicorn"
   local only="${BATS_TEST_TMPDIR}/python3 only"
   mkdir -p "${only}"
   printf '#!/bin/sh\nexec "%s" "$@"\n' "${VENV_PYTHON}" >"${only}/python3"

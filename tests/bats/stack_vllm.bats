@@ -60,8 +60,9 @@ start_on() {
   assert_equal "$(gpu_probe_calls)" "nvml=1 smi=1"
   [[ "${stderr}" == *"[vllm] ✓ ready to start: DEPLOY_MODE=both, GPU: NVIDIA H100 80GB HBM3 x1 (sm90), chat=Qwen/Qwen3-8B tool=ProsusAI/finbert"* ]]
   # two Python processes before the server: the NVML probe and src/config (settings, checks,
-  # model facts, manifests); the stub uvicorn answers --version without Python
+  # model facts, manifests); uvicorn's launcher is checked without running it
   assert_equal "$(cut -d' ' -f1-2 "${STUB_DIR}/python3.calls")" $'-m pyhelpers.gpu\n-m src.config'
+  assert_equal "$(wc -l <"${STACK_RECORDS}/uvicorn.calls")" 1
 
 }
 

@@ -66,20 +66,35 @@ start_healthy() {
   assert_output "${REPO_ID} v1 ${E2E_TAG_SHA} ${HUB_FIXTURE_URL}"
 }
 
-@test "/app holds the runtime only: no build library or validator of the build host; the download steps --download-models runs" {
+@test "/app holds the runtime only: no build library or validator of the build host; the download steps --download-models runs; its bytecode" {
   need_engine
   run -0 container_docker run --rm --network host --entrypoint find "${E2E_IMAGE}" /app -type f -printf '%P\n'
   local listing="${output}"
   assert_line "scripts/main.sh"
   assert_line "src/server.py"
   assert_line "pyhelpers/gpu.py"
-  refute_line --regexp '^common/scripts/build/|validate\.py$|value_rules\.py$|^download/|(^|/)tests/|__pycache__|\.pyc$'
+  refute_line --regexp '^common/scripts/build/|validate\.py$|value_rules\.py$|^download/|(^|/)tests/'
+  # bytecode: exactly one .pyc for each .py, compiled in the image (none from the build host)
+  assert_equal "$(grep '\.pyc$' <<<"${listing}" | sed -E 's|__pycache__/([^/]+)\.cpython-[0-9]+\.pyc$|\1.py|' | LC_ALL=C sort)" \
+    "$(grep '\.py$' <<<"${listing}" | LC_ALL=C sort)"
   # /app/common/download is docker/common/download without validate.py: what --download-models runs
   assert_equal "$(grep '^common/download/' <<<"${listing}" | LC_ALL=C sort)" \
     "$(cd "${PROJECT_ROOT}/docker/common" && printf '%s\n' download/*.py | grep -vx download/validate.py | sed 's|^|common/|' | LC_ALL=C sort)"
   # /app/common/scripts is exactly the shared runtime libraries, docker/common/scripts/*.sh
   assert_equal "$(grep '^common/scripts/' <<<"${listing}" | LC_ALL=C sort)" \
     "$(cd "${PROJECT_ROOT}/docker/common" && printf '%s\n' scripts/*.sh | sed 's|^|common/|' | LC_ALL=C sort)"
+}
+
+@test "the bootstrap's src/config call and the app load from the image's bytecode: nothing is compiled at start" {
+  need_engine
+  run -0 --separate-stderr container_docker run --rm --network host --entrypoint /opt/venv/bin/python \
+    "${E2E_IMAGE}" -v -m src.config --help
+  local loaded="${stderr}"
+  # python -v names each module's code: the .pyc it used, or the .py it had to compile
+  [[ "${loaded}" == *"code object from '/app/src/config/__pycache__/bootstrap."*".pyc'"* ]]
+  run grep -E "code object from '/app/.*\.py'$" <<<"${loaded}"
+  assert_failure
+  assert_output ""
 }
 
 @test "token: nowhere in docker history, docker inspect, or any layer of docker save" {

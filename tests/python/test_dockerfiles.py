@@ -152,7 +152,10 @@ def test_code_changes_rerun_no_download_and_build_date_invalidates_no_layer(stac
     layers = [i for i, x in enumerate(image) if x.startswith(("RUN ", "COPY ", "ADD "))]
     app = [i for i, x in enumerate(image) if context_copy(x) and
            all(f"{s}/" in APP_CODE for s in context_copy(x))]
-    assert len(app) == len(APP_CODE) and layers[-len(app):] == app, "application code last"
+    assert len(app) == len(APP_CODE) and layers[-len(app) - 1:-1] == app, "application code last"
+    # then only its bytecode, compiled from what was copied (the app writes none at run time)
+    assert image[layers[-1]] == "RUN python3 -m compileall -q /app"
+    assert env_of(image)["PYTHONDONTWRITEBYTECODE"] == "1"
     for name in PER_BUILD:
         (declared,) = [i for i, x in enumerate(image) if re.match(rf"ARG {name}\b", x)]
         assert declared > layers[-1], f"ARG {name} before a layer invalidates it at every build"

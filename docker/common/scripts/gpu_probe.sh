@@ -22,6 +22,10 @@ _gpu_probe_nvml() {
     _gpu_nvml_why+=("NVML helper: not installed")
     return 1
   fi
+  if ! _gpu_nvml_library_found; then # the helper could only fail: no Python started for it
+    _gpu_nvml_why+=("NVML helper: no NVIDIA driver library (libnvidia-ml.so.1) in the container")
+    return 1
+  fi
   out="$(util_run_python "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" pyhelpers.gpu --format shell 2>&1)" || status=$?
   if ((status != 0)); then
     _gpu_note_failure "$1" "$2" "NVML helper" "${status}" "${out#\[gpu\] ✗ }"
@@ -40,6 +44,28 @@ _gpu_probe_nvml() {
   _gpu_nvml_why+=("NVML helper: unexpected output")
   _gpu_nvml_facts["count"]=""
   return 1
+}
+
+# Whether the dynamic loader would find NVML's library, libnvidia-ml.so.1, which the NVIDIA
+# container runtime mounts (and enters in the loader's cache) when a container gets GPUs: in a
+# directory of LD_LIBRARY_PATH, in the loader's cache or in a system library directory, the
+# places dlopen searches. Without it NVML cannot answer, so the NVML helper is not started
+# (a Python process less on every start without a GPU); nvidia-smi is still asked.
+# Globals:   LD_LIBRARY_PATH (read); _NVML_LD_CACHE (default /etc/ld.so.cache) and
+#            _NVML_LIB_DIRS (':'-separated; default the system library directories) for tests
+# Returns:   0 when the library is there, 1 otherwise
+_gpu_nvml_library_found() {
+  local lib=libnvidia-ml.so.1 cache="${_NVML_LD_CACHE:-/etc/ld.so.cache}" dir dirs=() system=()
+  IFS=: read -r -a dirs <<<"${LD_LIBRARY_PATH:-}"
+  if [[ -n "${_NVML_LIB_DIRS+x}" ]]; then
+    IFS=: read -r -a system <<<"${_NVML_LIB_DIRS}"
+  else
+    system=(/lib/*-linux-gnu /usr/lib/*-linux-gnu /lib64 /usr/lib64 /lib /usr/lib)
+  fi
+  for dir in "${dirs[@]}" "${system[@]}"; do
+    [[ -n "${dir}" && -e "${dir}/${lib}" ]] && return 0
+  done
+  [[ -r "${cache}" ]] && grep -qaF "${lib}" "${cache}"
 }
 
 # Ask nvidia-smi; a driver too old for compute_cap is asked again without it.

@@ -9,9 +9,9 @@
 # A library: functions only, safe under `set -u`. Needs server.sh (and logs.sh).
 
 # shellcheck source=docker/common/scripts/server.sh
-source "$(dirname "${BASH_SOURCE[0]}")/server.sh"
+source "${BASH_SOURCE[0]%/*}/server.sh"
 # shellcheck source=docker/common/scripts/settings.sh
-source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
+source "${BASH_SOURCE[0]%/*}/settings.sh"
 
 # Run a container: the whole of a stack's main.sh after it has defined its usage.
 # Globals:   APP_ROOT (exported: util_app_root); TEXT_API_KEY, TEXT_API_KEY_FILE
@@ -180,7 +180,7 @@ lifecycle_require_api_key() {
 lifecycle_start() {
   local prefix="$1" dir="$2" mode="$3" target="${4:-}"
   if [[ "${mode}" == direct_common ]]; then
-    start_server_with_warmup "${prefix}" "$(dirname "${BASH_SOURCE[0]}")/warmup.sh" "${APP_ROOT:-}"
+    start_server_with_warmup "${prefix}" "${BASH_SOURCE[0]%/*}/warmup.sh" "${APP_ROOT:-}"
     return
   fi
   target="${target:-${dir}/start_server.sh}"

@@ -12,17 +12,19 @@
 # A library: functions only, safe under `set -u`. Needs logs.sh, util.sh and settings.sh.
 
 # shellcheck source=docker/common/scripts/logs.sh
-source "$(dirname "${BASH_SOURCE[0]}")/logs.sh"
+source "${BASH_SOURCE[0]%/*}/logs.sh"
 # shellcheck source=docker/common/scripts/util.sh
-source "$(dirname "${BASH_SOURCE[0]}")/util.sh"
+source "${BASH_SOURCE[0]%/*}/util.sh"
 # shellcheck source=docker/common/scripts/settings.sh
-source "$(dirname "${BASH_SOURCE[0]}")/settings.sh" # settings_require
+source "${BASH_SOURCE[0]%/*}/settings.sh" # settings_require
 
-# Fill UVICORN_CMD with a working uvicorn launcher and the server options. A
-# launcher counts only when it really imports uvicorn. With GATEWAY_WORKERS above 1
-# the launcher is the gateway's supervisor (`python -m src.supervisor`, with the Python
-# that imports uvicorn: the chat engine once, then uvicorn with these options and
-# --workers GATEWAY_WORKERS), else uvicorn with UVICORN_WORKERS workers.
+# Fill UVICORN_CMD with a working uvicorn launcher and the server options. The launcher is
+# `uvicorn` when its script can start (_server_script_starts: no Python runs for the check),
+# else `python -m uvicorn` or `python3 -m uvicorn`, the first Python that imports uvicorn.
+# With GATEWAY_WORKERS above 1 it is the gateway's supervisor (`<python> -m src.supervisor`
+# with the Python of uvicorn's script, else the first that imports uvicorn: the chat engine
+# once, then uvicorn with these options and --workers GATEWAY_WORKERS), else uvicorn with
+# UVICORN_WORKERS workers.
 # Globals:   SERVER_APP, HOST, PORT, UVICORN_WORKERS, GATEWAY_WORKERS (read; required),
 #            APP_ROOT (read); UVICORN_CMD (set)
 # Arguments: [root_dir] the directory the app is imported from (default: util_app_root)
@@ -40,10 +42,15 @@ resolve_uvicorn_cmd() {
     log_err "[server]" "application root '${root}' is not a directory; set APP_ROOT to the directory that holds src/"
     return 1
   fi
-  local launcher=() python
-  if ((!gateway)) && command -v uvicorn >/dev/null && timeout 30 uvicorn --version >/dev/null 2>&1; then
-    launcher=(uvicorn)
-  else
+  local launcher=() python interpreter
+  if _server_script_starts uvicorn interpreter; then
+    if ((!gateway)); then
+      launcher=(uvicorn)
+    elif [[ "${interpreter##*/}" == python* ]]; then
+      launcher=("${interpreter}" -m uvicorn)
+    fi
+  fi
+  if ((${#launcher[@]} == 0)); then
     for python in python python3; do
       if command -v "${python}" >/dev/null && timeout 30 "${python}" -m uvicorn --version >/dev/null 2>&1; then
         launcher=("${python}" -m uvicorn)
@@ -62,6 +69,23 @@ resolve_uvicorn_cmd() {
   UVICORN_CMD=("${launcher[@]}" "${SERVER_APP}" --host "${HOST}" --port "${PORT}"
     --workers "${workers}" --app-dir "${root}" --http src.protocol:BoundedHttp
     --log-config "${root}/pyhelpers/uvicorn_log.json")
+}
+
+# Whether a program on PATH can start, and its interpreter: an executable file whose "#!"
+# interpreter, if it has one, is an executable file too. A console script of a virtual
+# environment that moved or lost its Python fails this. The check runs no process (starting
+# uvicorn's Python to ask it would add a tenth of a second to every container start).
+# Arguments: program name, name of the variable that gets the interpreter ('' for none)
+# Returns:   0 when it can start, 1 otherwise
+_server_script_starts() {
+  local -n _server_interpreter="$2"
+  local path line
+  _server_interpreter=""
+  path="$(type -P "$1")" || return 1
+  IFS= read -r line <"${path}" 2>/dev/null || return 0 # empty or unreadable: the kernel decides
+  [[ "${line}" == '#!'* ]] || return 0                  # a binary, or no interpreter line
+  read -r _server_interpreter _ <<<"${line#'#!'}"
+  [[ -f "${_server_interpreter}" && -x "${_server_interpreter}" ]]
 }
 
 # The health URL warmup.sh polls: WARMUP_URL, else /healthz on the local side

@@ -11,6 +11,7 @@
 #   PATH           STUB_DIR, the project's .venv/bin, then the system directories only
 #                  (hide_programs takes programs out of them, e.g. a real nvidia-smi)
 #   VENV_PYTHON    the project's Python (with the test dependencies)
+#   no NVML library (nvml_library_present adds one)
 
 PROJECT_ROOT="$(cd "$(dirname "${BATS_TEST_FILENAME}")/../.." && pwd)"
 if [[ ! -d "${PROJECT_ROOT}/docker" ]]; then # suites one level deeper (tests/e2e/x)
@@ -30,6 +31,21 @@ common_setup() {
   mkdir -p "${STUB_DIR}"
   export PATH="${STUB_DIR}:${PROJECT_ROOT}/.venv/bin:${SYSTEM_PATH}"
   unset LOG_LEVEL LOG_FORMAT LOG_PREFIX NO_COLOR
+  # NVML's library is absent, however the host is set up: GPU detection looks for it on
+  # LD_LIBRARY_PATH only (nvml_library_present puts one there), not in the host's loader cache
+  # or system directories
+  unset LD_LIBRARY_PATH
+  export _NVML_LD_CACHE="${BATS_TEST_TMPDIR}/no ld.so.cache" _NVML_LIB_DIRS=""
+}
+
+# Make NVML's library (libnvidia-ml.so.1) present, as the NVIDIA container runtime does with
+# GPUs: an empty file on LD_LIBRARY_PATH, which GPU detection finds, so it asks the NVML helper
+# (a real binding fails to load it and says so; a fake pynvml never loads it).
+nvml_library_present() {
+  local dir="${BATS_TEST_TMPDIR}/nvidia lib"
+  mkdir -p "${dir}"
+  : >"${dir}/libnvidia-ml.so.1"
+  export LD_LIBRARY_PATH="${dir}"
 }
 
 # Write a stub program into STUB_DIR. It appends its argv (one line, words

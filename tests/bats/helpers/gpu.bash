@@ -10,7 +10,8 @@ smi_prints() {
   make_stub nvidia-smi "cat '${BATS_TEST_DIRNAME}/fixtures/nvidia-smi/$1'; exit ${2:-0}"
 }
 
-# Put a fake pynvml on PYTHONPATH and the real helper under APP_ROOT. The fake
+# Put a fake pynvml on PYTHONPATH, NVML's library on LD_LIBRARY_PATH (nvml_library_present)
+# and the real helper under APP_ROOT. The fake
 # reports "name;major;minor;mib;mig;count" from FAKE_NVML, sleeps FAKE_NVML_SLEEP
 # seconds in nvmlInit, fails there as the real one does without a driver when
 # FAKE_NVML_NO_DRIVER is set, and appends a line to FAKE_NVML_LOG at every import.
@@ -40,6 +41,7 @@ class _Mem: total = int(MIB) * 1024 * 1024
 def nvmlDeviceGetMemoryInfo(h): return _Mem()
 def nvmlDeviceGetMigMode(h): return int(MIG), int(MIG)
 PY
+  nvml_library_present
   export PYTHONPATH="${dir}" APP_ROOT="${PROJECT_ROOT}" FAKE_NVML_LOG="${BATS_TEST_TMPDIR}/nvml.log"
   export FAKE_NVML="$1"
 }

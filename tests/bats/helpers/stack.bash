@@ -76,11 +76,14 @@ gpu_probe_calls() {
   printf 'nvml=%s smi=%s\n' "${nvml}" "$(stub_call_count nvidia-smi)"
 }
 
-# A stub nvidia-smi printing a fixture of tests/bats/fixtures/nvidia-smi; "none"
-# leaves it absent (a host without a GPU).
+# A GPU host as the NVIDIA container runtime presents it: NVML's library (which the real
+# binding fails to load here, so the NVML helper runs and gives no answer) and a stub
+# nvidia-smi printing a fixture of tests/bats/fixtures/nvidia-smi; "none" leaves both absent
+# (a host without a GPU).
 # Arguments: fixture name without .csv (h100, a100, l40s, rtx4090, two-gpus …) or none
 stack_gpu() {
   [[ "$1" == none ]] && return 0
+  nvml_library_present
   make_stub nvidia-smi "cat '${NVIDIA_SMI_FIXTURES}/$1.csv'"
 }
 
