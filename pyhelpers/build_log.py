@@ -9,10 +9,9 @@ path) becomes one line and status 1.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
-from pyhelpers.logs import debug_enabled, emit
+from pyhelpers.logs import ERROR, INFO, WARNING, debug_enabled, emit
 
 
 class BuildError(Exception):
@@ -21,27 +20,27 @@ class BuildError(Exception):
 
 def log_info(prefix: str, message: str) -> None:
     """Log an informational line."""
-    emit(logging.INFO, prefix, message)
+    emit(INFO, prefix, message)
 
 
 def log_success(prefix: str, message: str) -> None:
     """Log a success line, marked ✓."""
-    emit(logging.INFO, prefix, message, "✓")
+    emit(INFO, prefix, message, "✓")
 
 
 def log_skip(prefix: str, message: str) -> None:
     """Log a step that was skipped on purpose, marked ↷."""
-    emit(logging.INFO, prefix, message, "↷")
+    emit(INFO, prefix, message, "↷")
 
 
 def log_warn(prefix: str, message: str) -> None:
     """Log a warning, marked ⚠."""
-    emit(logging.WARNING, prefix, message)
+    emit(WARNING, prefix, message)
 
 
 def log_err(prefix: str, message: str) -> None:
     """Log an error, marked ✗."""
-    emit(logging.ERROR, prefix, message)
+    emit(ERROR, prefix, message)
 
 
 def run_entry(main: Callable[[], None], prefix: str) -> int:

@@ -8,15 +8,15 @@ json; default text). One line format:
     json   {"ts": "<UTC, Z>", "level": ..., "prefix": ..., "msg": ...}, one object per line;
            a line a child process wrote (the chat engine's) adds "source" and keeps its text
            as msg
-Used by the build-time helpers (pyhelpers/build_log.py), the bootstrap's src/config call, the
-served app (src/runtime.py: setup()) and uvicorn, which starts with `--log-config
-pyhelpers/uvicorn_log.json` (stderr_handler). Standard library only.
+Used by the build-time helpers (pyhelpers/build_log.py) and the bootstrap's src/config call
+(emit), and through pyhelpers/log_setup.py by the served app and uvicorn (Python's logging
+module, which this module does not import: the bootstrap's start does without it).
+Standard library only.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -25,10 +25,11 @@ from collections.abc import Mapping
 LEVELS = ("debug", "info", "warn", "error")
 DEFAULT_LEVEL = "info"
 FORMATS = ("text", "json")  # the first is the default
+# The levels by the numbers of Python's logging module (a record's levelno is one of them).
+DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 # Python's level of each logs.sh level, and back (CRITICAL is an error line too).
-_PYTHON_LEVEL = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-                 "error": logging.ERROR}
-_MARK = {logging.DEBUG: "·", logging.WARNING: "⚠", logging.ERROR: "✗", logging.CRITICAL: "✗"}
+PYTHON_LEVEL = {"debug": DEBUG, "info": INFO, "warn": WARNING, "error": ERROR}
+_MARK = {DEBUG: "·", WARNING: "⚠", ERROR: "✗", CRITICAL: "✗"}
 
 
 def level_name(env: Mapping[str, str] = os.environ) -> str:
@@ -72,53 +73,14 @@ def line(level: int, prefix: str, message: str, mark: str | None = None,
 
 def emit(level: int, prefix: str, message: str, mark: str | None = None) -> None:
     """Write one line to stderr when LOG_LEVEL lets it through."""
-    if level >= _PYTHON_LEVEL[level_name()]:
+    if level >= PYTHON_LEVEL[level_name()]:
         print(line(level, prefix, message, mark), file=sys.stderr, flush=True)
 
 
 def _level_of(level: int) -> str:
     """The logs.sh name of a Python level."""
-    if level >= logging.ERROR:
+    if level >= ERROR:
         return "error"
-    if level >= logging.WARNING:
+    if level >= WARNING:
         return "warn"
-    return "info" if level >= logging.INFO else "debug"
-
-
-class LineFormatter(logging.Formatter):
-    """Log records as `line` writes them; a record's `prefix`, `mark` and `source` (given with
-    extra=) win over the formatter's prefix and the level's mark; its `request_id` (set by
-    src/request_id.py's filter) is written too."""
-
-    def __init__(self, prefix: str = "") -> None:
-        """prefix: what lines without one of their own carry ("[server]")."""
-        super().__init__()
-        self.prefix = prefix
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Render a record, its traceback (if any) included in the message."""
-        message = record.getMessage()
-        if record.exc_info:
-            message = f"{message}\n{self.formatException(record.exc_info)}"
-        return line(record.levelno, getattr(record, "prefix", self.prefix), message,
-                    getattr(record, "mark", None), getattr(record, "source", None),
-                    record.created, getattr(record, "request_id", None))
-
-
-def stderr_handler(prefix: str = "") -> logging.Handler:
-    """A stderr handler with LineFormatter, passing what LOG_LEVEL lets through (uvicorn's
-    log config names this factory)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LineFormatter(prefix))
-    handler.setLevel(_PYTHON_LEVEL[level_name()])
-    return handler
-
-
-def setup(logger_name: str, prefix: str) -> logging.Logger:
-    """Send a logger (and its children) to stderr in the layer's format, at LOG_LEVEL; once."""
-    logger = logging.getLogger(logger_name)
-    if not logger.handlers:
-        logger.addHandler(stderr_handler(prefix))
-        logger.setLevel(_PYTHON_LEVEL[level_name()])
-        logger.propagate = False
-    return logger
+    return "info" if level >= INFO else "debug"

@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +66,9 @@ class HubFile:
 
 def file_digests(path: Path, git_blob: bool = False) -> tuple[str, str | None]:
     """Return a file's hex sha256 and, when asked, its git blob id: both from one read."""
+    import hashlib  # here, as shutil and concurrent.futures below: every container start reads
+    # manifests (verify_manifest) and needs none of the three, a tenth of that Python's start
+
     sha256 = hashlib.sha256()
     blob = None
     if git_blob:
@@ -116,6 +116,8 @@ def build_manifest(
     for rel in rels:
         if not (Path(directory) / rel).is_file():
             raise ManifestError(f"{rel!r} is missing from {str(directory)!r} after the download")
+    from concurrent.futures import ThreadPoolExecutor
+
     # hashlib releases the GIL on large buffers: hash the files on every core at once.
     def digests_of(rel: str) -> tuple[str, str | None]:
         hub = expected.get(rel)
@@ -196,6 +198,8 @@ def copy_with_manifest(src: Path, target: Path, reference: str, log_prefix: str)
 
     `reference` is what the manifest records as the source (never a build host's path).
     """
+    import shutil
+
     size = sum((Path(src) / rel).stat().st_size for rel in list_files(Path(src)))
     log_info(log_prefix, f"copying the local model {reference} ({size / 2**20:.1f} MiB) → {target}")
     shutil.copytree(src, target, dirs_exist_ok=True,

@@ -12,7 +12,7 @@ import sys
 from types import FrameType
 from typing import Any
 
-from pyhelpers import logs
+from pyhelpers import log_setup, logs
 from src import request_id
 from src.config.settings import Settings
 from src.engines.chat import ChatEngine
@@ -26,13 +26,13 @@ _CHATTY_LIBRARIES = ("httpx", "httpcore")
 
 def setup_logging() -> None:
     """Send the `src` loggers, and every library's (the root logger, Python's warnings), to
-    stderr as [server] lines with logs.sh's LOG_LEVEL and LOG_FORMAT rules (pyhelpers/logs.py;
+    stderr as [server] lines with logs.sh's LOG_LEVEL and LOG_FORMAT rules (pyhelpers/log_setup.py;
     uvicorn's own lines use the same, from its log config); the id of the request being served
     goes into the lines logged while serving it, uvicorn's access lines included. httpx logs
     each request at info, the chat engine's /health polls too: its lines (and httpcore's) only
     with LOG_LEVEL=debug."""
-    logs.setup("src", "[server]")
-    logs.setup("", "[server]")
+    log_setup.setup("src", "[server]")
+    log_setup.setup("", "[server]")
     if not logs.debug_enabled():
         for name in _CHATTY_LIBRARIES:
             logging.getLogger(name).setLevel(logging.WARNING)

@@ -20,16 +20,24 @@ setup() {
   make_stub python3 "exec '${VENV_PYTHON}' \"\$@\""
 }
 
-@test "no GPU (no driver for NVML, no nvidia-smi): one line, status 0, nothing else runs" {
+@test "no GPU (no NVML library, no nvidia-smi): one line, status 0, nothing else runs" {
   fake_nvml "x;9;0;1;0;1"
-  export FAKE_NVML_NO_DRIVER=1 # as the real binding answers on a host without a driver
+  unset LD_LIBRARY_PATH # a host without NVIDIA's driver: no libnvidia-ml.so.1
   run -0 "${CHECK}"
   assert_equal "${#lines[@]}" 1
+  assert_output "[gpu-check] no NVIDIA GPU on this machine (NVML helper: no NVIDIA driver library (libnvidia-ml.so.1) found; nvidia-smi: not installed): the GPU checks did not run"
+  # no Python ran: no NVML helper (nothing it could ask), no model, no bootstrap, no server
+  assert [ ! -e "${STUB_DIR}/python3.calls" ]
+  assert_equal "$(find "${TMPDIR}" -mindepth 1 | wc -l)" 0
+}
+
+@test "no GPU (a driver library that NVML cannot use, no nvidia-smi): one line naming NVML's answer" {
+  fake_nvml "x;9;0;1;0;1"
+  export FAKE_NVML_NO_DRIVER=1 # as the real binding answers when it finds no working driver
+  run -0 "${CHECK}"
   assert_output "[gpu-check] no NVIDIA GPU on this machine (NVML helper: no NVIDIA driver: the NVML shared library (libnvidia-ml.so.1) was not found; nvidia-smi: not installed): the GPU checks did not run"
-  # the NVML helper was the only Python that ran: no model, no bootstrap, no server
   run cat "${STUB_DIR}/python3.calls"
   assert_output "-m pyhelpers.gpu --format shell"
-  assert_equal "$(find "${TMPDIR}" -mindepth 1 | wc -l)" 0
 }
 
 @test "no GPU, a driver that fails: one line naming nvidia-smi's answer, status 0" {

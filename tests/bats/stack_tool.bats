@@ -42,7 +42,7 @@ setup() {
   assert_served_without_secret
   # no NVML library, no nvidia-smi: the NVML helper never starts; src/config is the one Python
   assert_equal "$(cut -d' ' -f1-2 "${STUB_DIR}/python3.calls")" "-m src.config"
-  [[ "${stderr}" == *"[gpu] ⚠ no NVIDIA GPU found (NVML helper: no NVIDIA driver library (libnvidia-ml.so.1) in the container; nvidia-smi: not installed)"* ]]
+  [[ "${stderr}" == *"[gpu] ⚠ no NVIDIA GPU found (NVML helper: no NVIDIA driver library (libnvidia-ml.so.1) found; nvidia-smi: not installed)"* ]]
   [[ "${stderr}" == *"[tool] ⚠ no GPU visible: the tool model runs on the CPU"* ]]
   [[ "${stderr}" == *"[tool] ✓ ready to start: DEPLOY_MODE=tool, GPU: Unknown x0, tool=ProsusAI/finbert"* ]]
   assert_equal "$(server_env DEPLOY_MODE) $(server_env TOOL_GPU_FRAC) $(server_env GPU_COUNT)" "tool 0.90 0"

@@ -51,6 +51,7 @@ setup() {
     >"${root}/pyhelpers/gpu.py"
   touch "${root}/pyhelpers/__init__.py"
   hide_programs nvidia-smi
+  nvml_library_present # or detection would not ask the NVML helper
   cd "${BATS_TEST_TMPDIR}" # python -m imports from the working directory first
   run -0 --separate-stderr env APP_ROOT="${root}" LOG_LEVEL=debug bash -uc 'source "$1/settings.sh"; source "$1/gpu.sh"
     settings_image_value LOG_LEVEL; gpu_detect_name' _ "${COMMON_SCRIPTS}"

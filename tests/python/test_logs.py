@@ -1,5 +1,6 @@
-"""pyhelpers/logs.py: Python's log lines follow logs.sh's rules, and with LOG_FORMAT=json every
-line the served app writes (its own, uvicorn's, the chat engine's) is one JSON object."""
+"""pyhelpers/logs.py and log_setup.py: Python's log lines follow logs.sh's rules, and with
+LOG_FORMAT=json every line the served app writes (its own, uvicorn's, the chat engine's) is one
+JSON object."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from conftest import TEST_KEY, AppProcess
 
-from pyhelpers import logs
+from pyhelpers import log_setup, logs
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS_SH = ROOT / "docker" / "common" / "scripts" / "logs.sh"
@@ -68,7 +69,7 @@ def test_python_writes_what_logs_sh_writes(monkeypatch: pytest.MonkeyPatch,
 def test_a_record_with_a_source_and_a_traceback_stays_one_json_line(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOG_FORMAT", "json")
-    formatter = logs.LineFormatter("[server]")
+    formatter = log_setup.LineFormatter("[server]")
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "engine says %s", ("hi",), None)
     record.source, record.prefix = "chat-engine", "[chat-engine]"
     assert json.loads(formatter.format(record)) | {"ts": ""} == {

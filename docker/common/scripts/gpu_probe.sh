@@ -23,7 +23,7 @@ _gpu_probe_nvml() {
     return 1
   fi
   if ! _gpu_nvml_library_found; then # the helper could only fail: no Python started for it
-    _gpu_nvml_why+=("NVML helper: no NVIDIA driver library (libnvidia-ml.so.1) in the container")
+    _gpu_nvml_why+=("NVML helper: no NVIDIA driver library (libnvidia-ml.so.1) found")
     return 1
   fi
   out="$(util_run_python "${GPU_QUERY_TIMEOUT:-${GPU_QUERY_TIMEOUT_DEFAULT}}" pyhelpers.gpu --format shell 2>&1)" || status=$?

@@ -63,7 +63,8 @@ resolve_uvicorn_cmd() {
     return 127
   fi
   # --http: uvicorn's httptools protocol with limits on request headers (src/protocol.py);
-  # --log-config: uvicorn's lines in the layer's format (pyhelpers/logs.py: LOG_LEVEL, LOG_FORMAT).
+  # --log-config: uvicorn's lines in the layer's format (pyhelpers/log_setup.py: LOG_LEVEL,
+  # LOG_FORMAT).
   # With GATEWAY_WORKERS above 1: the supervisor, which runs `<its python> -m uvicorn <options>`.
   ((!gateway)) || launcher=("${launcher[0]}" -m src.supervisor)
   UVICORN_CMD=("${launcher[@]}" "${SERVER_APP}" --host "${HOST}" --port "${PORT}"
