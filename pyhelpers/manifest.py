@@ -12,7 +12,6 @@ same shared volume, and prune_unlisted() to drop a previous revision's files.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
@@ -66,8 +65,8 @@ class HubFile:
 
 def file_digests(path: Path, git_blob: bool = False) -> tuple[str, str | None]:
     """Return a file's hex sha256 and, when asked, its git blob id: both from one read."""
-    import hashlib  # here, as shutil and concurrent.futures below: every container start reads
-    # manifests (verify_manifest) and needs none of the three, a tenth of that Python's start
+    import hashlib  # here, as shutil, concurrent.futures and argparse below: every container
+    # start reads manifests (verify_manifest) and needs none of them, a tenth of that start
 
     sha256 = hashlib.sha256()
     blob = None
@@ -293,6 +292,8 @@ def prune_unlisted(directory: Path, keep: Iterable[str], log_prefix: str) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: verify a directory against its manifest; status 1 with one line on a difference."""
+    import argparse
+
     parser = argparse.ArgumentParser(prog="python3 -m pyhelpers.manifest", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
