@@ -154,8 +154,8 @@ facts_in_new_shell() {
 
 @test "the NVML library counts where dlopen finds it: LD_LIBRARY_PATH, the loader's cache, a system directory" {
   fake_nvml "NVIDIA H100 80GB HBM3;9;0;81559;0;1"
-  local lib="${LD_LIBRARY_PATH}" system="${BATS_TEST_TMPDIR}/system lib"
-  LD_LIBRARY_PATH="/nowhere::${lib}" run -0 --separate-stderr facts_in_new_shell
+  local lib_dir="${LD_LIBRARY_PATH}" sys_dir="${BATS_TEST_TMPDIR}/system lib"
+  LD_LIBRARY_PATH="/nowhere::${lib_dir}" run -0 --separate-stderr facts_in_new_shell
   assert_equal "${output}" "sm90|NVIDIA H100 80GB HBM3|80|1|yes"
   unset LD_LIBRARY_PATH
   # the loader's cache: a binary file that names the library among others
@@ -165,9 +165,9 @@ facts_in_new_shell() {
   printf 'ld.so-1.7.0\0libc.so.6\0libnvidia-ml.so.2\0' >"${_NVML_LD_CACHE}"
   run -0 --separate-stderr facts_in_new_shell
   assert_equal "${output}" "|Unknown|0|0|no"
-  mkdir -p "${system}"
-  : >"${system}/libnvidia-ml.so.1"
-  _NVML_LIB_DIRS="/nowhere:${system}" run -0 --separate-stderr facts_in_new_shell
+  mkdir -p "${sys_dir}"
+  : >"${sys_dir}/libnvidia-ml.so.1"
+  _NVML_LIB_DIRS="/nowhere:${sys_dir}" run -0 --separate-stderr facts_in_new_shell
   assert_equal "${output}" "sm90|NVIDIA H100 80GB HBM3|80|1|yes"
   assert_equal "$(wc -l <"${FAKE_NVML_LOG}")" 3 # the helper ran where the library was found only
 }

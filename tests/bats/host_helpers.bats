@@ -174,6 +174,7 @@ ${dir} install --disable-pip-version-check --no-input --no-compile -c ${dir}/.re
 
 @test "container: a container that stopped is noticed at the 20th poll; docker is asked once, not at every poll" {
   make_stub curl 'printf 000; exit 7'
+  # shellcheck disable=SC2016 # the stub's own $1
   make_stub docker 'printf "false\n"; [[ "$1" != logs ]] || echo "last line of the container"'
   export DOCKER="${STUB_DIR}/docker"
   run --separate-stderr container_wait_2xx http://127.0.0.1:9/healthz 30 cid123
