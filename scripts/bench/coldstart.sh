@@ -143,7 +143,7 @@ main() {
     END {
       split("docker run to first 2xx /healthz,engine (docker run to process start),bootstrap (main.sh to uvicorn exec),app start-up (uvicorn to first 2xx),chat start (engine start to /health 200),chat check (one generated token),the engine alone (docker run to /health + one token)", name, ",")
       printf "%s, %d runs: median / max seconds\n", image, NR
-      for (c = 1; c <= cols; c++) printf "  %-55s %6.2f / %6.2f\n", name[c], median(c), max(c)
+      for (c = 1; c <= cols; c++) printf "  %-55s %7.3f / %7.3f\n", name[c], median(c), max(c)
       if (cols == 7) printf "  layer cost: %.3f (median with the layer / median of the engine alone)\n", median(1) / median(7)
     }'
 }
