@@ -66,6 +66,11 @@ def test_python_writes_what_logs_sh_writes(monkeypatch: pytest.MonkeyPatch,
     assert sum(bool(x) for x in expected) == {"debug": 5, "warn": 2, "error": 1}.get(level or "", 4)
 
 
+def test_the_level_numbers_are_pythons_logging_levels() -> None:
+    assert (logs.DEBUG, logs.INFO, logs.WARNING, logs.ERROR, logs.CRITICAL) == (
+        logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
+
+
 def test_a_record_with_a_source_and_a_traceback_stays_one_json_line(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOG_FORMAT", "json")
